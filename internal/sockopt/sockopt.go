@@ -1,0 +1,59 @@
+// Package sockopt sets the TCP options flapguard relies on and reads the
+// kernel's view of a socket's round-trip time.
+//
+// TCP_USER_TIMEOUT bounds how long sent data may stay unacknowledged before
+// the kernel gives up on the connection. That is exactly the state of a
+// query written into a dead tunnel, where keepalive never fires (keepalive
+// only runs on an idle socket). It does not fire for a slow but live server
+// that acknowledges the request and takes its time to answer, so unlike a
+// per-read deadline it does not kill long queries.
+package sockopt
+
+import (
+	"net"
+	"syscall"
+	"time"
+)
+
+// Supported reports whether this platform implements UserTimeout and RTT.
+const Supported = supported
+
+// SetUserTimeout sets TCP_USER_TIMEOUT on c (Linux); elsewhere it is a
+// no-op that returns nil. d <= 0 leaves the kernel default.
+func SetUserTimeout(c syscall.RawConn, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	return setUserTimeout(c, d)
+}
+
+// RTT returns the kernel's smoothed round-trip time and its variance for a
+// TCP connection (TCP_INFO on Linux). ok is false when unknown: another
+// platform, a non-TCP conn, or no sample yet.
+func RTT(c net.Conn) (rtt, rttvar time.Duration, ok bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return 0, 0, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, 0, false
+	}
+	return rttOf(raw)
+}
+
+// Stalled reports whether the kernel is retransmitting data on c that the
+// peer has not acknowledged, or has unanswered keepalive probes: the flow
+// is going into a black hole. A long query on a live server is not stalled
+// (its request was acknowledged). ok is false when unknown.
+func Stalled(c net.Conn) (stalled, ok bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return false, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false, false
+	}
+	return stalledOf(raw)
+}

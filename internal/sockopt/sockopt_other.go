@@ -1,0 +1,16 @@
+//go:build !linux
+
+package sockopt
+
+import (
+	"syscall"
+	"time"
+)
+
+const supported = false
+
+func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
+
+func rttOf(syscall.RawConn) (time.Duration, time.Duration, bool) { return 0, 0, false }
+
+func stalledOf(syscall.RawConn) (bool, bool) { return false, false }

@@ -1,0 +1,204 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/flapguard/flapguard/detect"
+)
+
+// DialFunc dials a network connection. It has the shape of
+// net.Dialer.DialContext.
+type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// Config configures a Pool. The zero value works and is the recommended
+// setting: every duration field documents its default, used when the field
+// is 0. A negative duration turns the feature off where the field says so,
+// and is an error elsewhere.
+//
+// The defaults are chosen for a database reached over a site-to-site VPN
+// with a round-trip time of a few to a few hundred milliseconds.
+type Config struct {
+	// Dial is the dialer under the pool's own dialer, which tracks and
+	// hardens every socket it makes. nil means a plain net.Dialer. Only used
+	// for drivers with socket control (see Open).
+	Dial DialFunc
+
+	// DialTimeout bounds each TCP dial the pool makes, so a request with no
+	// deadline of its own cannot hang on a SYN into a dead tunnel.
+	// Default 3s. Negative: no bound beyond the caller's context.
+	DialTimeout time.Duration
+
+	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount set TCP keepalive
+	// on every socket the pool dials: an idle connection through a dead
+	// tunnel is noticed after Idle + Interval*Count. Defaults 15s, 5s and 3
+	// (45s in all). A negative value keeps the operating system's value.
+	KeepAliveIdle     time.Duration
+	KeepAliveInterval time.Duration
+	KeepAliveCount    int
+
+	// UserTimeout sets TCP_USER_TIMEOUT (Linux): how long sent data may stay
+	// unacknowledged before the kernel drops the connection. It bounds a
+	// query written into a dead tunnel (where keepalive never fires) and does
+	// not affect a long query on a live server. Default 15s. Negative: off.
+	UserTimeout time.Duration
+
+	// LivenessIdle: a pooled connection idle for longer than this is pinged
+	// when it is borrowed, with a deadline the pool chooses (see
+	// LivenessTimeoutMin/Max), never the caller's whole deadline. Default 1s.
+	// Negative: no liveness check at borrow.
+	LivenessIdle time.Duration
+
+	// LivenessTimeoutMin and LivenessTimeoutMax bound the deadline of a
+	// liveness ping. The pool derives it from the connection's measured
+	// round-trip time (the kernel's TCP_INFO for sockets it dialed, observed
+	// ping times otherwise). Defaults 200ms and 2s.
+	LivenessTimeoutMin time.Duration
+	LivenessTimeoutMax time.Duration
+
+	// CancelGrace: when a caller's context ends while a driver that waits
+	// long for a cancel acknowledgement (go-mssqldb waits 5s for ATTENTION)
+	// is still busy, the pool closes that connection's socket after this
+	// grace. Default 50ms. Negative: never (leave it to the driver).
+	CancelGrace time.Duration
+
+	// ProbeInterval: how often the background prober looks at the path when
+	// nothing else proves it healthy. Default 1s (with ±20% jitter).
+	// Negative: no prober (no automatic recovery from a dead path).
+	ProbeInterval time.Duration
+
+	// ProbeTimeout bounds a fresh probe connection (dial, login and ping).
+	// Default 2s.
+	ProbeTimeout time.Duration
+
+	// ResetCooldown is the least time between two automatic resets: a
+	// flapping tunnel cannot make the pool churn connections faster.
+	// Explicit Reset and Sever calls are not limited. Default 1s.
+	ResetCooldown time.Duration
+
+	// Tunnels lists the tunnel ids whose events (Notify) this pool obeys.
+	// Empty: every event. An event with an empty tunnel id applies to every
+	// pool.
+	Tunnels []string
+
+	// DownWait: while a tunnel is reported down, a request that needs a new
+	// connection waits up to this long (or its own deadline) for the tunnel
+	// to come up, then fails with ErrTunnelDown. Default 5s. Negative: fail
+	// at once.
+	DownWait time.Duration
+
+	// ReapOrphans: after recovering from a dead path, kill the server
+	// sessions the pool's abandoned connections left behind (they can hold
+	// locks until the server's own keepalive fires, hours later). Needs the
+	// permission to kill one's own sessions (SQL Server: KILL needs ALTER ANY
+	// CONNECTION; PostgreSQL: same role or pg_signal_backend; MySQL: own
+	// threads are always allowed). Default off.
+	ReapOrphans bool
+
+	// Classifier is asked first whether an error means a lost connection;
+	// it can overrule the built-in rules (like HikariCP's
+	// SQLExceptionOverride). A panicking classifier is treated as having no
+	// opinion.
+	Classifier detect.Classifier
+
+	// Logger receives the pool's log lines. nil: no logging. No line
+	// contains a DSN password.
+	Logger *slog.Logger
+
+	// OnEvent, if set, is called for every reset, sever, lost connection,
+	// liveness failure, state change and tunnel event. It is called outside
+	// the pool's locks, on the goroutine that caused the event; it must not
+	// block for long.
+	OnEvent func(Event)
+
+	// now and after are injected by tests.
+	now func() time.Time
+}
+
+const (
+	defaultDialTimeout      = 3 * time.Second
+	defaultKeepAliveIdle    = 15 * time.Second
+	defaultKeepAliveIntvl   = 5 * time.Second
+	defaultKeepAliveCount   = 3
+	defaultUserTimeout      = 15 * time.Second
+	defaultLivenessIdle     = time.Second
+	defaultLivenessMin      = 200 * time.Millisecond
+	defaultLivenessMax      = 2 * time.Second
+	defaultCancelGrace      = 50 * time.Millisecond
+	defaultProbeInterval    = time.Second
+	defaultProbeTimeout     = 2 * time.Second
+	defaultResetCooldown    = time.Second
+	defaultDownWait         = 5 * time.Second
+	off                     = -1
+	maxReasonableDuration   = 24 * time.Hour
+	maxReasonableKeepAlives = 1000
+)
+
+// withDefaults validates c and returns a copy with every default filled in.
+// Errors name the offending field.
+func (c Config) withDefaults() (Config, error) {
+	type dur struct {
+		name      string
+		v         *time.Duration
+		def       time.Duration
+		negIsOff  bool
+		negKeepOS bool
+	}
+	durs := []dur{
+		{"DialTimeout", &c.DialTimeout, defaultDialTimeout, true, false},
+		{"KeepAliveIdle", &c.KeepAliveIdle, defaultKeepAliveIdle, false, true},
+		{"KeepAliveInterval", &c.KeepAliveInterval, defaultKeepAliveIntvl, false, true},
+		{"UserTimeout", &c.UserTimeout, defaultUserTimeout, true, false},
+		{"LivenessIdle", &c.LivenessIdle, defaultLivenessIdle, true, false},
+		{"LivenessTimeoutMin", &c.LivenessTimeoutMin, defaultLivenessMin, false, false},
+		{"LivenessTimeoutMax", &c.LivenessTimeoutMax, defaultLivenessMax, false, false},
+		{"CancelGrace", &c.CancelGrace, defaultCancelGrace, true, false},
+		{"ProbeInterval", &c.ProbeInterval, defaultProbeInterval, true, false},
+		{"ProbeTimeout", &c.ProbeTimeout, defaultProbeTimeout, false, false},
+		{"ResetCooldown", &c.ResetCooldown, defaultResetCooldown, false, false},
+		{"DownWait", &c.DownWait, defaultDownWait, true, false},
+	}
+	for _, d := range durs {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0 && (d.negIsOff || d.negKeepOS):
+			*d.v = off
+		case *d.v < 0:
+			return c, fmt.Errorf("pool: Config.%s is negative (%v); use 0 for the default %v", d.name, *d.v, d.def)
+		case *d.v > maxReasonableDuration:
+			return c, fmt.Errorf("pool: Config.%s = %v is longer than %v", d.name, *d.v, maxReasonableDuration)
+		}
+	}
+	switch {
+	case c.KeepAliveCount == 0:
+		c.KeepAliveCount = defaultKeepAliveCount
+	case c.KeepAliveCount < 0:
+		c.KeepAliveCount = off
+	case c.KeepAliveCount > maxReasonableKeepAlives:
+		return c, fmt.Errorf("pool: Config.KeepAliveCount = %d is more than %d", c.KeepAliveCount, maxReasonableKeepAlives)
+	}
+	if c.LivenessTimeoutMin > c.LivenessTimeoutMax {
+		return c, fmt.Errorf("pool: Config.LivenessTimeoutMin (%v) is above Config.LivenessTimeoutMax (%v)", c.LivenessTimeoutMin, c.LivenessTimeoutMax)
+	}
+	for i, t := range c.Tunnels {
+		if err := (detect.Event{Tunnel: t, State: detect.Up}).Validate(); err != nil || t == "" {
+			return c, fmt.Errorf("pool: Config.Tunnels[%d] %q is not a valid tunnel id", i, t)
+		}
+	}
+	c.Tunnels = append([]string(nil), c.Tunnels...)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	return c, nil
+}
+
+func (c *Config) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}

@@ -1,0 +1,340 @@
+package pool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Connection states. database/sql never tells a driver when a connection
+// goes back to its idle list or leaves it, so the wrapper infers it:
+// Validator.IsValid runs when a connection is returned (→ idle),
+// SessionResetter.ResetSession when an idle one is borrowed (→ busy), and a
+// connection the background opener made goes idle without either (fresh).
+const (
+	stateFresh   int32 = iota // made, never used
+	stateBusy                 // lent out by database/sql
+	stateIdle                 // back in database/sql's idle list
+	stateProbing              // idle, being pinged by the prober
+	stateClosed               // closed by database/sql or by a reset
+)
+
+// conn wraps a driver.Conn. database/sql uses a conn from one goroutine at a
+// time; the pool's reset and prober reach it from others, through state.
+type conn struct {
+	p     *Pool
+	inner driver.Conn
+	gen   uint64
+	socks *socketSet // nil without socket control
+
+	state     atomic.Int32
+	bad       atomic.Bool  // lost: IsValid reports false
+	idleSince atomic.Int64 // unix nanoseconds when last returned
+	ops       atomic.Uint64
+
+	probeMu   sync.Mutex    // protects probeDone
+	probeDone chan struct{} // closed when a probe of this conn ends
+
+	closeOnce sync.Once
+	closeErr  error
+	sessionID int64 // server session id, for orphan reaping (0 unknown)
+}
+
+var (
+	_ driver.Conn               = (*conn)(nil)
+	_ driver.Pinger             = (*conn)(nil)
+	_ driver.ExecerContext      = (*conn)(nil)
+	_ driver.QueryerContext     = (*conn)(nil)
+	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.ConnBeginTx        = (*conn)(nil)
+	_ driver.NamedValueChecker  = (*conn)(nil)
+	_ driver.SessionResetter    = (*conn)(nil)
+	_ driver.Validator          = (*conn)(nil)
+)
+
+func newConn(p *Pool, inner driver.Conn, gen uint64, socks *socketSet) *conn {
+	c := &conn{p: p, inner: inner, gen: gen, socks: socks}
+	c.idleSince.Store(p.cfg.now().UnixNano())
+	return c
+}
+
+// enter marks the conn busy before an operation. A conn a reset closed while
+// idle returns driver.ErrBadConn: nothing was sent, database/sql retries.
+func (c *conn) enter() error {
+	for {
+		switch s := c.state.Load(); s {
+		case stateBusy:
+			return nil
+		case stateClosed:
+			return driver.ErrBadConn
+		case stateProbing:
+			c.awaitProbe()
+		default: // fresh or idle without a ResetSession
+			if c.state.CompareAndSwap(s, stateBusy) {
+				return nil
+			}
+		}
+	}
+}
+
+func (c *conn) awaitProbe() {
+	c.probeMu.Lock()
+	ch := c.probeDone
+	c.probeMu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
+// observe classifies an operation's error. A lost connection is marked bad
+// (so database/sql discards it on return), reported to the pool, and
+// wrapped in a *LostError that says whether the statement may have run.
+func (c *conn) observe(ctx context.Context, err error) error {
+	if err == nil {
+		c.ops.Add(1)
+		return nil
+	}
+	if errors.Is(err, driver.ErrBadConn) && c.state.Load() == stateClosed {
+		return err
+	}
+	// The caller's own cancellation is not evidence about the path.
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	v := c.p.classify(err)
+	if !v.IsLost() {
+		c.ops.Add(1) // the server answered: the path works
+		return err
+	}
+	c.bad.Store(true)
+	c.p.connLost(c, err)
+	if errors.Is(err, driver.ErrBadConn) && v == detectLostUnsent {
+		return err
+	}
+	return &LostError{Err: redactErr(err, c.p.secrets), Unsent: v == detectLostUnsent}
+}
+
+func (c *conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	g := c.guard(ctx)
+	var st driver.Stmt
+	var err error
+	if pc, ok := c.inner.(driver.ConnPrepareContext); ok {
+		st, err = pc.PrepareContext(ctx, query)
+	} else {
+		st, err = c.inner.Prepare(query)
+		if err == nil && ctx.Err() != nil {
+			st.Close()
+			st, err = nil, ctx.Err()
+		}
+	}
+	g.done()
+	return st, c.observe(ctx, err)
+}
+
+func (c *conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	g := c.guard(ctx)
+	var tx driver.Tx
+	var err error
+	if bt, ok := c.inner.(driver.ConnBeginTx); ok {
+		tx, err = bt.BeginTx(ctx, opts)
+	} else if opts.Isolation != 0 || opts.ReadOnly {
+		err = errors.New("pool: driver does not support non-default isolation or read-only transactions")
+	} else {
+		tx, err = c.inner.Begin() //nolint:staticcheck // the driver has nothing newer
+	}
+	g.done()
+	if err = c.observe(ctx, err); err != nil {
+		return nil, err
+	}
+	return &txConn{Tx: tx, c: c}, nil
+}
+
+func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	var res driver.Result
+	var err error
+	switch ic := c.inner.(type) {
+	case driver.ExecerContext:
+		g := c.guard(ctx)
+		res, err = ic.ExecContext(ctx, query, args)
+		g.done()
+	case driver.Execer: //nolint:staticcheck // older drivers
+		var vals []driver.Value
+		if vals, err = namedToValues(args); err == nil {
+			g := c.guard(ctx)
+			res, err = ic.Exec(query, vals)
+			g.done()
+		}
+	default:
+		return nil, driver.ErrSkip
+	}
+	if err == driver.ErrSkip {
+		return nil, err
+	}
+	return res, c.observe(ctx, err)
+}
+
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.enter(); err != nil {
+		return nil, err
+	}
+	var rows driver.Rows
+	var err error
+	g := c.guard(ctx)
+	switch ic := c.inner.(type) {
+	case driver.QueryerContext:
+		rows, err = ic.QueryContext(ctx, query, args)
+	case driver.Queryer: //nolint:staticcheck // older drivers
+		var vals []driver.Value
+		if vals, err = namedToValues(args); err == nil {
+			rows, err = ic.Query(query, vals)
+		}
+	default:
+		g.done()
+		return nil, driver.ErrSkip
+	}
+	if err != nil {
+		g.done()
+		if err == driver.ErrSkip {
+			return nil, err
+		}
+		return nil, c.observe(ctx, err)
+	}
+	c.ops.Add(1)
+	if g != nil {
+		// Rows are read after QueryContext returns; keep guarding the
+		// socket until they are closed.
+		return &guardedRows{Rows: rows, g: g}, nil
+	}
+	return rows, nil
+}
+
+func (c *conn) Ping(ctx context.Context) error {
+	if err := c.enter(); err != nil {
+		return err
+	}
+	pg, ok := c.inner.(driver.Pinger)
+	if !ok {
+		return nil
+	}
+	g := c.guard(ctx)
+	err := pg.Ping(ctx)
+	g.done()
+	return c.observe(ctx, err)
+}
+
+func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
+	if nc, ok := c.inner.(driver.NamedValueChecker); ok {
+		return nc.CheckNamedValue(nv)
+	}
+	return driver.ErrSkip
+}
+
+// IsValid runs when database/sql returns the conn to its pool. A conn of an
+// old generation, or one that was lost, is discarded.
+func (c *conn) IsValid() bool {
+	if c.bad.Load() || c.gen != c.p.gen.Load() {
+		return false
+	}
+	if v, ok := c.inner.(driver.Validator); ok && !v.IsValid() {
+		return false
+	}
+	c.idleSince.Store(c.p.cfg.now().UnixNano())
+	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle
+}
+
+// ResetSession runs when database/sql lends out a reused conn. Returning
+// driver.ErrBadConn here is always safe: nothing of the caller's has been
+// sent yet, and database/sql retries on another connection.
+func (c *conn) ResetSession(ctx context.Context) error {
+	for {
+		s := c.state.Load()
+		if s == stateProbing {
+			c.awaitProbe()
+			continue
+		}
+		if s == stateClosed || c.bad.Load() || c.gen != c.p.gen.Load() {
+			return driver.ErrBadConn
+		}
+		if c.state.CompareAndSwap(s, stateBusy) {
+			break
+		}
+	}
+	if c.p.cfg.LivenessIdle != off {
+		idle := c.p.cfg.now().UnixNano() - c.idleSince.Load()
+		if time.Duration(idle) > c.p.cfg.LivenessIdle {
+			if err := c.checkLiveness(ctx); err != nil {
+				return driver.ErrBadConn
+			}
+		}
+	}
+	if sr, ok := c.inner.(driver.SessionResetter); ok {
+		return sr.ResetSession(ctx)
+	}
+	return nil
+}
+
+// Close closes the driver's conn once; database/sql and a reset may both ask.
+func (c *conn) Close() error {
+	c.state.Store(stateClosed)
+	c.closeOnce.Do(func() {
+		c.closeErr = c.inner.Close()
+		if c.socks != nil {
+			c.socks.closeAll()
+		}
+		c.p.unregister(c)
+	})
+	return c.closeErr
+}
+
+// txConn watches Commit and Rollback: a connection lost during Commit leaves
+// the transaction's outcome unknown.
+type txConn struct {
+	driver.Tx
+	c *conn
+}
+
+func (t *txConn) Commit() error {
+	return t.c.observe(context.Background(), t.Tx.Commit())
+}
+
+// Rollback's error is returned as the driver gave it: whatever happened to
+// the connection, the transaction was not committed.
+func (t *txConn) Rollback() error {
+	err := t.Tx.Rollback()
+	if err != nil && t.c.p.classify(err).IsLost() {
+		t.c.bad.Store(true)
+		t.c.p.connLost(t.c, err)
+	}
+	return err
+}
+
+func namedToValues(named []driver.NamedValue) ([]driver.Value, error) {
+	vals := make([]driver.Value, len(named))
+	for i, nv := range named {
+		if nv.Name != "" {
+			return nil, errors.New("pool: driver does not support named parameters")
+		}
+		vals[i] = nv.Value
+	}
+	return vals, nil
+}

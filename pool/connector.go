@@ -1,0 +1,118 @@
+package pool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+)
+
+// connector wraps the driver's connector: every connection it makes is
+// stamped with the pool's current generation, and (with socket control) is
+// dialed through the pool's dialer into a socketSet of its own.
+type connector struct {
+	p     *Pool
+	inner driver.Connector
+}
+
+var (
+	_ driver.Connector = (*connector)(nil)
+	_ io.Closer        = (*connector)(nil)
+)
+
+func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
+	p := c.p
+	if p.cfgErr != nil {
+		return nil, p.cfgErr
+	}
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := p.gate.wait(ctx, p.cfg.DownWait); err != nil {
+		return nil, err
+	}
+	return c.connect(ctx)
+}
+
+// connect makes a pooled connection without waiting at the gate.
+func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
+	p := c.p
+	rc, err := c.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cn := newConn(p, rc.inner, rc.gen, rc.socks)
+	if p.cfg.ReapOrphans && p.drv.SessionIDQuery != "" {
+		cn.sessionID = querySessionID(ctx, rc.inner, p.drv.SessionIDQuery)
+	}
+	p.register(cn)
+	p.stats.connects.Add(1)
+	p.pathWorks()
+	return cn, nil
+}
+
+// rawConn is a driver conn with the sockets it was dialed with, before it
+// is wrapped and pooled (the prober and the canary use it bare).
+type rawConn struct {
+	inner driver.Conn
+	socks *socketSet
+	gen   uint64
+}
+
+func (r *rawConn) close() {
+	r.inner.Close()
+	if r.socks != nil {
+		r.socks.closeAll()
+	}
+}
+
+// dial asks the driver's connector for a connection, stamped with the
+// generation current when it started.
+func (c *connector) dial(ctx context.Context) (*rawConn, error) {
+	p := c.p
+	gen := p.gen.Load()
+	var set *socketSet
+	if p.dialer != nil {
+		set = &socketSet{}
+		ctx = context.WithValue(ctx, socketSetKey{}, set)
+		p.addPending(set, gen)
+		defer p.removePending(set)
+		// go-mssqldb ignores the context during PRELOGIN (upstream issue
+		// #254): a server that accepts TCP and never answers blocks Connect
+		// forever. Closing the dialed socket when ctx ends unblocks it.
+		stop := context.AfterFunc(ctx, func() { set.closeAll() })
+		defer stop()
+	}
+	ic, err := c.inner.Connect(ctx)
+	if err != nil {
+		// go-mssqldb returns a non-nil driver.Conn wrapping a nil *Conn on
+		// error (DRIVERS.md): look at err, never at ic.
+		if set != nil {
+			set.closeAll()
+		}
+		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			err = errors.Join(ctx.Err(), err)
+		}
+		return nil, redactErr(err, p.secrets)
+	}
+	return &rawConn{inner: ic, socks: set, gen: gen}, nil
+}
+
+func (c *connector) Driver() driver.Driver { return connectorDriver{c} }
+
+// Close closes the inner connector if it is an io.Closer. database/sql
+// calls it from DB.Close; the pool's own Close does that.
+func (c *connector) Close() error {
+	if cl, ok := c.inner.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// connectorDriver lets sql.DB.Driver() work. Opening by name through it is
+// not supported: the pool's connector is the way in.
+type connectorDriver struct{ c *connector }
+
+func (d connectorDriver) Open(string) (driver.Conn, error) {
+	return d.c.Connect(context.Background())
+}

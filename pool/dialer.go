@@ -1,0 +1,184 @@
+package pool
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/flapguard/flapguard/internal/sockopt"
+)
+
+// dialer is the pool's own dialer: it hardens every TCP socket it makes
+// (keepalive, TCP_USER_TIMEOUT) and remembers it, so the pool can close the
+// sockets under a connection (sever) when the driver would otherwise wait.
+//
+// A socket dialed while the pool's connector is making a connection lands
+// in that connection's socketSet (found through the context); any other
+// socket (pgx dials one to send a cancel request) is tracked loose with the
+// generation it was made in.
+type dialer struct {
+	p    *Pool
+	base DialFunc
+
+	mu    sync.Mutex // protects loose
+	loose map[*looseConn]uint64
+}
+
+func newDialer(p *Pool) *dialer {
+	base := p.cfg.Dial
+	if base == nil {
+		base = (&net.Dialer{}).DialContext
+	}
+	return &dialer{p: p, base: base, loose: make(map[*looseConn]uint64)}
+}
+
+type socketSetKey struct{}
+
+// socketSet holds the sockets a connection was made with.
+type socketSet struct {
+	mu     sync.Mutex // protects conns and closed
+	conns  []net.Conn
+	closed bool
+}
+
+func (s *socketSet) add(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns = append(s.conns, c)
+	return true
+}
+
+// closeAll closes every socket and makes later adds fail; it returns how
+// many sockets it closed.
+func (s *socketSet) closeAll() int {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns, s.closed = nil, true
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
+	return len(conns)
+}
+
+// current returns the socket the connection talks over (the last one dialed).
+func (s *socketSet) current() net.Conn {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.conns) == 0 {
+		return nil
+	}
+	return s.conns[len(s.conns)-1]
+}
+
+// DialContext dials with the base dialer, bounded by Config.DialTimeout.
+func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.p.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.p.cfg.DialTimeout)
+		defer cancel()
+	}
+	c, err := d.base(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	d.harden(c)
+	if set, ok := ctx.Value(socketSetKey{}).(*socketSet); ok {
+		if !set.add(c) {
+			// The connection being made was severed while we dialed.
+			c.Close()
+			return nil, net.ErrClosed
+		}
+		return c, nil
+	}
+	lc := &looseConn{Conn: c, d: d}
+	d.mu.Lock()
+	d.loose[lc] = d.p.gen.Load()
+	d.mu.Unlock()
+	return lc, nil
+}
+
+func (d *dialer) harden(c net.Conn) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	cfg := d.p.cfg
+	if cfg.KeepAliveIdle != off || cfg.KeepAliveInterval != off || cfg.KeepAliveCount != off {
+		// net.KeepAliveConfig: -1 keeps the OS value.
+		tc.SetKeepAliveConfig(net.KeepAliveConfig{
+			Enable:   true,
+			Idle:     cfg.KeepAliveIdle,
+			Interval: cfg.KeepAliveInterval,
+			Count:    cfg.KeepAliveCount,
+		})
+	}
+	if cfg.UserTimeout != off {
+		if raw, err := tc.SyscallConn(); err == nil {
+			if err := sockopt.SetUserTimeout(raw, cfg.UserTimeout); err != nil {
+				d.p.log.Debug("flapguard: TCP_USER_TIMEOUT not set", "err", err)
+			}
+		}
+	}
+}
+
+// closeLoose closes loose sockets made before generation gen.
+func (d *dialer) closeLoose(gen uint64) int {
+	d.mu.Lock()
+	var old []*looseConn
+	for c, g := range d.loose {
+		if g < gen {
+			old = append(old, c)
+		}
+	}
+	d.mu.Unlock()
+	for _, c := range old {
+		c.Close()
+	}
+	return len(old)
+}
+
+type looseConn struct {
+	net.Conn
+	d    *dialer
+	once sync.Once
+}
+
+func (c *looseConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() {
+		c.d.mu.Lock()
+		delete(c.d.loose, c)
+		c.d.mu.Unlock()
+	})
+	return err
+}
+
+// livenessTimeout derives a ping deadline from the socket's measured RTT:
+// a request/response round trip plus its variance with a wide margin,
+// clamped to [LivenessTimeoutMin, LivenessTimeoutMax].
+func (p *Pool) livenessTimeout(sock net.Conn) time.Duration {
+	var rtt, rttvar time.Duration
+	var ok bool
+	if sock != nil {
+		rtt, rttvar, ok = sockopt.RTT(sock)
+	}
+	if !ok {
+		rtt = time.Duration(p.pingEWMA.Load())
+	}
+	d := 4*rtt + 8*rttvar
+	if d < p.cfg.LivenessTimeoutMin {
+		d = p.cfg.LivenessTimeoutMin
+	}
+	if d > p.cfg.LivenessTimeoutMax {
+		d = p.cfg.LivenessTimeoutMax
+	}
+	return d
+}

@@ -1,0 +1,99 @@
+package pool
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flapguard/flapguard/detect"
+)
+
+// EventKind says what happened in an Event.
+type EventKind int
+
+const (
+	// EventReset: a new generation began; idle connections were closed and
+	// in-use ones will be discarded when returned.
+	EventReset EventKind = iota + 1
+	// EventSever: a reset that also closed the sockets of every
+	// old-generation connection, so requests hung on them returned.
+	EventSever
+	// EventConnLost: an operation failed with an error classified as a lost
+	// connection.
+	EventConnLost
+	// EventLivenessFailed: a connection did not answer its liveness ping at
+	// borrow within the pool's deadline and was discarded.
+	EventLivenessFailed
+	// EventStateChange: the path's health state changed (From → To).
+	EventStateChange
+	// EventTunnel: a tunnel event was applied (Tunnel holds it).
+	EventTunnel
+	// EventTunnelIgnored: a tunnel event was not applied (Reason says why).
+	EventTunnelIgnored
+	// EventProbe: the prober checked the path (Err is nil when it was fine).
+	EventProbe
+	// EventOrphansReaped: server sessions left by dead connections were
+	// killed (Count of them).
+	EventOrphansReaped
+)
+
+var kindNames = [...]string{
+	EventReset:          "reset",
+	EventSever:          "sever",
+	EventConnLost:       "conn-lost",
+	EventLivenessFailed: "liveness-failed",
+	EventStateChange:    "state-change",
+	EventTunnel:         "tunnel",
+	EventTunnelIgnored:  "tunnel-ignored",
+	EventProbe:          "probe",
+	EventOrphansReaped:  "orphans-reaped",
+}
+
+func (k EventKind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("EventKind(%d)", int(k))
+}
+
+// Event describes something the pool did or saw. Fields may be added.
+type Event struct {
+	Kind       EventKind
+	At         time.Time
+	Generation uint64 // the generation after the event
+	Reason     string
+	From, To   State        // EventStateChange
+	Tunnel     detect.Event // EventTunnel, EventTunnelIgnored
+	Count      int          // sockets severed, conns closed, sessions reaped
+	Err        error        // the error behind the event, if any
+}
+
+// emit logs ev and hands it to Config.OnEvent. Never call it with a lock
+// held.
+func (p *Pool) emit(ev Event) {
+	if ev.At.IsZero() {
+		ev.At = p.cfg.now()
+	}
+	if ev.Generation == 0 {
+		ev.Generation = p.gen.Load()
+	}
+	attrs := []any{"kind", ev.Kind.String(), "generation", ev.Generation}
+	if ev.Reason != "" {
+		attrs = append(attrs, "reason", ev.Reason)
+	}
+	if ev.Kind == EventStateChange {
+		attrs = append(attrs, "from", ev.From.String(), "to", ev.To.String())
+	}
+	if ev.Kind == EventTunnel || ev.Kind == EventTunnelIgnored {
+		attrs = append(attrs, "tunnel", ev.Tunnel.Tunnel, "state", ev.Tunnel.State.String(), "source", ev.Tunnel.Source)
+	}
+	if ev.Count != 0 {
+		attrs = append(attrs, "count", ev.Count)
+	}
+	if ev.Err != nil {
+		attrs = append(attrs, "err", p.redact(ev.Err.Error()))
+	}
+	p.log.Info("flapguard: "+ev.Kind.String(), attrs...)
+	if f := p.cfg.OnEvent; f != nil {
+		f(ev)
+	}
+}

@@ -1,0 +1,54 @@
+package pool
+
+import (
+	"context"
+	"database/sql/driver"
+	"net"
+	"strconv"
+
+	mssql "github.com/microsoft/go-mssqldb"
+	"github.com/microsoft/go-mssqldb/msdsn"
+)
+
+// go-mssqldb is flapguard's primary driver, so its support is built in:
+// Open("sqlserver", dsn, cfg) and Open("mssql", dsn, cfg) work with only
+// this package imported. ("azuresql" lives in go-mssqldb's azuread package
+// with the Azure SDK behind it; it works through Open with soft reset and
+// liveness, or with full control through OpenConnector and
+// azuread.NewConnector + its Dialer field.)
+func init() {
+	for name, process := range map[string]bool{"sqlserver": false, "mssql": true} {
+		RegisterDriver(name, Driver{
+			NewConnector: func(dsn string, dial DialFunc) (driver.Connector, error) {
+				cfg, err := msdsn.Parse(dsn)
+				if err != nil {
+					return nil, err
+				}
+				var c *mssql.Connector
+				if process {
+					c = mssql.NewConnectorWithProcessQueryText(cfg)
+				} else {
+					c = mssql.NewConnectorConfig(cfg)
+				}
+				// With a custom Dialer the DSN's keepAlive is ignored
+				// (mssql.go:209); the pool's dialer sets keepalive itself.
+				c.Dialer = mssqlDialer(dial)
+				return c, nil
+			},
+			// go-mssqldb answers a cancelled context with ATTENTION and then
+			// waits cancelDrainTimeout = 5s for confirmation (token.go:118).
+			SlowCancel:     true,
+			SessionIDQuery: "SELECT CAST(@@SPID AS bigint)",
+			KillSession:    func(id int64) string { return "KILL " + strconv.FormatInt(id, 10) },
+		})
+	}
+}
+
+type mssqlDialer DialFunc
+
+func (d mssqlDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d(ctx, network, addr)
+}
+
+var _ mssql.Dialer = mssqlDialer(nil)
+

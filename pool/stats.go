@@ -1,0 +1,60 @@
+package pool
+
+import (
+	"database/sql"
+	"sync/atomic"
+)
+
+// Stats is sql.DBStats plus what the pool did about the path.
+type Stats struct {
+	sql.DBStats
+
+	Generation       uint64 // current generation; starts at 1
+	State            State  // the path's health as the pool sees it
+	SocketControl    bool   // the pool dials the driver's sockets (sever works)
+	TunnelDown       bool   // a tunnel event gated new connections
+	Resets           uint64 // resets of any kind, including severs
+	Severs           uint64 // resets that closed old sockets
+	SeveredSockets   uint64 // sockets closed by severs and cancel guards
+	ResetClosed      uint64 // idle connections a reset closed at once
+	Connects         uint64 // connections made
+	ConnsLost        uint64 // operations that failed with a lost connection
+	LivenessChecks   uint64 // pings at borrow
+	LivenessFailures uint64 // pings at borrow that failed
+	Probes           uint64 // fresh-connection probes
+	ProbeFailures    uint64
+	Events           uint64 // tunnel events applied
+	EventsIgnored    uint64 // tunnel events ignored (other tunnel, invalid, stale, overflow)
+	OrphansReaped    uint64 // server sessions killed after recovery
+}
+
+type counters struct {
+	resets, severs, severedSockets, resetClosed, connects, connsLost atomic.Uint64
+	livenessChecks, livenessFailures, probes, probeFailures          atomic.Uint64
+	events, eventsIgnored, orphansReaped                             atomic.Uint64
+}
+
+// Stats returns a snapshot of the pool's statistics.
+func (p *Pool) Stats() Stats {
+	s := &p.stats
+	return Stats{
+		DBStats:          p.db.Stats(),
+		Generation:       p.gen.Load(),
+		State:            p.health.get(),
+		SocketControl:    p.dialer != nil,
+		TunnelDown:       p.gate.isDown(),
+		Resets:           s.resets.Load(),
+		Severs:           s.severs.Load(),
+		SeveredSockets:   s.severedSockets.Load(),
+		ResetClosed:      s.resetClosed.Load(),
+		Connects:         s.connects.Load(),
+		ConnsLost:        s.connsLost.Load(),
+		LivenessChecks:   s.livenessChecks.Load(),
+		LivenessFailures: s.livenessFailures.Load(),
+		Probes:           s.probes.Load(),
+		ProbeFailures:    s.probeFailures.Load(),
+		Events:           s.events.Load(),
+		EventsIgnored:    s.eventsIgnored.Load(),
+		OrphansReaped:    s.orphansReaped.Load(),
+	}
+}

@@ -51,4 +51,3 @@ func (d mssqlDialer) DialContext(ctx context.Context, network, addr string) (net
 }
 
 var _ mssql.Dialer = mssqlDialer(nil)
-

@@ -136,8 +136,12 @@ func (s *server) register(t testing.TB) error {
 		return err
 	}
 	t.Cleanup(func() {
+		began := time.Now()
+		running := s.pid() != 0
 		if err := s.stop(); err != nil {
 			t.Errorf("lab: stop %s: %v", s.name, err)
+		} else if running {
+			t.Logf("lab: %s stopped in %v", s.name, time.Since(began).Round(time.Millisecond))
 		}
 	})
 	return nil

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // Connection states. database/sql never tells a driver when a connection
@@ -19,28 +21,28 @@ const (
 	stateBusy                 // lent out by database/sql
 	stateIdle                 // back in database/sql's idle list
 	stateProbing              // idle, being pinged by the prober
-	stateClosed               // closed by database/sql or by a reset
+	stateRetired              // idle when a reset closed its driver conn; reconnects when next borrowed
+	stateClosed               // closed by database/sql
 )
 
 // conn wraps a driver.Conn. database/sql uses a conn from one goroutine at a
 // time; the pool's reset and prober reach it from others, through state.
+//
+// The driver conn under it can be replaced: a conn whose driver conn a reset
+// closed while it sat idle (or that is stale or dead when borrowed) gets a
+// new one in ResetSession, before anything of the caller's is sent. So a
+// reset never costs a caller one of database/sql's two bad-connection
+// retries, and no query fails because of a reset by itself.
 type conn struct {
-	p     *Pool
-	inner driver.Conn
-	gen   uint64
-	socks *socketSet // nil without socket control
+	p    *Pool
+	link atomic.Pointer[rawConn]
 
 	state     atomic.Int32
-	bad       atomic.Bool  // lost: IsValid reports false
 	idleSince atomic.Int64 // unix nanoseconds when last returned
 	ops       atomic.Uint64
 
 	probeMu   sync.Mutex    // protects probeDone
 	probeDone chan struct{} // closed when a probe of this conn ends
-
-	closeOnce sync.Once
-	closeErr  error
-	sessionID int64 // server session id, for orphan reaping (0 unknown)
 }
 
 var (
@@ -55,15 +57,53 @@ var (
 	_ driver.Validator          = (*conn)(nil)
 )
 
-func newConn(p *Pool, inner driver.Conn, gen uint64, socks *socketSet) *conn {
-	c := &conn{p: p, inner: inner, gen: gen, socks: socks}
+func newConn(p *Pool, rc *rawConn) *conn {
+	c := &conn{p: p}
+	c.link.Store(rc)
 	c.idleSince.Store(p.cfg.now().UnixNano())
 	return c
 }
 
-// enter marks the conn busy before an operation. A conn a reset closed while
-// idle returns driver.ErrBadConn: nothing was sent, database/sql retries.
-func (c *conn) enter() error {
+// l returns the current driver conn and its sockets.
+func (c *conn) l() *rawConn { return c.link.Load() }
+
+// stale reports whether the conn must not be reused as it is.
+func (c *conn) stale() bool {
+	l := c.l()
+	return l.bad.Load() || l.gen != c.p.gen.Load()
+}
+
+// retire closes the driver conn of a conn that database/sql still holds.
+// The caller must own the conn (it moved state away from idle or busy).
+func (c *conn) retire(sever bool) int {
+	l := c.l()
+	n := 0
+	if sever && l.socks != nil {
+		n = l.socks.closeAll()
+	}
+	l.close()
+	return n
+}
+
+// renew replaces a retired or stale driver conn with a new one. Nothing of
+// the caller's has been sent. On failure the conn stays retired and the
+// caller gets driver.ErrBadConn (database/sql then retries, and a new
+// connection attempt reports the real error).
+func (c *conn) renew(ctx context.Context) error {
+	rc, err := c.p.conn.dialGated(ctx)
+	if err != nil {
+		c.state.Store(stateRetired)
+		return driver.ErrBadConn
+	}
+	c.link.Store(rc)
+	c.state.Store(stateBusy)
+	c.p.stats.renewed.Add(1)
+	return nil
+}
+
+// enter marks the conn busy before an operation. database/sql lends a
+// fresh conn without ResetSession, so enter also renews a retired one.
+func (c *conn) enter(ctx context.Context) error {
 	for {
 		switch s := c.state.Load(); s {
 		case stateBusy:
@@ -72,7 +112,11 @@ func (c *conn) enter() error {
 			return driver.ErrBadConn
 		case stateProbing:
 			c.awaitProbe()
-		default: // fresh or idle without a ResetSession
+		case stateRetired:
+			if c.state.CompareAndSwap(s, stateBusy) {
+				return c.renew(ctx)
+			}
+		default: // fresh, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
 				return nil
 			}
@@ -97,9 +141,6 @@ func (c *conn) observe(ctx context.Context, err error) error {
 		c.ops.Add(1)
 		return nil
 	}
-	if errors.Is(err, driver.ErrBadConn) && c.state.Load() == stateClosed {
-		return err
-	}
 	// The caller's own cancellation is not evidence about the path.
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return err
@@ -109,12 +150,12 @@ func (c *conn) observe(ctx context.Context, err error) error {
 		c.ops.Add(1) // the server answered: the path works
 		return err
 	}
-	c.bad.Store(true)
+	c.l().bad.Store(true)
 	c.p.connLost(c, err)
-	if errors.Is(err, driver.ErrBadConn) && v == detectLostUnsent {
+	if errors.Is(err, driver.ErrBadConn) && v == detect.LostUnsent {
 		return err
 	}
-	return &LostError{Err: redactErr(err, c.p.secrets), Unsent: v == detectLostUnsent}
+	return &LostError{Err: redactErr(err, c.p.secrets), Unsent: v == detect.LostUnsent}
 }
 
 func (c *conn) Prepare(query string) (driver.Stmt, error) {
@@ -122,16 +163,16 @@ func (c *conn) Prepare(query string) (driver.Stmt, error) {
 }
 
 func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	if err := c.enter(); err != nil {
+	if err := c.enter(ctx); err != nil {
 		return nil, err
 	}
 	g := c.guard(ctx)
 	var st driver.Stmt
 	var err error
-	if pc, ok := c.inner.(driver.ConnPrepareContext); ok {
+	if pc, ok := c.l().inner.(driver.ConnPrepareContext); ok {
 		st, err = pc.PrepareContext(ctx, query)
 	} else {
-		st, err = c.inner.Prepare(query)
+		st, err = c.l().inner.Prepare(query)
 		if err == nil && ctx.Err() != nil {
 			st.Close()
 			st, err = nil, ctx.Err()
@@ -146,18 +187,18 @@ func (c *conn) Begin() (driver.Tx, error) {
 }
 
 func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if err := c.enter(); err != nil {
+	if err := c.enter(ctx); err != nil {
 		return nil, err
 	}
 	g := c.guard(ctx)
 	var tx driver.Tx
 	var err error
-	if bt, ok := c.inner.(driver.ConnBeginTx); ok {
+	if bt, ok := c.l().inner.(driver.ConnBeginTx); ok {
 		tx, err = bt.BeginTx(ctx, opts)
 	} else if opts.Isolation != 0 || opts.ReadOnly {
 		err = errors.New("pool: driver does not support non-default isolation or read-only transactions")
 	} else {
-		tx, err = c.inner.Begin() //nolint:staticcheck // the driver has nothing newer
+		tx, err = c.l().inner.Begin() //nolint:staticcheck // the driver has nothing newer
 	}
 	g.done()
 	if err = c.observe(ctx, err); err != nil {
@@ -167,12 +208,12 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 }
 
 func (c *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	if err := c.enter(); err != nil {
+	if err := c.enter(ctx); err != nil {
 		return nil, err
 	}
 	var res driver.Result
 	var err error
-	switch ic := c.inner.(type) {
+	switch ic := c.l().inner.(type) {
 	case driver.ExecerContext:
 		g := c.guard(ctx)
 		res, err = ic.ExecContext(ctx, query, args)
@@ -194,13 +235,13 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if err := c.enter(); err != nil {
+	if err := c.enter(ctx); err != nil {
 		return nil, err
 	}
 	var rows driver.Rows
 	var err error
 	g := c.guard(ctx)
-	switch ic := c.inner.(type) {
+	switch ic := c.l().inner.(type) {
 	case driver.QueryerContext:
 		rows, err = ic.QueryContext(ctx, query, args)
 	case driver.Queryer: //nolint:staticcheck // older drivers
@@ -229,10 +270,10 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 }
 
 func (c *conn) Ping(ctx context.Context) error {
-	if err := c.enter(); err != nil {
+	if err := c.enter(ctx); err != nil {
 		return err
 	}
-	pg, ok := c.inner.(driver.Pinger)
+	pg, ok := c.l().inner.(driver.Pinger)
 	if !ok {
 		return nil
 	}
@@ -243,7 +284,7 @@ func (c *conn) Ping(ctx context.Context) error {
 }
 
 func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
-	if nc, ok := c.inner.(driver.NamedValueChecker); ok {
+	if nc, ok := c.l().inner.(driver.NamedValueChecker); ok {
 		return nc.CheckNamedValue(nv)
 	}
 	return driver.ErrSkip
@@ -252,58 +293,72 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 // IsValid runs when database/sql returns the conn to its pool. A conn of an
 // old generation, or one that was lost, is discarded.
 func (c *conn) IsValid() bool {
-	if c.bad.Load() || c.gen != c.p.gen.Load() {
+	if c.stale() {
 		return false
 	}
-	if v, ok := c.inner.(driver.Validator); ok && !v.IsValid() {
+	if v, ok := c.l().inner.(driver.Validator); ok && !v.IsValid() {
 		return false
 	}
 	c.idleSince.Store(c.p.cfg.now().UnixNano())
 	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle
 }
 
-// ResetSession runs when database/sql lends out a reused conn. Returning
-// driver.ErrBadConn here is always safe: nothing of the caller's has been
-// sent yet, and database/sql retries on another connection.
+// ResetSession runs when database/sql lends out a reused conn. Nothing of
+// the caller's has been sent yet, so a stale, retired or dead driver conn
+// is replaced here with a new one, invisibly.
 func (c *conn) ResetSession(ctx context.Context) error {
+	var s int32
 	for {
-		s := c.state.Load()
+		s = c.state.Load()
 		if s == stateProbing {
 			c.awaitProbe()
 			continue
 		}
-		if s == stateClosed || c.bad.Load() || c.gen != c.p.gen.Load() {
+		if s == stateClosed {
 			return driver.ErrBadConn
 		}
-		if c.state.CompareAndSwap(s, stateBusy) {
+		if s == stateBusy || c.state.CompareAndSwap(s, stateBusy) {
 			break
 		}
+	}
+	if s == stateRetired {
+		return c.renew(ctx)
+	}
+	if c.stale() {
+		c.retire(false)
+		return c.renew(ctx)
 	}
 	if c.p.cfg.LivenessIdle != off {
 		idle := c.p.cfg.now().UnixNano() - c.idleSince.Load()
 		if time.Duration(idle) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
-				return driver.ErrBadConn
+				c.retire(true)
+				if ctx.Err() != nil {
+					c.state.Store(stateRetired)
+					return driver.ErrBadConn
+				}
+				return c.renew(ctx)
 			}
 		}
 	}
-	if sr, ok := c.inner.(driver.SessionResetter); ok {
+	if sr, ok := c.l().inner.(driver.SessionResetter); ok {
 		return sr.ResetSession(ctx)
 	}
 	return nil
 }
 
-// Close closes the driver's conn once; database/sql and a reset may both ask.
+// Close is database/sql's final close of the conn.
 func (c *conn) Close() error {
-	c.state.Store(stateClosed)
-	c.closeOnce.Do(func() {
-		c.closeErr = c.inner.Close()
-		if c.socks != nil {
-			c.socks.closeAll()
-		}
-		c.p.unregister(c)
-	})
-	return c.closeErr
+	prev := c.state.Swap(stateClosed)
+	if prev == stateClosed {
+		return nil
+	}
+	var err error
+	if prev != stateRetired {
+		err = c.l().close()
+	}
+	c.p.unregister(c)
+	return err
 }
 
 // txConn watches Commit and Rollback: a connection lost during Commit leaves
@@ -322,7 +377,7 @@ func (t *txConn) Commit() error {
 func (t *txConn) Rollback() error {
 	err := t.Tx.Rollback()
 	if err != nil && t.c.p.classify(err).IsLost() {
-		t.c.bad.Store(true)
+		t.c.l().bad.Store(true)
 		t.c.p.connLost(t.c, err)
 	}
 	return err

@@ -5,6 +5,8 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // connector wraps the driver's connector: every connection it makes is
@@ -34,6 +36,18 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.connect(ctx)
 }
 
+// dialGated is dial behind the gate, for renewing a conn.
+func (c *connector) dialGated(ctx context.Context) (*rawConn, error) {
+	p := c.p
+	if p.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := p.gate.wait(ctx, p.cfg.DownWait); err != nil {
+		return nil, err
+	}
+	return c.dial(ctx)
+}
+
 // connect makes a pooled connection without waiting at the gate.
 func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	p := c.p
@@ -41,29 +55,33 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cn := newConn(p, rc.inner, rc.gen, rc.socks)
-	if p.cfg.ReapOrphans && p.drv.SessionIDQuery != "" {
-		cn.sessionID = querySessionID(ctx, rc.inner, p.drv.SessionIDQuery)
-	}
+	cn := newConn(p, rc)
 	p.register(cn)
-	p.stats.connects.Add(1)
-	p.pathWorks()
 	return cn, nil
 }
 
-// rawConn is a driver conn with the sockets it was dialed with, before it
-// is wrapped and pooled (the prober and the canary use it bare).
+// rawConn is a driver conn with the sockets it was dialed with and the
+// generation it belongs to. A pooled conn wraps one at a time; the prober
+// and the canary use one bare.
 type rawConn struct {
-	inner driver.Conn
-	socks *socketSet
-	gen   uint64
+	inner     driver.Conn
+	socks     *socketSet // nil without socket control
+	gen       uint64
+	sessionID int64       // server session id, for orphan reaping (0 unknown)
+	bad       atomic.Bool // lost: must not be reused
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-func (r *rawConn) close() {
-	r.inner.Close()
-	if r.socks != nil {
-		r.socks.closeAll()
-	}
+func (r *rawConn) close() error {
+	r.closeOnce.Do(func() {
+		r.closeErr = r.inner.Close()
+		if r.socks != nil {
+			r.socks.closeAll()
+		}
+	})
+	return r.closeErr
 }
 
 // dial asks the driver's connector for a connection, stamped with the
@@ -95,7 +113,13 @@ func (c *connector) dial(ctx context.Context) (*rawConn, error) {
 		}
 		return nil, redactErr(err, p.secrets)
 	}
-	return &rawConn{inner: ic, socks: set, gen: gen}, nil
+	rc := &rawConn{inner: ic, socks: set, gen: gen}
+	if p.cfg.ReapOrphans && p.drv.SessionIDQuery != "" {
+		rc.sessionID = querySessionID(ctx, ic, p.drv.SessionIDQuery)
+	}
+	p.stats.connects.Add(1)
+	p.pathWorks()
+	return rc, nil
 }
 
 func (c *connector) Driver() driver.Driver { return connectorDriver{c} }

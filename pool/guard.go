@@ -15,7 +15,8 @@ import (
 // waits cancelDrainTimeout = 5s (token.go:118), so a query on a blackholed
 // conn with a 2s deadline would return at 7s.
 type cancelGuard struct {
-	c    *conn
+	l    *rawConn
+	p    *Pool
 	stop func() bool
 
 	mu       sync.Mutex // protects finished and timer
@@ -27,10 +28,10 @@ type cancelGuard struct {
 // receiver for done) when none is needed, so the common path allocates
 // nothing.
 func (c *conn) guard(ctx context.Context) *cancelGuard {
-	if c.socks == nil || !c.p.drv.SlowCancel || c.p.cfg.CancelGrace == off || ctx.Done() == nil {
+	if c.l().socks == nil || !c.p.drv.SlowCancel || c.p.cfg.CancelGrace == off || ctx.Done() == nil {
 		return nil
 	}
-	g := &cancelGuard{c: c}
+	g := &cancelGuard{l: c.l(), p: c.p}
 	g.stop = context.AfterFunc(ctx, g.fire)
 	return g
 }
@@ -41,7 +42,7 @@ func (g *cancelGuard) fire() {
 	if g.finished {
 		return
 	}
-	g.timer = time.AfterFunc(g.c.p.cfg.CancelGrace, g.sever)
+	g.timer = time.AfterFunc(g.p.cfg.CancelGrace, g.sever)
 }
 
 func (g *cancelGuard) sever() {
@@ -52,9 +53,9 @@ func (g *cancelGuard) sever() {
 	}
 	g.finished = true
 	// Mark bad first: the driver must not get this conn back in the pool.
-	g.c.bad.Store(true)
-	n := g.c.socks.closeAll()
-	g.c.p.stats.severedSockets.Add(uint64(n))
+	g.l.bad.Store(true)
+	n := g.l.socks.closeAll()
+	g.p.stats.severedSockets.Add(uint64(n))
 }
 
 // done disarms the guard; the operation has returned.

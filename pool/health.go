@@ -102,13 +102,13 @@ func (p *Pool) kick() {
 // connLost is called when an operation failed with a lost connection.
 func (p *Pool) connLost(c *conn, err error) {
 	p.stats.connsLost.Add(1)
-	p.emit(Event{Kind: EventConnLost, Err: err, Generation: c.gen})
+	p.emit(Event{Kind: EventConnLost, Err: err, Generation: c.l().gen})
 	p.suspectConn(c, "connection lost")
 }
 
 // livenessFailed is called when a borrowed conn missed its liveness ping.
 func (p *Pool) livenessFailed(c *conn, d time.Duration, err error) {
-	p.emit(Event{Kind: EventLivenessFailed, Err: err, Generation: c.gen, Reason: "no answer within " + d.String()})
+	p.emit(Event{Kind: EventLivenessFailed, Err: err, Generation: c.l().gen, Reason: "no answer within " + d.String()})
 	p.suspectConn(c, "liveness check failed")
 }
 

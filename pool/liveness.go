@@ -15,23 +15,24 @@ import (
 // socket is closed the moment the deadline passes, because go-mssqldb would
 // otherwise wait 5s more for its ATTENTION to be confirmed.
 func (c *conn) checkLiveness(ctx context.Context) error {
-	pg, ok := c.inner.(driver.Pinger)
+	l := c.l()
+	pg, ok := l.inner.(driver.Pinger)
 	if !ok {
 		return nil
 	}
 	var sock net.Conn
-	if c.socks != nil {
-		sock = c.socks.current()
+	if l.socks != nil {
+		sock = l.socks.current()
 	}
 	d := c.p.livenessTimeout(sock)
 	pctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	stop := func() bool { return false }
-	if c.socks != nil {
+	if l.socks != nil {
 		stop = context.AfterFunc(pctx, func() {
 			if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-				c.bad.Store(true)
-				c.socks.closeAll()
+				l.bad.Store(true)
+				l.socks.closeAll()
 			}
 		})
 	}
@@ -43,7 +44,7 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 		c.p.observePing(time.Since(start))
 		return nil
 	}
-	c.bad.Store(true)
+	l.bad.Store(true)
 	if ctx.Err() != nil {
 		// The caller gave up; that says nothing about the path.
 		return err

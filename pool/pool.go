@@ -183,7 +183,7 @@ func (p *Pool) reset(reason string, sever, auto bool) {
 	p.mu.Lock()
 	old := make([]*conn, 0, len(p.conns))
 	for c := range p.conns {
-		if c.gen < gen {
+		if c.l().gen < gen {
 			old = append(old, c)
 		}
 	}
@@ -199,17 +199,14 @@ func (p *Pool) reset(reason string, sever, auto bool) {
 
 	closed, severed := 0, 0
 	for _, c := range old {
-		if c.state.CompareAndSwap(stateIdle, stateClosed) || c.state.CompareAndSwap(stateFresh, stateClosed) {
+		if c.state.CompareAndSwap(stateIdle, stateRetired) || c.state.CompareAndSwap(stateFresh, stateRetired) {
 			closed++
-			if sever && c.socks != nil {
-				severed += c.socks.closeAll()
-			}
-			c.Close()
+			severed += c.retire(sever)
 			continue
 		}
-		if sever && c.socks != nil {
-			c.bad.Store(true)
-			severed += c.socks.closeAll()
+		if l := c.l(); sever && l.socks != nil && l.gen < gen {
+			l.bad.Store(true)
+			severed += l.socks.closeAll()
 		}
 	}
 	for _, s := range pend {
@@ -289,9 +286,9 @@ func (p *Pool) Close() error {
 		// database/sql closes in-use conns only when they are released; a
 		// request hung on a blackholed socket would never release its conn.
 		for _, c := range p.snapshot() {
-			if c.socks != nil {
-				c.bad.Store(true)
-				c.socks.closeAll()
+			if l := c.l(); l.socks != nil {
+				l.bad.Store(true)
+				l.socks.closeAll()
 			}
 		}
 		if p.dialer != nil {

@@ -110,10 +110,11 @@ func (p *Pool) stalledConns() int {
 	}
 	n := 0
 	for _, c := range p.snapshot() {
-		if c.state.Load() != stateBusy || c.bad.Load() {
+		l := c.l()
+		if c.state.Load() != stateBusy || l.bad.Load() {
 			continue
 		}
-		if s := c.socks.current(); s != nil {
+		if s := l.socks.current(); s != nil {
 			if st, ok := sockopt.Stalled(s); ok && st {
 				n++
 			}
@@ -126,7 +127,7 @@ func (p *Pool) stalledConns() int {
 func (p *Pool) pickIdle() *conn {
 	gen := p.gen.Load()
 	for _, c := range p.snapshot() {
-		if c.gen == gen && !c.bad.Load() && c.state.Load() == stateIdle {
+		if l := c.l(); l.gen == gen && !l.bad.Load() && c.state.Load() == stateIdle {
 			return c
 		}
 	}
@@ -152,12 +153,13 @@ func (p *Pool) probeIdle(c *conn) bool {
 		return true // borrowed meanwhile: its user will find out
 	}
 	ok := true
-	if pg, isPinger := c.inner.(driver.Pinger); isPinger {
-		d := p.livenessTimeout(c.socks.current())
+	l := c.l()
+	if pg, isPinger := l.inner.(driver.Pinger); isPinger {
+		d := p.livenessTimeout(l.socks.current())
 		ctx, cancel := context.WithTimeout(context.Background(), d)
 		stop := func() bool { return false }
-		if c.socks != nil {
-			stop = context.AfterFunc(ctx, func() { c.socks.closeAll() })
+		if l.socks != nil {
+			stop = context.AfterFunc(ctx, func() { l.socks.closeAll() })
 		}
 		err := pg.Ping(ctx)
 		stop()
@@ -167,9 +169,9 @@ func (p *Pool) probeIdle(c *conn) bool {
 	if ok {
 		c.state.Store(stateIdle)
 	} else {
-		c.bad.Store(true)
-		c.state.Store(stateClosed)
-		c.Close()
+		l.bad.Store(true)
+		c.retire(true)
+		c.state.Store(stateRetired)
 	}
 	close(ch)
 	return ok

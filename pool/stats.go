@@ -26,12 +26,13 @@ type Stats struct {
 	Events           uint64 // tunnel events applied
 	EventsIgnored    uint64 // tunnel events ignored (other tunnel, invalid, stale, overflow)
 	OrphansReaped    uint64 // server sessions killed after recovery
+	Renewed          uint64 // pooled conns given a new driver conn at borrow
 }
 
 type counters struct {
 	resets, severs, severedSockets, resetClosed, connects, connsLost atomic.Uint64
 	livenessChecks, livenessFailures, probes, probeFailures          atomic.Uint64
-	events, eventsIgnored, orphansReaped                             atomic.Uint64
+	events, eventsIgnored, orphansReaped, renewed                    atomic.Uint64
 }
 
 // Stats returns a snapshot of the pool's statistics.
@@ -56,5 +57,6 @@ func (p *Pool) Stats() Stats {
 		Events:           s.events.Load(),
 		EventsIgnored:    s.eventsIgnored.Load(),
 		OrphansReaped:    s.orphansReaped.Load(),
+		Renewed:          s.renewed.Load(),
 	}
 }

@@ -1,0 +1,214 @@
+package pool
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeDriver is a small database/sql driver for the pool's own logic, in
+// the spirit of database/sql's fakedb_test.go. A fakeConn can be given a
+// real socket (dialed through the pool's DialFunc to a loopback listener
+// that never answers) so that "hung in the driver" means blocked in a real
+// read, and severing means closing a real socket.
+type fakeDriver struct {
+	dial DialFunc // nil: no socket
+	addr string
+
+	opened, closed atomic.Int64
+	pings          atomic.Int64
+	queries        atomic.Int64
+
+	mu    sync.Mutex // protects conns
+	conns []*fakeConn
+
+	connectErr atomic.Pointer[error]
+}
+
+type fakeConn struct {
+	d      *fakeDriver
+	sock   net.Conn
+	closed atomic.Bool
+	bad    atomic.Bool
+	// pingMode: 0 answers; 1 hangs until ctx ends (a driver that honours
+	// ctx); 2 hangs in a socket read, ignoring ctx (go-mssqldb waiting for
+	// ATTENTION confirmation).
+	pingMode atomic.Int32
+	gone     chan struct{}
+}
+
+func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
+	if p := d.connectErr.Load(); p != nil {
+		return nil, *p
+	}
+	c := &fakeConn{d: d, gone: make(chan struct{})}
+	if d.dial != nil {
+		s, err := d.dial(ctx, "tcp", d.addr)
+		if err != nil {
+			return nil, err
+		}
+		c.sock = s
+	}
+	d.opened.Add(1)
+	d.mu.Lock()
+	d.conns = append(d.conns, c)
+	d.mu.Unlock()
+	return c, nil
+}
+
+func (d *fakeDriver) Driver() driver.Driver { return nil }
+
+func (d *fakeDriver) all() []*fakeConn {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]*fakeConn(nil), d.conns...)
+}
+
+func (c *fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no prepare") }
+func (c *fakeConn) Begin() (driver.Tx, error)           { return fakeTx{}, nil }
+
+func (c *fakeConn) Close() error {
+	if c.closed.CompareAndSwap(false, true) {
+		c.d.closed.Add(1)
+		close(c.gone)
+		if c.sock != nil {
+			c.sock.Close()
+		}
+	}
+	return nil
+}
+
+func (c *fakeConn) Ping(ctx context.Context) error {
+	c.d.pings.Add(1)
+	if c.closed.Load() {
+		return driver.ErrBadConn
+	}
+	switch c.pingMode.Load() {
+	case 1:
+		<-ctx.Done()
+		return ctx.Err()
+	case 2:
+		return c.blockInRead()
+	}
+	return nil
+}
+
+// blockInRead waits in a real socket read until the socket is closed.
+func (c *fakeConn) blockInRead() error {
+	if c.sock == nil {
+		<-c.gone
+		return io.EOF
+	}
+	_, err := c.sock.Read(make([]byte, 1))
+	return err
+}
+
+// QueryContext: "hang" blocks in the socket (ignoring ctx); anything else
+// returns one row.
+func (c *fakeConn) QueryContext(ctx context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+	c.d.queries.Add(1)
+	if c.closed.Load() || c.bad.Load() {
+		return nil, driver.ErrBadConn
+	}
+	if q == "hang" {
+		return nil, c.blockInRead()
+	}
+	return &fakeRows{}, nil
+}
+
+func (c *fakeConn) ExecContext(ctx context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+	c.d.queries.Add(1)
+	if c.closed.Load() || c.bad.Load() {
+		return nil, driver.ErrBadConn
+	}
+	if q == "hang" {
+		return nil, c.blockInRead()
+	}
+	return driver.RowsAffected(1), nil
+}
+
+type fakeTx struct{}
+
+func (fakeTx) Commit() error   { return nil }
+func (fakeTx) Rollback() error { return nil }
+
+type fakeRows struct{ done bool }
+
+func (r *fakeRows) Columns() []string { return []string{"x"} }
+func (r *fakeRows) Close() error      { return nil }
+func (r *fakeRows) Next(dest []driver.Value) error {
+	if r.done {
+		return io.EOF
+	}
+	r.done = true
+	dest[0] = int64(1)
+	return nil
+}
+
+// silentListener accepts connections and never answers: reads on the
+// client side block until the client closes its socket.
+func silentListener(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var held []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range held {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// quietConfig turns off the prober so tests control every step.
+func quietConfig() Config {
+	return Config{ProbeInterval: -1}
+}
+
+// openFake opens a pool over a fakeDriver, with socket control when
+// withSockets.
+func openFake(t testing.TB, cfg Config, withSockets bool) (*Pool, *fakeDriver) {
+	t.Helper()
+	d := &fakeDriver{}
+	var p *Pool
+	if withSockets {
+		d.addr = silentListener(t)
+		var err error
+		p, err = OpenFunc(func(dial DialFunc) (driver.Connector, error) {
+			d.dial = dial
+			return d, nil
+		}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		p = OpenDB(d, cfg)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p, d
+}

@@ -1,0 +1,379 @@
+package pool
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flapguard/flapguard/detect"
+)
+
+func TestResetWith100ConcurrentQueriersHasNoErrors(t *testing.T) {
+	for _, sockets := range []bool{false, true} {
+		t.Run(map[bool]string{false: "soft", true: "sockets"}[sockets], func(t *testing.T) {
+			p, d := openFake(t, quietConfig(), sockets)
+			db := p.DB()
+			db.SetMaxOpenConns(20)
+			db.SetMaxIdleConns(20)
+			var errs atomic.Int64
+			var firstErr atomic.Pointer[error]
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 100 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						var x int
+						if err := db.QueryRowContext(context.Background(), "q").Scan(&x); err != nil {
+							errs.Add(1)
+							firstErr.CompareAndSwap(nil, &err)
+						}
+					}
+				})
+			}
+			for i := range 50 {
+				p.Reset("test " + string(rune('a'+i%26)))
+				time.Sleep(2 * time.Millisecond)
+			}
+			close(stop)
+			wg.Wait()
+			if n := errs.Load(); n != 0 {
+				t.Fatalf("%d queries failed during resets; first: %v", n, *firstErr.Load())
+			}
+			st := p.Stats()
+			if st.Generation != 51 || st.Resets != 50 {
+				t.Fatalf("generation %d resets %d; want 51 and 50", st.Generation, st.Resets)
+			}
+			t.Logf("queries %d, connections opened %d, closed %d", d.queries.Load(), d.opened.Load(), d.closed.Load())
+			if d.opened.Load() < 20 {
+				t.Fatalf("only %d connections opened across 50 resets: resets did not renew the pool", d.opened.Load())
+			}
+		})
+	}
+}
+
+func TestResetClosesIdleConnsAtOnce(t *testing.T) {
+	p, d := openFake(t, quietConfig(), false)
+	db := p.DB()
+	db.SetMaxIdleConns(5)
+	ctx := context.Background()
+	var conns []*sql.Conn
+	for range 5 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close() // back to the idle list
+	}
+	if got := db.Stats().Idle; got != 5 {
+		t.Fatalf("idle = %d; want 5", got)
+	}
+	p.Reset("test")
+	if got := d.closed.Load(); got != 5 {
+		t.Fatalf("driver conns closed right after Reset = %d; want 5", got)
+	}
+	for _, fc := range d.all() {
+		if !fc.closed.Load() {
+			t.Fatal("an idle driver conn is still open after Reset")
+		}
+	}
+	// The next query gets a fresh conn without an error.
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatalf("ping after reset: %v", err)
+	}
+	if d.opened.Load() != 6 {
+		t.Fatalf("opened = %d; want 6 (one new)", d.opened.Load())
+	}
+}
+
+func TestResetDiscardsInUseConnOnReturn(t *testing.T) {
+	p, d := openFake(t, quietConfig(), false)
+	ctx := context.Background()
+	c, err := p.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Reset("test")
+	// Still usable while held: a reset by itself fails nothing.
+	if err := c.PingContext(ctx); err != nil {
+		t.Fatalf("held conn failed after reset: %v", err)
+	}
+	if d.closed.Load() != 0 {
+		t.Fatal("in-use conn was closed by a soft reset")
+	}
+	c.Close()
+	if d.closed.Load() != 1 {
+		t.Fatalf("closed = %d after return; want 1 (stale conn discarded)", d.closed.Load())
+	}
+	if err := p.DB().PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d.opened.Load() != 2 {
+		t.Fatalf("opened = %d; want 2", d.opened.Load())
+	}
+}
+
+func TestSeverReturnsHungQueryWithin100ms(t *testing.T) {
+	p, _ := openFake(t, quietConfig(), true)
+	db := p.DB()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(context.Background(), "hang") // no deadline at all
+		errc <- err
+	}()
+	waitFor(t, func() bool { return db.Stats().InUse == 1 })
+	time.Sleep(50 * time.Millisecond) // let it block in the read
+	start := time.Now()
+	p.Sever("test")
+	select {
+	case err := <-errc:
+		took := time.Since(start)
+		t.Logf("hung query returned %v after Sever: %v", took, err)
+		if took > 100*time.Millisecond {
+			t.Fatalf("took %v; want ≤ 100ms", took)
+		}
+		if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, ErrConnLost) {
+			t.Fatalf("err = %v; want a lost connection with unknown outcome", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("hung query did not return after Sever")
+	}
+	if s := p.Stats(); s.SeveredSockets == 0 || s.Severs != 1 || !s.SocketControl {
+		t.Fatalf("stats %+v", s)
+	}
+	if err := db.PingContext(context.Background()); err != nil {
+		t.Fatalf("ping after sever: %v", err)
+	}
+}
+
+func TestLivenessUsesItsOwnDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sockets bool
+		mode    int32
+	}{
+		{"driver honours ctx", false, 1},
+		{"driver ignores ctx, pool closes socket", true, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := quietConfig()
+			cfg.LivenessIdle = time.Millisecond
+			cfg.LivenessTimeoutMin = 50 * time.Millisecond
+			cfg.LivenessTimeoutMax = 100 * time.Millisecond
+			var events []Event
+			var mu sync.Mutex
+			cfg.OnEvent = func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }
+			p, d := openFake(t, cfg, tc.sockets)
+			db := p.DB()
+			ctx := context.Background()
+			if err := db.PingContext(ctx); err != nil {
+				t.Fatal(err)
+			}
+			d.all()[0].pingMode.Store(tc.mode)
+			time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
+			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			var x int
+			err := db.QueryRowContext(cctx, "q").Scan(&x)
+			took := time.Since(start)
+			t.Logf("query with a 30s deadline took %v over a dead idle conn", took)
+			if err != nil {
+				t.Fatalf("query failed: %v (the dead conn should have been replaced)", err)
+			}
+			if took > 2*time.Second {
+				t.Fatalf("took %v; the liveness check used the caller's deadline", took)
+			}
+			st := p.Stats()
+			if st.LivenessFailures != 1 || d.opened.Load() != 2 {
+				t.Fatalf("liveness failures %d opened %d; want 1 and 2", st.LivenessFailures, d.opened.Load())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			found := false
+			for _, ev := range events {
+				found = found || ev.Kind == EventLivenessFailed
+			}
+			if !found {
+				t.Fatal("no EventLivenessFailed")
+			}
+		})
+	}
+}
+
+func TestNotifyDownGatesAndUpReleases(t *testing.T) {
+	cfg := quietConfig()
+	cfg.DownWait = 10 * time.Second
+	p, d := openFake(t, cfg, true)
+	db := p.DB()
+	ctx := context.Background()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.Notify(detect.Event{Tunnel: "t1", State: detect.Down, Source: "test"})
+	waitFor(t, func() bool { return p.Stats().TunnelDown })
+	errc := make(chan error, 1)
+	go func() { errc <- db.PingContext(ctx) }()
+	select {
+	case err := <-errc:
+		t.Fatalf("ping returned during DOWN: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	upAt := time.Now()
+	p.Notify(detect.Event{Tunnel: "t1", State: detect.Up, Source: "test"})
+	select {
+	case err := <-errc:
+		t.Logf("waiter released %v after UP", time.Since(upAt))
+		if err != nil {
+			t.Fatalf("waiter failed after UP: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("waiter not released by UP")
+	}
+	if st := p.Stats(); st.TunnelDown || st.Events != 2 || d.opened.Load() < 2 {
+		t.Fatalf("stats after UP: %+v opened %d", st, d.opened.Load())
+	}
+}
+
+func TestNotifyDownFailFastAndTimeout(t *testing.T) {
+	for _, wait := range []time.Duration{-1, 50 * time.Millisecond} {
+		cfg := quietConfig()
+		cfg.DownWait = wait
+		p, _ := openFake(t, cfg, false)
+		p.Notify(detect.Event{State: detect.Down})
+		waitFor(t, func() bool { return p.Stats().TunnelDown })
+		err := p.DB().PingContext(context.Background())
+		if !errors.Is(err, ErrTunnelDown) {
+			t.Fatalf("DownWait %v: err = %v; want ErrTunnelDown", wait, err)
+		}
+	}
+}
+
+func TestNotifyIgnoresOtherTunnelsInvalidAndStale(t *testing.T) {
+	cfg := quietConfig()
+	cfg.Tunnels = []string{"mine"}
+	p, _ := openFake(t, cfg, false)
+	p.Notify(detect.Event{Tunnel: "other", State: detect.Down})
+	p.Notify(detect.Event{Tunnel: "mine", State: detect.State(42)})
+	p.Notify(detect.Event{Tunnel: "mine", State: detect.Down, At: time.Now()})
+	waitFor(t, func() bool { return p.Stats().TunnelDown })
+	p.Notify(detect.Event{Tunnel: "mine", State: detect.Up, At: time.Now().Add(-time.Hour)})
+	waitFor(t, func() bool { return p.Stats().EventsIgnored == 3 })
+	if !p.Stats().TunnelDown {
+		t.Fatal("a stale UP reopened the gate")
+	}
+	if p.Stats().Resets != 1 {
+		t.Fatalf("resets = %d; want 1 (the DOWN only)", p.Stats().Resets)
+	}
+}
+
+func TestAfterCloseResetAndNotifyAreNoOps(t *testing.T) {
+	p, _ := openFake(t, Config{}, false)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p.Reset("x")
+	p.Sever("x")
+	p.Notify(detect.Event{State: detect.Down})
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if p.Stats().Resets != 0 {
+		t.Fatal("reset after close did something")
+	}
+}
+
+func TestConfigErrorsNameTheField(t *testing.T) {
+	for field, cfg := range map[string]Config{
+		"LivenessTimeoutMin": {LivenessTimeoutMin: -time.Second},
+		"ProbeTimeout":       {ProbeTimeout: -1},
+		"LivenessTimeoutMax": {LivenessTimeoutMin: 3 * time.Second, LivenessTimeoutMax: time.Second},
+		"Tunnels[0]":         {Tunnels: []string{""}},
+		"KeepAliveCount":     {KeepAliveCount: 5000},
+		"DialTimeout":        {DialTimeout: 48 * time.Hour},
+	} {
+		_, err := Open("sqlserver", "sqlserver://u:pw@h", cfg)
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: err = %v; want it to name the field", field, err)
+		}
+		p := OpenDB(&fakeDriver{}, cfg)
+		if err := p.DB().Ping(); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("OpenDB %s: ping err = %v; want the config error", field, err)
+		}
+		p.Close()
+	}
+}
+
+func TestOpenBadInput(t *testing.T) {
+	if _, err := Open("nosuchdriver", "x", Config{}); err == nil || !strings.Contains(err.Error(), "unknown driver") {
+		t.Fatalf("unknown driver: %v", err)
+	}
+	_, err := Open("sqlserver", "sqlserver://sa:s3cretPW@host:notaport?database=x", Config{})
+	if err == nil {
+		t.Fatal("bad DSN accepted")
+	}
+	if strings.Contains(err.Error(), "s3cretPW") {
+		t.Fatalf("error leaks the password: %v", err)
+	}
+	t.Logf("bad DSN error: %v", err)
+	if _, err := OpenFunc(nil, Config{}); err == nil {
+		t.Fatal("nil newConnector accepted")
+	}
+	p := OpenDB(nil, Config{})
+	defer p.Close()
+	if err := p.DB().Ping(); err == nil {
+		t.Fatal("nil connector pinged fine")
+	}
+}
+
+func TestResetStormIsRaceFree(t *testing.T) {
+	p, _ := openFake(t, Config{ProbeInterval: time.Millisecond, DownWait: -1}, true)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				switch (i + j) % 4 {
+				case 0:
+					p.Reset("storm")
+				case 1:
+					p.Sever("storm")
+				case 2:
+					p.Notify(detect.Event{State: detect.State(1 + j%3)})
+				default:
+					p.DB().PingContext(context.Background())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.Close()
+}
+
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

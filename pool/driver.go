@@ -34,10 +34,6 @@ type Driver struct {
 	// e.g. "SELECT pg_terminate_backend(1234)". It is given the value
 	// SessionIDQuery returned, formatted with %v, and must validate it.
 	KillSession func(id int64) string
-
-	// Redact returns dsn without its password, for logs and errors.
-	// Optional: the pool falls back to removing URL passwords.
-	Redact func(dsn string) string
 }
 
 var (

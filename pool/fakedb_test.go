@@ -28,6 +28,24 @@ type fakeDriver struct {
 	conns []*fakeConn
 
 	connectErr atomic.Pointer[error]
+
+	// execErrs and commitErrs, when they hold an error, make the next Exec
+	// or Commit fail with it.
+	execErrs   chan error
+	commitErrs chan error
+	execs      atomic.Int64
+}
+
+func (d *fakeDriver) nextErr(ch chan error) error {
+	if ch == nil {
+		return nil
+	}
+	select {
+	case err := <-ch:
+		return err
+	default:
+		return nil
+	}
 }
 
 type fakeConn struct {
@@ -70,7 +88,7 @@ func (d *fakeDriver) all() []*fakeConn {
 }
 
 func (c *fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no prepare") }
-func (c *fakeConn) Begin() (driver.Tx, error)           { return fakeTx{}, nil }
+func (c *fakeConn) Begin() (driver.Tx, error)           { return fakeTx{c.d}, nil }
 
 func (c *fakeConn) Close() error {
 	if c.closed.CompareAndSwap(false, true) {
@@ -129,12 +147,16 @@ func (c *fakeConn) ExecContext(ctx context.Context, q string, _ []driver.NamedVa
 	if q == "hang" {
 		return nil, c.blockInRead()
 	}
+	if err := c.d.nextErr(c.d.execErrs); err != nil {
+		return nil, err
+	}
+	c.d.execs.Add(1)
 	return driver.RowsAffected(1), nil
 }
 
-type fakeTx struct{}
+type fakeTx struct{ d *fakeDriver }
 
-func (fakeTx) Commit() error   { return nil }
+func (t fakeTx) Commit() error { return t.d.nextErr(t.d.commitErrs) }
 func (fakeTx) Rollback() error { return nil }
 
 type fakeRows struct{ done bool }

@@ -1,0 +1,134 @@
+package pool
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+func retryPool(t *testing.T) (*Pool, *fakeDriver) {
+	p, d := openFake(t, quietConfig(), false)
+	d.execErrs = make(chan error, 8)
+	d.commitErrs = make(chan error, 8)
+	return p, d
+}
+
+var fastBackOff = backoff.NewConstantBackOff(time.Millisecond)
+
+func exec(ctx context.Context, c *sql.Conn) error {
+	_, err := c.ExecContext(ctx, "INSERT")
+	return err
+}
+
+func TestRetryNeverRetriesOutcomeUnknownWrite(t *testing.T) {
+	p, d := retryPool(t)
+	d.execErrs <- io.ErrUnexpectedEOF // lost while reading the reply
+	attempts := 0
+	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+		attempts++
+		return exec(ctx, c)
+	})
+	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v; want ErrOutcomeUnknown wrapping the driver's error", err)
+	}
+	if attempts != 1 {
+		t.Fatalf("attempts = %d; an outcome-unknown write was retried", attempts)
+	}
+}
+
+func TestRetryRetriesPreSendFailure(t *testing.T) {
+	p, d := retryPool(t)
+	d.execErrs <- driver.ErrBadConn // the driver says: nothing was sent
+	d.execErrs <- driver.ErrBadConn
+	attempts := 0
+	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+		attempts++
+		return exec(ctx, c)
+	})
+	if err != nil || attempts != 3 || d.execs.Load() != 1 {
+		t.Fatalf("err %v attempts %d execs %d; want success on the 3rd attempt, one write", err, attempts, d.execs.Load())
+	}
+}
+
+func TestRetryIdempotentRetriesLost(t *testing.T) {
+	p, d := retryPool(t)
+	d.execErrs <- io.EOF
+	attempts := 0
+	err := p.RunConn(context.Background(), RetryPolicy{Idempotent: true, BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+		attempts++
+		return exec(ctx, c)
+	})
+	if err != nil || attempts != 2 {
+		t.Fatalf("err %v attempts %d", err, attempts)
+	}
+}
+
+func TestRetryStopsAtOrdinaryErrorAndMaxAttempts(t *testing.T) {
+	p, d := retryPool(t)
+	sqlErr := errors.New("duplicate key")
+	d.execErrs <- sqlErr
+	attempts := 0
+	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+		attempts++
+		return exec(ctx, c)
+	})
+	if !errors.Is(err, sqlErr) || attempts != 1 {
+		t.Fatalf("err %v attempts %d", err, attempts)
+	}
+	for range 5 {
+		d.execErrs <- driver.ErrBadConn
+	}
+	attempts = 0
+	err = p.RunConn(context.Background(), RetryPolicy{MaxAttempts: 3, BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+		attempts++
+		return exec(ctx, c)
+	})
+	if !errors.Is(err, driver.ErrBadConn) || attempts != 3 {
+		t.Fatalf("err %v attempts %d; want 3 attempts", err, attempts)
+	}
+	if err := p.RunConn(context.Background(), RetryPolicy{MaxAttempts: -1}, nil); err == nil {
+		t.Fatal("negative MaxAttempts accepted")
+	}
+}
+
+func TestRunTxRetriesLossBeforeCommitNotDuringCommit(t *testing.T) {
+	p, d := retryPool(t)
+	d.execErrs <- io.EOF // lost inside the tx: not committed, safe to rerun
+	attempts := 0
+	err := p.RunTx(context.Background(), RetryPolicy{BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+		attempts++
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if err != nil || attempts != 2 {
+		t.Fatalf("err %v attempts %d; want a retry after a loss before COMMIT", err, attempts)
+	}
+
+	d.commitErrs <- io.EOF // lost during COMMIT: unknown
+	attempts = 0
+	err = p.RunTx(context.Background(), RetryPolicy{BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+		attempts++
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if !errors.Is(err, ErrOutcomeUnknown) || attempts != 1 {
+		t.Fatalf("err %v attempts %d; a COMMIT with unknown outcome must not be retried", err, attempts)
+	}
+
+	for range 3 {
+		d.execErrs <- io.EOF
+	}
+	err = p.RunTx(context.Background(), RetryPolicy{MaxAttempts: 2, BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, "INSERT")
+		return err
+	})
+	if !errors.Is(err, ErrNotCommitted) || errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("err %v; want ErrNotCommitted and not ErrOutcomeUnknown", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -41,7 +42,8 @@ func TestKilledOwnerLeavesNoServers(t *testing.T) {
 	var pids []int
 	var names []string
 	var dir string
-	sc := bufio.NewScanner(&out)
+	t.Logf("helper output:\n%s", out.String())
+	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		if len(f) == 10 && f[0] == "CRASH" {
@@ -98,4 +100,18 @@ func goneOrZombie(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
+}
+
+func TestSpawnerGoroutineName(t *testing.T) {
+	Require(t)
+	cmd := exec.Command("true")
+	if err := spawn(cmd); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	if !bytes.Contains(buf, []byte(SpawnerGoroutine+"(")) {
+		t.Fatalf("no goroutine runs %s; goleak users would be told a wrong name", SpawnerGoroutine)
+	}
 }

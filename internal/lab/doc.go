@@ -48,6 +48,11 @@
 // -timeout runs no cleanups): namespace names carry the owner's pid and a
 // marker under /run/flapguard-lab records the pid's start time.
 //
+// The first server start leaves one goroutine running for the life of the
+// process ([SpawnerGoroutine]): servers are forked from its locked thread so
+// that Pdeathsig kills them if the test binary dies without cleanups. Tests
+// using goleak should ignore it with goleak.IgnoreTopFunction.
+//
 // # Running
 //
 // The lab needs Linux, root, iproute2 (ip, ss), nftables, setpriv,

@@ -130,7 +130,7 @@ func (l *Lab) setup() error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", nsPrefix+l.token+"-")
+	dir, err := os.MkdirTemp(workBase(), nsPrefix+l.token+"-")
 	if err != nil {
 		return err
 	}

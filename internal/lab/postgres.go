@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -49,7 +50,9 @@ func (l *Lab) startPostgres(t testing.TB) (*Postgres, error) {
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
 	dir := l.serverDir("pg")
-	if err := os.Mkdir(dir, 0o700); err != nil {
+	if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
+		return nil, errors.New("already started in this lab (one postgres per lab)")
+	} else if err != nil {
 		return nil, err
 	}
 	if err := os.Chown(dir, uid, gid); err != nil {

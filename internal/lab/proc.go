@@ -27,15 +27,15 @@ type spawnReq struct {
 	done chan error
 }
 
+// SpawnerGoroutine is the function of the one goroutine the lab leaves
+// running for the life of the process (after the first server start), for
+// goleak.IgnoreTopFunction in packages that check for leaks.
+const SpawnerGoroutine = "github.com/flapguard/flapguard/internal/lab.spawnLoop"
+
 func spawn(cmd *exec.Cmd) error {
 	spawner.once.Do(func() {
 		spawner.reqs = make(chan spawnReq)
-		go func() {
-			runtime.LockOSThread() // never unlocked, never returns
-			for r := range spawner.reqs {
-				r.done <- r.cmd.Start()
-			}
-		}()
+		go spawnLoop(spawner.reqs)
 	})
 	done := make(chan error, 1)
 	spawner.reqs <- spawnReq{cmd, done}
@@ -72,6 +72,13 @@ func startProcess(name string, argv []string, logPath string) (*process, error) 
 		close(p.done)
 	}()
 	return p, nil
+}
+
+func spawnLoop(reqs <-chan spawnReq) {
+	runtime.LockOSThread() // never unlocked, never returns
+	for r := range reqs {
+		r.done <- r.cmd.Start()
+	}
 }
 
 func (p *process) pid() int { return p.cmd.Process.Pid }

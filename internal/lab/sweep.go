@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -159,9 +161,25 @@ func killNamespace(tl *tools, owns func(string) bool, ns string) []int {
 	return pids
 }
 
+// shmDir is preferred for work directories: server data on tmpfs makes
+// initdb and mariadb-install-db several times faster when other jobs load
+// the disk (measured: mariadb-install-db 18 s on /tmp, 1.3 s on /dev/shm).
+const shmDir = "/dev/shm"
+
+// workBase returns where lab work directories go: shmDir if it is a tmpfs,
+// else the temp dir.
+func workBase() string {
+	var st unix.Statfs_t
+	if unix.Statfs(shmDir, &st) == nil && st.Type == unix.TMPFS_MAGIC && unix.Access(shmDir, unix.W_OK) == nil {
+		return shmDir
+	}
+	return os.TempDir()
+}
+
 // isLabWorkDir guards RemoveAll against a marker naming some other path.
 func isLabWorkDir(dir string) bool {
 	clean := filepath.Clean(dir)
-	return filepath.Dir(clean) == filepath.Clean(os.TempDir()) &&
+	parent := filepath.Dir(clean)
+	return (parent == shmDir || parent == filepath.Clean(os.TempDir())) &&
 		strings.HasPrefix(filepath.Base(clean), nsPrefix)
 }

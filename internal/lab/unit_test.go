@@ -143,10 +143,12 @@ func TestCheckNetwork(t *testing.T) {
 }
 
 func TestIsLabWorkDir(t *testing.T) {
-	if !isLabWorkDir(filepath.Join(os.TempDir(), "fgl-123-abcd-999")) {
-		t.Error("lab work dir not recognised")
+	for _, base := range []string{os.TempDir(), shmDir, workBase()} {
+		if !isLabWorkDir(filepath.Join(base, "fgl-123-abcd-999")) {
+			t.Errorf("lab work dir under %s not recognised", base)
+		}
 	}
-	for _, d := range []string{"/", "/tmp", "/etc/fgl-1", "/tmp/other", "/tmp/fgl-1/../../etc"} {
+	for _, d := range []string{"/", "/tmp", "/etc/fgl-1", "/tmp/other", "/tmp/fgl-1/../../etc", "/dev/shm/x/fgl-1"} {
 		if isLabWorkDir(d) {
 			t.Errorf("isLabWorkDir(%q) = true", d)
 		}

@@ -52,7 +52,10 @@ func newEchoServer(t *testing.T) *echoServer {
 			go func() {
 				defer s.wg.Done()
 				_, err := io.Copy(c, c)
-				s.ends <- err
+				select {
+				case s.ends <- err:
+				default: // only the first ends matter to the tests
+				}
 				_ = c.Close()
 			}()
 		}
@@ -304,9 +307,14 @@ func TestUnreachableTargetResetsClient(t *testing.T) {
 	_ = ln.Close()
 
 	p := newProxy(t, target)
-	c := dial(t, p.Addr())
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	_, err = c.Read(make([]byte, 1))
+	c, err := net.DialTimeout("tcp", p.Addr(), 2*time.Second)
+	if err == nil {
+		// The RST usually comes after the client's dial returned; if it
+		// is quick enough, the dial itself reports it.
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("read through proxy to a closed port: %v, want ECONNRESET", err)
 	}
@@ -401,9 +409,13 @@ func TestConcurrentModeChanges(t *testing.T) {
 		flips[i%len(flips)]()
 		_ = p.FlowStats()
 		_ = p.Stats()
+		time.Sleep(time.Millisecond) // let clients run in each mode
 	}
 	close(stop)
 	wg.Wait()
+	if n := p.Stats().Accepted; n < 10 {
+		t.Fatalf("only %d connections accepted: the storm exercised nothing", n)
+	}
 	p.Pass()
 	echo(t, dial(t, p.Addr()), "after the storm")
 }

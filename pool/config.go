@@ -90,13 +90,16 @@ type Config struct {
 	// at once.
 	DownWait time.Duration
 
-	// ReapOrphans: after recovering from a dead path, kill the server
-	// sessions the pool's abandoned connections left behind (they can hold
-	// locks until the server's own keepalive fires, hours later). Needs the
-	// permission to kill one's own sessions (SQL Server: KILL needs ALTER ANY
-	// CONNECTION; PostgreSQL: same role or pg_signal_backend; MySQL: own
-	// threads are always allowed). Default off.
-	ReapOrphans bool
+	// Orphans: after recovering from a dead path, end the server sessions
+	// the pool's abandoned connections left behind. The server does not
+	// know they are dead and keeps them (holding their locks) until its own
+	// TCP keepalive fires, often hours later. A session is ended only if
+	// its id and fingerprint (client port and start time, as the server
+	// saw them at connect) still match, so a reused id is never hit.
+	// OrphansAuto, the default, reaps where no extra permission is needed:
+	// PostgreSQL (same role) and MySQL/MariaDB (own threads); not SQL
+	// Server, where KILL needs ALTER ANY CONNECTION (use OrphansOn).
+	Orphans OrphanMode
 
 	// Classifier is asked first whether an error means a lost connection;
 	// it can overrule the built-in rules (like HikariCP's
@@ -135,6 +138,15 @@ const (
 	off                     = -1
 	maxReasonableDuration   = 24 * time.Hour
 	maxReasonableKeepAlives = 1000
+)
+
+// OrphanMode selects orphan reaping (Config.Orphans).
+type OrphanMode int
+
+const (
+	OrphansAuto OrphanMode = iota // reap where it needs no extra permission
+	OrphansOn                     // reap with every driver that supports it
+	OrphansOff                    // never reap
 )
 
 // withDefaults validates c and returns a copy with every default filled in.
@@ -180,6 +192,9 @@ func (c Config) withDefaults() (Config, error) {
 		c.KeepAliveCount = off
 	case c.KeepAliveCount > maxReasonableKeepAlives:
 		return c, fmt.Errorf("pool: Config.KeepAliveCount = %d is more than %d", c.KeepAliveCount, maxReasonableKeepAlives)
+	}
+	if c.Orphans < OrphansAuto || c.Orphans > OrphansOff {
+		return c, fmt.Errorf("pool: Config.Orphans = %d is not OrphansAuto, OrphansOn or OrphansOff", c.Orphans)
 	}
 	if c.LivenessTimeoutMin > c.LivenessTimeoutMax {
 		return c, fmt.Errorf("pool: Config.LivenessTimeoutMin (%v) is above Config.LivenessTimeoutMax (%v)", c.LivenessTimeoutMin, c.LivenessTimeoutMax)

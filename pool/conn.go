@@ -137,6 +137,19 @@ func (c *conn) awaitProbe() {
 // (so database/sql discards it on return), reported to the pool, and
 // wrapped in a *LostError that says whether the statement may have run.
 func (c *conn) observe(ctx context.Context, err error) error {
+	return c.observeOp(ctx, err, true)
+}
+
+// trustUnsent is taken before an operation: may a "nothing was sent" error
+// from it be believed? See Driver.ClosedAtStart.
+func (c *conn) trustUnsent() bool {
+	f := c.p.drv.ClosedAtStart
+	return f == nil || f(c.l().inner)
+}
+
+// observeOp is observe for an operation that may have sent a statement;
+// trust says whether the driver's "unsent" verdict can be believed.
+func (c *conn) observeOp(ctx context.Context, err error, trust bool) error {
 	if err == nil {
 		c.ops.Add(1)
 		return nil
@@ -149,6 +162,9 @@ func (c *conn) observe(ctx context.Context, err error) error {
 	if !v.IsLost() {
 		c.ops.Add(1) // the server answered: the path works
 		return err
+	}
+	if v == detect.LostUnsent && !trust {
+		v = detect.Lost
 	}
 	c.l().bad.Store(true)
 	c.p.connLost(c, err)
@@ -213,6 +229,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	}
 	var res driver.Result
 	var err error
+	trust := c.trustUnsent()
 	switch ic := c.l().inner.(type) {
 	case driver.ExecerContext:
 		g := c.guard(ctx)
@@ -231,7 +248,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	if err == driver.ErrSkip {
 		return nil, err
 	}
-	return res, c.observe(ctx, err)
+	return res, c.observeOp(ctx, err, trust)
 }
 
 func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
@@ -240,6 +257,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	var rows driver.Rows
 	var err error
+	trust := c.trustUnsent()
 	g := c.guard(ctx)
 	switch ic := c.l().inner.(type) {
 	case driver.QueryerContext:
@@ -258,7 +276,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		if err == driver.ErrSkip {
 			return nil, err
 		}
-		return nil, c.observe(ctx, err)
+		return nil, c.observeOp(ctx, err, trust)
 	}
 	c.ops.Add(1)
 	if g != nil {
@@ -369,7 +387,8 @@ type txConn struct {
 }
 
 func (t *txConn) Commit() error {
-	return t.c.observe(context.Background(), t.Tx.Commit())
+	trust := t.c.trustUnsent()
+	return t.c.observeOp(context.Background(), t.Tx.Commit(), trust)
 }
 
 // Rollback's error is returned as the driver gave it: whatever happened to

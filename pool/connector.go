@@ -68,7 +68,9 @@ type rawConn struct {
 	socks     *socketSet // nil without socket control
 	gen       uint64
 	sessionID int64       // server session id, for orphan reaping (0 unknown)
+	sessionFP string      // fingerprint of that session
 	bad       atomic.Bool // lost: must not be reused
+	p         *Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -76,6 +78,10 @@ type rawConn struct {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
+		if r.bad.Load() && r.sessionID != 0 && r.p != nil {
+			// Lost or severed: the server may not know; remember to reap.
+			r.p.addOrphan(r.sessionID, r.sessionFP)
+		}
 		r.closeErr = r.inner.Close()
 		if r.socks != nil {
 			r.socks.closeAll()
@@ -113,9 +119,9 @@ func (c *connector) dial(ctx context.Context) (*rawConn, error) {
 		}
 		return nil, redactErr(err, p.secrets)
 	}
-	rc := &rawConn{inner: ic, socks: set, gen: gen}
-	if p.cfg.ReapOrphans && p.drv.SessionIDQuery != "" {
-		rc.sessionID = querySessionID(ctx, ic, p.drv.SessionIDQuery)
+	rc := &rawConn{inner: ic, socks: set, gen: gen, p: p}
+	if p.reaping() {
+		rc.sessionID, rc.sessionFP = querySession(ctx, ic, p.drv.SessionQuery)
 	}
 	p.stats.connects.Add(1)
 	p.pathWorks()

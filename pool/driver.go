@@ -26,14 +26,28 @@ type Driver struct {
 	// the socket Config.CancelGrace after the caller's context ends.
 	SlowCancel bool
 
-	// SessionIDQuery returns the server's id for the current session as a
-	// single value (for orphan reaping), e.g. "SELECT pg_backend_pid()".
-	SessionIDQuery string
+	// ClosedAtStart, if set, reports whether the driver conn was already
+	// closed when an operation began. It is set for drivers whose "nothing
+	// was sent, safe to retry" errors cannot be trusted on their own: the
+	// pool then believes such an error only when the conn was closed
+	// before the operation started, and otherwise reports the outcome as
+	// unknown (pgx v5.12: a peer RST in the middle of an Exec returns a
+	// SafeToRetry error although the statement ran; see pgxadapter).
+	ClosedAtStart func(driver.Conn) bool
 
-	// KillSession returns the statement that ends another session of ours,
-	// e.g. "SELECT pg_terminate_backend(1234)". It is given the value
-	// SessionIDQuery returned, formatted with %v, and must validate it.
-	KillSession func(id int64) string
+	// Orphan reaping (see Config.Orphans). SessionQuery returns the
+	// server's id for the current session and a fingerprint that tells it
+	// apart from a later session that reuses the id (SQL Server reuses
+	// SPIDs at once, PostgreSQL reuses pids): two columns, (bigint, text).
+	// SessionCheck(id, fp) is a query returning a count: whether session id
+	// still exists with fingerprint fp (fp is given as a quoted SQL string
+	// literal). KillSession(id) ends it. ReapNeedsPermission: killing one's
+	// own sessions needs a permission users often lack (SQL Server: ALTER
+	// ANY CONNECTION), so OrphansAuto leaves reaping off.
+	SessionQuery        string
+	SessionCheck        func(id int64, fpLiteral string) string
+	KillSession         func(id int64) string
+	ReapNeedsPermission bool
 }
 
 var (

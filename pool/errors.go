@@ -41,8 +41,17 @@ func (e *LostError) Error() string {
 	return "pool: connection lost; the statement's outcome is unknown: " + e.Err.Error()
 }
 
-// Unwrap returns the driver's error.
-func (e *LostError) Unwrap() error { return e.Err }
+// Unwrap returns the driver's error, except in one case: when the driver
+// said "nothing was sent" (driver.ErrBadConn) but the pool knows the
+// statement may have been sent, the chain is cut so that database/sql,
+// which retries whatever errors.Is(err, driver.ErrBadConn), does not run
+// the statement again. Err still holds the driver's error.
+func (e *LostError) Unwrap() error {
+	if !e.Unsent && errors.Is(e.Err, driver.ErrBadConn) {
+		return nil
+	}
+	return e.Err
+}
 
 // Is reports ErrConnLost, and ErrOutcomeUnknown or driver.ErrBadConn.
 func (e *LostError) Is(target error) bool {

@@ -37,9 +37,15 @@ func init() {
 			},
 			// go-mssqldb answers a cancelled context with ATTENTION and then
 			// waits cancelDrainTimeout = 5s for confirmation (token.go:118).
-			SlowCancel:     true,
-			SessionIDQuery: "SELECT CAST(@@SPID AS bigint)",
-			KillSession:    func(id int64) string { return "KILL " + strconv.FormatInt(id, 10) },
+			SlowCancel: true,
+			SessionQuery: "SELECT CAST(@@SPID AS bigint), CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) " +
+				"FROM sys.dm_exec_connections c WHERE c.session_id = @@SPID",
+			SessionCheck: func(id int64, fp string) string {
+				return "SELECT COUNT(*) FROM sys.dm_exec_connections c WHERE c.session_id = " + strconv.FormatInt(id, 10) +
+					" AND CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) = " + fp
+			},
+			KillSession:         func(id int64) string { return "KILL " + strconv.FormatInt(id, 10) },
+			ReapNeedsPermission: true, // KILL needs ALTER ANY CONNECTION
 		})
 	}
 }

@@ -36,6 +36,7 @@ type Pool struct {
 	conns     map[*conn]struct{}
 	pending   map[*socketSet]uint64 // connects in progress, by generation
 	closedOps uint64                // ops counted by conns since closed
+	orphans   []orphan              // server sessions of lost conns, to reap
 
 	stats  counters
 	gate   gate

@@ -99,6 +99,7 @@ func (p *Pool) probeTick(progress bool) {
 	default:
 		// One connection went bad (it was discarded); the rest are fine.
 		p.setState(StateHealthy, "path and pooled connections answer")
+		p.reapOrphans()
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"time"
 )
 
+// maxQueued bounds the messages read but not yet answered.
+const maxQueued = 8
+
 // Causes that end a running request early.
 var (
 	errAttention = errors.New("tdsserver: attention")
@@ -67,7 +70,7 @@ func newSession(srv *Server, conn net.Conn, spid int) *Session {
 		log:        srv.log.With("spid", spid, "remote", conn.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,
-		msgs:       make(chan message, 4),
+		msgs:       make(chan message, maxQueued),
 		packetSize: minPacketSize,
 	}
 	s.maxPacket.Store(maxPacketSize)
@@ -151,7 +154,12 @@ func (s *Session) readLoop() {
 		}
 		select {
 		case s.msgs <- m:
-		case <-s.ctx.Done():
+		default:
+			// TDS without MARS allows one request plus ATTENTION in flight;
+			// a client this far ahead is broken, and blocking here would
+			// stop the reader from seeing ATTENTION or EOF.
+			s.log.Warn("tdsserver: closing session: too many unanswered requests")
+			s.close(false)
 			return
 		}
 	}

@@ -1,0 +1,327 @@
+package detect
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// chanNotifier records events on a channel.
+type chanNotifier chan Event
+
+func (c chanNotifier) Notify(ev Event) { c <- ev }
+
+func recv(t *testing.T, c chanNotifier) Event {
+	t.Helper()
+	select {
+	case ev := <-c:
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event within 5s")
+	}
+	return Event{}
+}
+
+// waitFor polls cond (a bounded wait for another goroutine, not a timing
+// assertion).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// noLeaks checks, after every later-registered cleanup (Close) ran, that
+// the test left no goroutine behind.
+func noLeaks(t *testing.T) {
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+}
+
+var fixedNow = time.Date(2026, 11, 25, 19, 30, 0, 0, time.UTC)
+
+func newTestSyslog(t *testing.T, cfg SyslogConfig) *Syslog {
+	t.Helper()
+	if cfg.Rules == nil {
+		for _, p := range Packs() {
+			cfg.Rules = append(cfg.Rules, p.Rules...)
+		}
+	}
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return fixedNow }
+	}
+	s, err := NewSyslog(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func serveUDP(t *testing.T, s *Syslog) (net.Conn, chan error) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeUDP(pc) }()
+	c, err := net.Dial("udp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, done
+}
+
+func serveTCP(t *testing.T, s *Syslog) (string, chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.ServeTCP(ln) }()
+	return ln.Addr().String(), done
+}
+
+func TestSyslogUDPDeliversFixtureEvents(t *testing.T) {
+	noLeaks(t)
+	events := make(chanNotifier, 256)
+	s := newTestSyslog(t, SyslogConfig{Notifier: events, Rules: StrongSwan().Rules})
+	c, done := serveUDP(t, s)
+
+	lines := []string{
+		"<30>May  7 12:13:03 gw charon: 09[IKE] CHILD_SA con2000{2} established with SPIs cf4973bf_i c1cbfdf2_o and TS 192.168.48.0/24|/0 === 10.42.42.0/24|/0",
+		"<30>May  7 12:13:04 gw charon: 12[IKE] scheduling rekeying in 13867s",
+		"<999>garbage",
+		"<30>1 2026-05-07T12:21:01.003Z gw charon-systemd 2486 - [meta x=\"a]b\"] 07[IKE] <con2000|1> giving up after 5 retransmits",
+	}
+	for _, l := range lines {
+		if _, err := c.Write([]byte(l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := recv(t, events)
+	if ev.Tunnel != "con2000" || ev.State != Up || !ev.At.Equal(fixedNow) || !strings.HasPrefix(ev.Source, "syslog:strongswan/child-up@127.0.0.1") {
+		t.Errorf("first event = %+v", ev)
+	}
+	if ev = recv(t, events); ev.Tunnel != "con2000" || ev.State != Down {
+		t.Errorf("second event = %+v", ev)
+	}
+	waitFor(t, "4 received", func() bool { return s.Stats().Received == 4 })
+	want := SyslogStats{Received: 4, Events: 2, Ignored: 1, Malformed: 1}
+	if got := s.Stats(); got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrSyslogClosed) {
+		t.Errorf("ServeUDP returned %v, want ErrSyslogClosed", err)
+	}
+}
+
+func TestSyslogTCPFramings(t *testing.T) {
+	noLeaks(t)
+	events := make(chanNotifier, 256)
+	s := newTestSyslog(t, SyslogConfig{Notifier: events, MaxLine: 200})
+	addr, done := serveTCP(t, s)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg1 := "<189>*May 30 16:57:21.189: %LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to down"
+	msg2 := "IP Tunnel[2] Up" // bare, newline-framed
+	long := strings.Repeat("z", 300)
+	msg3 := "<28>Aug  3 10:19:31 srx1 kmd[14162]: KMD_VPN_UP_ALARM_USER: VPN azure from 13.68.203.193 is up."
+	// octet-counted, newline-framed, an over-long newline line, an
+	// over-long octet-counted frame, then octet-counted again.
+	stream := fmt.Sprintf("%d %s%s\n%s\n%d %s%d %s", len(msg1), msg1, msg2, long, len(long), long, len(msg3), msg3)
+	if _, err := io.WriteString(c, stream); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"down Tunnel0", "up 2", "up azure"} {
+		if got := outcome(recv(t, events), true, nil); got != want {
+			t.Errorf("got %s, want %s", got, want)
+		}
+	}
+	waitFor(t, "5 received", func() bool { return s.Stats().Received == 5 })
+	if st := s.Stats(); st.Dropped != 2 || st.Events != 3 {
+		t.Errorf("stats = %+v, want 2 dropped (two long frames), 3 events", st)
+	}
+	// A bad octet count loses framing: the connection is closed.
+	io.WriteString(c, "123456789012 x")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Error("connection stayed open after a bad frame length")
+	}
+	if st := s.Stats(); st.Malformed != 1 {
+		t.Errorf("malformed = %d, want 1", st.Malformed)
+	}
+	s.Close()
+	if err := <-done; !errors.Is(err, ErrSyslogClosed) {
+		t.Errorf("ServeTCP returned %v", err)
+	}
+}
+
+func TestSyslogSlowNotifierNeverBlocksUDPReads(t *testing.T) {
+	noLeaks(t)
+	gate := make(chan struct{})
+	var delivered sync.WaitGroup
+	n := NotifierFunc(func(Event) { <-gate; delivered.Done() })
+	s := newTestSyslog(t, SyslogConfig{Notifier: n, Rules: YamahaRTX().Rules, QueueLen: 2})
+	var once sync.Once
+	release := func() { once.Do(func() { close(gate) }) }
+	t.Cleanup(release) // runs before Close even if the test fails
+	c, _ := serveUDP(t, s)
+	const sent = 50
+	for i := range sent {
+		fmt.Fprintf(c, "IP Tunnel[%d] Down", i)
+		// Pace on the receiver, not the clock: the kernel may drop UDP we
+		// send faster than it reads, which is not what this test is about.
+		waitFor(t, "datagram read", func() bool { return s.Stats().Received == uint64(i+1) })
+	}
+	st := s.Stats()
+	// One event is stuck in Notify, two are queued; the rest were dropped
+	// without stalling the read loop (it read all 50).
+	if st.Received != sent || st.Dropped != sent-3 || st.Events != 1 {
+		t.Errorf("stats = %+v, want received %d, dropped %d, 1 in delivery", st, sent, sent-3)
+	}
+	delivered.Add(3)
+	release()
+	delivered.Wait()
+	s.Close()
+	if st := s.Stats(); st.Events != 3 {
+		t.Errorf("events after release = %d, want 3", st.Events)
+	}
+}
+
+func TestSyslogOversizedDatagramDropped(t *testing.T) {
+	events := make(chanNotifier, 8)
+	s := newTestSyslog(t, SyslogConfig{Notifier: events, Rules: YamahaRTX().Rules, MaxLine: 64})
+	c, _ := serveUDP(t, s)
+	c.Write([]byte(strings.Repeat(" ", 100) + "IP Tunnel[1] Down"))
+	c.Write([]byte("IP Tunnel[1] Down\nIP Tunnel[2] Down\n")) // two lines in one datagram
+	if got := outcome(recv(t, events), true, nil); got != "down 1" {
+		t.Errorf("got %s", got)
+	}
+	if got := outcome(recv(t, events), true, nil); got != "down 2" {
+		t.Errorf("got %s", got)
+	}
+	if st := s.Stats(); st.Dropped != 1 || st.Received != 3 {
+		t.Errorf("stats = %+v, want 1 dropped of 3", st)
+	}
+}
+
+func TestSyslogMaxConnsAndIdleTimeout(t *testing.T) {
+	noLeaks(t)
+	events := make(chanNotifier, 8)
+	s := newTestSyslog(t, SyslogConfig{Notifier: events, Rules: YamahaRTX().Rules, MaxConns: 1, IdleTimeout: 200 * time.Millisecond})
+	addr, _ := serveTCP(t, s)
+	a, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	io.WriteString(a, "IP Tunnel[1] Up\n")
+	recv(t, events) // a is accepted and being served
+	b, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("second connection over MaxConns: read err = %v, want it closed by the server", err)
+	}
+	if st := s.Stats(); st.Dropped != 1 {
+		t.Errorf("dropped = %d, want 1", st.Dropped)
+	}
+	// The idle connection a is closed by the server after IdleTimeout.
+	a.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := a.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("idle connection: read err = %v, want closed by server", err)
+	}
+	// Its slot is free again.
+	waitFor(t, "slot freed", func() bool { return len(s.connSem) == 0 })
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "IP Tunnel[3] Up\n")
+	if got := outcome(recv(t, events), true, nil); got != "up 3" {
+		t.Errorf("after slot freed: got %s", got)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestSyslogCloseIsIdempotentAndServeAfterCloseFails(t *testing.T) {
+	noLeaks(t)
+	s := newTestSyslog(t, SyslogConfig{Notifier: NotifierFunc(func(Event) {}), Rules: YamahaRTX().Rules})
+	s.Close()
+	s.Close()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if err := s.ServeUDP(pc); !errors.Is(err, ErrSyslogClosed) {
+		t.Errorf("ServeUDP after Close = %v", err)
+	}
+}
+
+func TestNewSyslogConfigErrors(t *testing.T) {
+	if _, err := NewSyslog(SyslogConfig{Rules: YamahaRTX().Rules}); err == nil || !strings.Contains(err.Error(), "Notifier") {
+		t.Errorf("no notifier: %v", err)
+	}
+	if _, err := NewSyslog(SyslogConfig{Notifier: NotifierFunc(func(Event) {})}); err == nil || !strings.Contains(err.Error(), "Rules") {
+		t.Errorf("no rules: %v", err)
+	}
+}
+
+func TestSyslogMessageHeaders(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8", "Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8"},
+		{"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - 'su root' failed for lonvick on /dev/pts/8", "'su root' failed for lonvick on /dev/pts/8"},
+		{`<165>1 2003-10-11T22:14:15.003Z host app - ID47 [exampleSDID@32473 iut="3" eventSource="Appl\]ication"][x@1 a="\"b\""] ` + "\xef\xbb\xbfmsg here", "msg here"},
+		{"<165>1 2003-10-11T22:14:15.003Z host app - ID47 -", ""},
+		{"bare line", "bare line"},
+		{"<0>x", "x"},
+	}
+	for _, c := range cases {
+		got, err := syslogMessage([]byte(c.in))
+		if err != nil || string(got) != c.want {
+			t.Errorf("%q: got %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+// readLine must survive lines longer than the bufio buffer.
+func TestReadLineLongerThanBuffer(t *testing.T) {
+	in := strings.Repeat("a", 5000) + "\n" + strings.Repeat("b", 100) + "\n"
+	r := bufio.NewReaderSize(strings.NewReader(in), 16)
+	if _, err := readLine(r, nil, 1000); !errors.Is(err, ErrLineTooLong) {
+		t.Fatalf("long line: err = %v", err)
+	}
+	got, err := readLine(r, nil, 1000)
+	if err != nil || string(got) != strings.Repeat("b", 100)+"\n" {
+		t.Fatalf("next line: %q, %v", got, err)
+	}
+}

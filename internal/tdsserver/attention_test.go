@@ -1,6 +1,7 @@
 package tdsserver
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"testing"
@@ -88,5 +89,41 @@ func TestAttentionOnTheWire(t *testing.T) {
 	rc.send(packSQLBatch, statusResetConn, 4096, batchPayload("select 1"))
 	if p, _ := rc.recv(); p[0] != tokEnvChange || p[3] != envResetAck || lastDoneStatus(p) != doneCount {
 		t.Fatalf("reply with RESETCONNECTION: % x", p)
+	}
+}
+
+// TestFreezeOnTheWire shows without timing that a frozen session sends
+// nothing and swallows requests and ATTENTION: after Unfreeze, the first
+// reply is the one to the request sent after Unfreeze.
+func TestFreezeOnTheWire(t *testing.T) {
+	srv := startServer(t, Config{})
+	rc := dialRaw(t, srv)
+	rc.login(4096)
+	spid := srv.Sessions()[0].SPID
+
+	// A request running when the freeze starts: its answer is never sent.
+	rc.send(packSQLBatch, 0, 4096, batchPayload("WAITFOR DELAY '00:00:00.2'"))
+	waitBusy(t, srv)
+	srv.Freeze()
+	waitFor(t, "the WAITFOR's reply to be dropped", 5*time.Second, func() bool {
+		return srv.Sessions()[0].Dropped == 1
+	})
+
+	rc.send(packSQLBatch, 0, 4096, batchPayload("select 1"))
+	rc.send(packAttention, 0, 4096, nil)
+	rc.send(packSQLBatch, 0, 4096, batchPayload("INSERT INTO frozen VALUES (1)"))
+	waitFor(t, "the frozen session to swallow 3 messages", 5*time.Second, func() bool {
+		in := srv.Sessions()
+		return len(in) == 1 && in[0].Swallowed == 3
+	})
+	srv.Unfreeze()
+	rc.send(packSQLBatch, 0, 4096, batchPayload("SELECT @@SPID"))
+	p, _ := rc.recv()
+	row := []byte{tokRow, 2, byte(spid), byte(spid >> 8)}
+	if !bytes.Contains(p, row) || lastDoneStatus(p) != doneCount {
+		t.Fatalf("first reply after Unfreeze is not SELECT @@SPID's: % x", p)
+	}
+	if got := srv.TableIDs("frozen"); len(got) != 0 {
+		t.Fatalf("a request sent while frozen ran: %v", got)
 	}
 }

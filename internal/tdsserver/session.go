@@ -2,7 +2,6 @@ package tdsserver
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
@@ -35,6 +34,8 @@ type Session struct {
 	cancel    context.CancelFunc
 	msgs      chan message // reader → worker
 	frozen    atomic.Bool
+	swallowed atomic.Int64 // messages discarded while frozen
+	dropped   atomic.Int64 // replies not sent while frozen
 	maxPacket atomic.Int32 // bound on incoming packets: 32767 until login, then the negotiated size
 	closeOnce sync.Once
 
@@ -61,6 +62,8 @@ type SessionInfo struct {
 	Frozen     bool // Server.Freeze applies to it
 	Busy       bool // a request is running (for example a WAITFOR)
 	Resets     int  // requests that carried the RESETCONNECTION bit
+	Swallowed  int  // messages discarded while frozen
+	Dropped    int  // replies not sent while frozen
 }
 
 func newSession(srv *Server, conn net.Conn, spid int) *Session {
@@ -95,6 +98,7 @@ func (s *Session) info() SessionInfo {
 	return SessionInfo{
 		SPID: s.spid, RemoteAddr: s.conn.RemoteAddr(), User: s.user, Database: s.database,
 		Started: s.started, Frozen: s.frozen.Load(), Busy: s.reqCancel != nil, Resets: s.resets,
+		Swallowed: int(s.swallowed.Load()), Dropped: int(s.dropped.Load()),
 	}
 }
 
@@ -142,6 +146,7 @@ func (s *Session) readLoop() {
 			return
 		}
 		if s.frozen.Load() {
+			s.swallowed.Add(1)
 			continue // a blackholed flow: input vanishes
 		}
 		if m.typ == packAttention {
@@ -195,6 +200,7 @@ func (s *Session) next() (message, bool) {
 // case it is silently dropped. A failed write closes the session.
 func (s *Session) reply(payload []byte) bool {
 	if s.frozen.Load() {
+		s.dropped.Add(1)
 		return true
 	}
 	if _, err := s.conn.Write(encodeMessage(packReply, uint16(s.spid), s.packetSize, payload)); err != nil {
@@ -385,39 +391,4 @@ func (s *Session) encodeResult(w *wbuf, rpc bool, res *Result, err error) (fatal
 	w.u32(0)
 	w.done(tokDoneProc, doneFinal, 0, 0)
 	return false
-}
-
-// transaction acknowledges BEGIN/COMMIT/ROLLBACK with the ENVCHANGEs
-// go-mssqldb tracks (token.go:300); nothing is actually transactional.
-func (s *Session) transaction(w *wbuf, p []byte) bool {
-	t, err := parseTransMgr(p)
-	if err != nil {
-		s.log.Warn("tdsserver: closing session", "err", err)
-		return false
-	}
-	var fail *SQLError
-	switch {
-	case t == tmBegin:
-		s.tranID = s.srv.tranSeq.Add(1)
-		w.envChangeBytes(envBeginTran, binary.LittleEndian.AppendUint64(nil, s.tranID), nil)
-	case (t == tmCommit || t == tmRollback) && s.tranID == 0:
-		fail = &SQLError{Number: 3902, State: 1, Class: 16,
-			Message: "The COMMIT TRANSACTION request has no corresponding BEGIN TRANSACTION."}
-	case t == tmCommit || t == tmRollback:
-		typ := envCommitTran
-		if t == tmRollback {
-			typ = envRollbackTran
-		}
-		w.envChangeBytes(typ, nil, binary.LittleEndian.AppendUint64(nil, s.tranID))
-		s.tranID = 0
-	default:
-		fail = &SQLError{Number: 50000, State: 1, Class: 16, Message: "tdsserver: unsupported transaction manager request"}
-	}
-	if fail != nil {
-		w.message(tokError, fail, s.srv.name)
-		w.done(tokDone, doneError, 0, 0)
-	} else {
-		w.done(tokDone, doneFinal, 0, 0)
-	}
-	return s.reply(w.b)
 }

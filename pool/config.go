@@ -117,8 +117,9 @@ type Config struct {
 	// block for long.
 	OnEvent func(Event)
 
-	// now and after are injected by tests.
-	now func() time.Time
+	// now is injected by tests.
+	now           func() time.Time
+	clockInjected bool
 }
 
 const (
@@ -207,6 +208,8 @@ func (c Config) withDefaults() (Config, error) {
 	c.Tunnels = append([]string(nil), c.Tunnels...)
 	if c.now == nil {
 		c.now = time.Now
+	} else {
+		c.clockInjected = true
 	}
 	return c, nil
 }

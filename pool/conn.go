@@ -38,7 +38,7 @@ type conn struct {
 	link atomic.Pointer[rawConn]
 
 	state     atomic.Int32
-	idleSince atomic.Int64 // unix nanoseconds when last returned
+	idleSince atomic.Int64 // monoNow when last returned
 	ops       atomic.Uint64
 
 	probeMu   sync.Mutex    // protects probeDone
@@ -60,7 +60,7 @@ var (
 func newConn(p *Pool, rc *rawConn) *conn {
 	c := &conn{p: p}
 	c.link.Store(rc)
-	c.idleSince.Store(p.cfg.now().UnixNano())
+	c.idleSince.Store(p.monoNow())
 	return c
 }
 
@@ -317,7 +317,7 @@ func (c *conn) IsValid() bool {
 	if v, ok := c.l().inner.(driver.Validator); ok && !v.IsValid() {
 		return false
 	}
-	c.idleSince.Store(c.p.cfg.now().UnixNano())
+	c.idleSince.Store(c.p.monoNow())
 	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle
 }
 
@@ -347,7 +347,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 		return c.renew(ctx)
 	}
 	if c.p.cfg.LivenessIdle != off {
-		idle := c.p.cfg.now().UnixNano() - c.idleSince.Load()
+		idle := c.p.monoNow() - c.idleSince.Load()
 		if time.Duration(idle) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)

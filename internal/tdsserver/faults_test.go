@@ -138,7 +138,7 @@ func TestCloseSessions(t *testing.T) {
 			}
 
 			_, err = c.ExecContext(testCtx(t, 5*time.Second), "select 1")
-			t.Logf("next query: %v", err)
+			t.Logf("next query: %T: %v", err, err)
 			if err == nil {
 				t.Fatal("query on a closed session succeeded")
 			}

@@ -30,10 +30,12 @@ type Result struct {
 // Handler lets a test add statements. It is called first for every request,
 // from the session's goroutine, with the SQL text (or the procedure name of
 // an RPC by name) and the RPC parameter values in order (int64, float64,
-// bool, string, []byte or nil). ctx ends on ATTENTION, kill or close. It
+// bool, string, []byte or nil). ctx ends on ATTENTION, kill or close; a
+// handler that blocks must return then, or Server.Close waits for it. It
 // returns handled=false to fall through to the built-in statements; a
 // non-nil error is sent as an ERROR token (a *SQLError keeps its number and
-// class, any other error becomes 50000, class 16).
+// class, any other error becomes 50000, class 16); class 20 and up is fatal,
+// as in SQL Server: DONE carries DONE_SRVERROR and the session is closed.
 type Handler func(ctx context.Context, s *Session, sql string, args []any) (handled bool, res *Result, err error)
 
 const (

@@ -1,0 +1,50 @@
+// Package mysqladapter gives go-sql-driver/mysql full flapguard protection.
+// Import it for its side effect:
+//
+//	import _ "github.com/flapguard/flapguard/pool/mysqladapter"
+//
+//	p, err := pool.Open("mysql", "app:pw@tcp(db.example:3306)/app", pool.Config{})
+//
+// The pool then dials every socket through the driver's Config.DialFunc, so
+// it can harden, track and sever them, and it reads the driver's errors
+// with Classifier. A program that does not import this package compiles no
+// MySQL code.
+package mysqladapter
+
+import (
+	"database/sql/driver"
+	"fmt"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/flapguard/flapguard/pool"
+)
+
+func init() {
+	pool.RegisterDriver("mysql", pool.Driver{
+		NewConnector: NewConnector,
+		Classifier:   Classifier,
+		// A user may kill its own threads without extra privileges. HOST is
+		// "client-ip:port" as the server saw it.
+		SessionQuery: "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+		SessionCheck: func(id int64, fp string) string {
+			return fmt.Sprintf("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND HOST = %s", id, fp)
+		},
+		KillSession: func(id int64) string {
+			return fmt.Sprintf("KILL CONNECTION %d", id)
+		},
+	})
+}
+
+// NewConnector returns a go-sql-driver/mysql connector for dsn whose
+// sockets are dialed with dial. Avoid readTimeout/writeTimeout in the DSN
+// for long queries: they are per-read deadlines for the connection's whole
+// life; the pool's TCP_USER_TIMEOUT bounds a dead path without them.
+func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	cfg.DialFunc = dial
+	return mysql.NewConnector(cfg)
+}

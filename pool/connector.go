@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // connector wraps the driver's connector: every connection it makes is
@@ -117,7 +119,9 @@ func (c *connector) dial(ctx context.Context) (*rawConn, error) {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = errors.Join(ctx.Err(), err)
 		}
-		return nil, redactErr(err, p.secrets)
+		// Marked as a connect error: whatever broke, no statement of the
+		// caller's was sent on a connection that never opened.
+		return nil, &detect.ConnectError{Err: redactErr(err, p.secrets)}
 	}
 	rc := &rawConn{inner: ic, socks: set, gen: gen, p: p}
 	if p.reaping() {

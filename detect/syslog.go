@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -36,6 +37,12 @@ type SyslogConfig struct {
 	// IdleTimeout closes a TCP connection that sends nothing for this long.
 	// 0 = 5 minutes.
 	IdleTimeout time.Duration
+	// AllowFrom, when set, accepts messages only from these source
+	// networks (UDP datagrams and TCP connections from elsewhere are
+	// dropped and counted). Syslog has no authentication: anyone who can
+	// reach the socket can report a tunnel down. nil = accept all; then
+	// bind to an address only the routers reach, or firewall it.
+	AllowFrom []netip.Prefix
 	// Logger gets rejections and drops (rate-limited to one line per
 	// second per kind). nil = discard.
 	Logger *slog.Logger
@@ -65,6 +72,11 @@ var ErrSyslogClosed = errors.New("detect: syslog receiver closed")
 // Memory is bounded under a flood: one MaxLine buffer per socket and
 // connection, at most MaxConns connections, at most QueueLen queued events.
 // A slow Notifier makes events drop (counted), never the read loops stall.
+//
+// Syslog is unauthenticated: restrict it with AllowFrom, a bind address
+// only the routers reach, or a firewall. Event.At is the receive time
+// (device clocks are often wrong: YAMAHA logs 1980/01/01 until NTP syncs);
+// Event.Source is "syslog:<rule>@<sender IP>".
 type Syslog struct {
 	parser   *Parser
 	notifier Notifier
@@ -74,6 +86,7 @@ type Syslog struct {
 	now      func() time.Time
 	queue    chan Event
 	connSem  chan struct{}
+	allow    []netip.Prefix
 
 	received, events, ignored, dropped, malformed atomic.Uint64
 	lastLog                                       [3]atomic.Int64 // unix nanos of last drop/malformed/ignored log
@@ -110,6 +123,7 @@ func NewSyslog(cfg SyslogConfig) (*Syslog, error) {
 		connSem:  make(chan struct{}, orInt(cfg.MaxConns, 64)),
 		closers:  make(map[io.Closer]struct{}),
 		done:     make(chan struct{}),
+		allow:    append([]netip.Prefix(nil), cfg.AllowFrom...),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -157,6 +171,11 @@ func (s *Syslog) ServeUDP(pc net.PacketConn) error {
 			}
 			return fmt.Errorf("detect: syslog udp: %w", err)
 		}
+		if !s.allowed(addr) {
+			s.received.Add(1)
+			s.drop("source not in AllowFrom", addr)
+			continue
+		}
 		if n > s.maxLine {
 			s.received.Add(1)
 			s.drop("datagram longer than MaxLine", addr)
@@ -193,6 +212,11 @@ func (s *Syslog) ServeTCP(ln net.Listener) error {
 				continue
 			}
 			return fmt.Errorf("detect: syslog tcp: %w", err)
+		}
+		if !s.allowed(c.RemoteAddr()) {
+			c.Close()
+			s.drop("source not in AllowFrom", c.RemoteAddr())
+			continue
 		}
 		select {
 		case s.connSem <- struct{}{}:
@@ -433,6 +457,29 @@ func (s *Syslog) rateLog(kind int, msg string, args ...any) {
 		return
 	}
 	s.log.Warn(msg, args...)
+}
+
+// allowed reports whether AllowFrom admits a.
+func (s *Syslog) allowed(a net.Addr) bool {
+	if len(s.allow) == 0 {
+		return true
+	}
+	var ip netip.Addr
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	case *net.TCPAddr:
+		ip, _ = netip.AddrFromSlice(a.IP)
+	default:
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range s.allow {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func addrString(a net.Addr) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -270,6 +271,37 @@ func TestSyslogMaxConnsAndIdleTimeout(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestSyslogAllowFrom(t *testing.T) {
+	events := make(chanNotifier, 8)
+	s := newTestSyslog(t, SyslogConfig{Notifier: events, Rules: YamahaRTX().Rules,
+		AllowFrom: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	c, _ := serveUDP(t, s)
+	c.Write([]byte("IP Tunnel[1] Down"))
+	waitFor(t, "datagram read", func() bool { return s.Stats().Received == 1 })
+	addr, _ := serveTCP(t, s)
+	tc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	io.WriteString(tc, "IP Tunnel[2] Down\n")
+	tc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := tc.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("TCP from outside AllowFrom: read err = %v, want closed", err)
+	}
+	if st := s.Stats(); st.Dropped != 2 || st.Events != 0 {
+		t.Errorf("stats = %+v, want 2 dropped, no events", st)
+	}
+	// 127.0.0.0/8 admitted.
+	s2 := newTestSyslog(t, SyslogConfig{Notifier: events, Rules: YamahaRTX().Rules,
+		AllowFrom: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	c2, _ := serveUDP(t, s2)
+	c2.Write([]byte("IP Tunnel[3] Down"))
+	if got := outcome(recv(t, events), true, nil); got != "down 3" {
+		t.Errorf("allowed source: got %s", got)
+	}
 }
 
 func TestSyslogCloseIsIdempotentAndServeAfterCloseFails(t *testing.T) {

@@ -192,3 +192,53 @@ func TestSecondServerOfAKindIsRefused(t *testing.T) {
 		t.Fatalf("second StartPostgres = %v, want a clear refusal", err)
 	}
 }
+
+// TestCloseAppConnsUnblocksHungQuery is the seed failure in miniature with
+// plain database/sql: after a rekey the pooled conn is dead, a query on it
+// hangs with no deadline, and only CloseAppConns gets the goroutine back.
+func TestCloseAppConnsUnblocksHungQuery(t *testing.T) {
+	l := New(t)
+	pg := l.StartPostgres(t)
+	cfg, err := pgx.ParseConfig(pg.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DialFunc = l.DialApp
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RekeyBlackhole(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var one int
+		done <- db.QueryRow(`SELECT 1`).Scan(&one) // no context: hangs like production code
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("query on a rekey-killed conn returned %v; it should hang", err)
+	case <-time.After(2 * time.Second):
+	}
+	if n := l.CloseAppConns(); n != 1 {
+		t.Errorf("CloseAppConns closed %d conns, want 1", n)
+	}
+	select {
+	case err := <-done:
+		// What hangs is pgx's borrow-time liveness Ping (conn idle > 1 s,
+		// pgx stdlib/sql.go:580-591). Once its socket is closed the Ping
+		// fails, ResetSession returns driver.ErrBadConn and database/sql
+		// retries on a fresh conn, which crosses the healed tunnel: so the
+		// query may well succeed, but only on a new flow. (pgconn may also
+		// dial one for a CancelRequest, hence "at least".)
+		if err == nil && l.AppConns() < 1 {
+			t.Fatalf("query succeeded without a fresh conn (%d dialled since close)", l.AppConns())
+		}
+		t.Logf("unblocked query returned %v with %d fresh conns", err, l.AppConns())
+	case <-time.After(5 * time.Second):
+		t.Fatal("CloseAppConns did not unblock the hung query")
+	}
+}

@@ -195,7 +195,10 @@ func (c *conn) PrepareContext(ctx context.Context, query string) (driver.Stmt, e
 		}
 	}
 	g.done()
-	return st, c.observe(ctx, err)
+	if err = c.observe(ctx, err); err != nil {
+		return nil, err
+	}
+	return wrapStmt(c, st), nil
 }
 
 func (c *conn) Begin() (driver.Tx, error) {

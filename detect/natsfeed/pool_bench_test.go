@@ -16,10 +16,10 @@ type nopConnector struct{}
 type nopConn struct{}
 
 func (nopConnector) Connect(context.Context) (driver.Conn, error) { return nopConn{}, nil }
-func (nopConnector) Driver() driver.Driver                       { return nil }
-func (nopConn) Prepare(string) (driver.Stmt, error)              { return nil, driver.ErrSkip }
-func (nopConn) Close() error                                     { return nil }
-func (nopConn) Begin() (driver.Tx, error)                        { return nil, driver.ErrSkip }
+func (nopConnector) Driver() driver.Driver                        { return nil }
+func (nopConn) Prepare(string) (driver.Stmt, error)               { return nil, driver.ErrSkip }
+func (nopConn) Close() error                                      { return nil }
+func (nopConn) Begin() (driver.Tx, error)                         { return nil, driver.ErrSkip }
 
 // BenchmarkFanOut50Pools publishes a tunnel event that 50 flapguard pools,
 // each subscribed on its own NATS connection, apply: it reports the time

@@ -14,7 +14,7 @@ type nullConnector struct{}
 type nullConn struct{}
 
 func (nullConnector) Connect(context.Context) (driver.Conn, error) { return nullConn{}, nil }
-func (nullConnector) Driver() driver.Driver                       { return nil }
+func (nullConnector) Driver() driver.Driver                        { return nil }
 
 func (nullConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
 func (nullConn) Close() error                        { return nil }

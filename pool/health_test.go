@@ -1,0 +1,199 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is an injectable clock: tests move time, nothing sleeps.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestHealthTransitionsAndCooldown(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	var h health
+	h.init(clk.now)
+	h.cooldown = time.Second
+	if h.get() != StateHealthy {
+		t.Fatal("not healthy at start")
+	}
+	c1, c2 := &conn{}, &conn{}
+	if from, ch := h.suspect(c1); !ch || from != StateHealthy || h.get() != StateSuspect {
+		t.Fatalf("suspect: from %v changed %v state %v", from, ch, h.get())
+	}
+	if _, ch := h.suspect(c2); ch {
+		t.Fatal("second suspicion changed state again")
+	}
+	h.suspect(c1)
+	if n := h.takeEvidence(); n != 2 {
+		t.Fatalf("evidence = %d; want 2 distinct conns", n)
+	}
+	if n := h.takeEvidence(); n != 0 {
+		t.Fatalf("evidence not cleared: %d", n)
+	}
+	h.set(StateDown)
+	if _, ch := h.suspect(c1); ch || h.get() != StateDown {
+		t.Fatal("a suspicion while down changed the state")
+	}
+	// Storm control.
+	if !h.allowReset() {
+		t.Fatal("first reset not allowed")
+	}
+	h.noteReset()
+	clk.advance(999 * time.Millisecond)
+	if h.allowReset() {
+		t.Fatal("reset allowed inside the cooldown")
+	}
+	clk.advance(time.Millisecond)
+	if !h.allowReset() {
+		t.Fatal("reset not allowed after the cooldown")
+	}
+}
+
+func TestStateStrings(t *testing.T) {
+	for s, want := range map[State]string{StateHealthy: "healthy", StateSuspect: "suspect", StateDown: "down", StateRecovering: "recovering", State(9): "State(9)"} {
+		if s.String() != want {
+			t.Errorf("%d: %q", int(s), s.String())
+		}
+	}
+}
+
+// proberPool is a pool whose prober is driven by hand (probeTick), with an
+// injected clock, over a fake driver whose connects can be made to fail.
+func proberPool(t *testing.T) (*Pool, *fakeDriver, *fakeClock, *[]Event) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	var mu sync.Mutex
+	var events []Event
+	cfg := quietConfig()
+	cfg.now = clk.now
+	cfg.LivenessIdle = -1
+	cfg.OnEvent = func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }
+	p, d := openFake(t, cfg, true)
+	return p, d, clk, &events
+}
+
+func count(evs *[]Event, k EventKind) int {
+	n := 0
+	for _, e := range *evs {
+		if e.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func TestProberDownSeversOnceThenRecovers(t *testing.T) {
+	p, d, _, evs := proberPool(t)
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+	down := errors.New("dial tcp: i/o timeout")
+	d.connectErr.Store(&down)
+	p.suspectConn(nil, "test")
+	p.probeTick(false)
+	if p.health.get() != StateDown || p.Stats().Severs != 1 {
+		t.Fatalf("after a failed fresh probe: state %v severs %d; want down and 1", p.health.get(), p.Stats().Severs)
+	}
+	for range 5 {
+		p.probeTick(false)
+	}
+	if s := p.Stats(); s.Severs != 1 || s.Resets != 1 || s.ProbeFailures != 6 {
+		t.Fatalf("while down: %+v; want no more resets (no reset loop when the server is down)", s)
+	}
+	d.connectErr.Store(nil)
+	p.probeTick(false)
+	if p.health.get() != StateRecovering || p.Stats().Resets != 2 {
+		t.Fatalf("after the path answers: state %v resets %d", p.health.get(), p.Stats().Resets)
+	}
+	p.probeTick(true) // traffic flows
+	if p.health.get() != StateHealthy {
+		t.Fatalf("state %v after progress; want healthy", p.health.get())
+	}
+	if n := count(evs, EventStateChange); n < 3 {
+		t.Fatalf("%d state-change events; want each transition reported", n)
+	}
+}
+
+func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
+	p, d, clk, _ := proberPool(t)
+	db := p.DB()
+	db.SetMaxIdleConns(4)
+	ctx := context.Background()
+	// Two pooled conns that stop answering (the rekey case), while new
+	// connections work.
+	c1, _ := db.Conn(ctx)
+	c2, _ := db.Conn(ctx)
+	c1.PingContext(ctx)
+	c2.PingContext(ctx)
+	c1.Close()
+	c2.Close()
+	for _, fc := range d.all() {
+		fc.pingMode.Store(1)
+	}
+	p.probeTick(false) // idle: pings one pooled conn, it fails → fresh probe ok → sever
+	if s := p.Stats(); s.Severs != 1 || p.health.get() != StateRecovering {
+		t.Fatalf("seed case: severs %d state %v; want 1 and recovering", s.Severs, p.health.get())
+	}
+	// Storm control: evidence again inside the cooldown does not reset.
+	p.suspectConn(&conn{}, "x")
+	p.suspectConn(&conn{}, "y")
+	p.probeTick(false)
+	if s := p.Stats(); s.Resets != 1 {
+		t.Fatalf("reset inside the cooldown: %d resets", s.Resets)
+	}
+	clk.advance(2 * time.Second)
+	p.suspectConn(&conn{}, "x")
+	p.suspectConn(&conn{}, "y")
+	p.probeTick(false)
+	if s := p.Stats(); s.Resets != 2 {
+		t.Fatalf("after the cooldown: %d resets; want 2", s.Resets)
+	}
+}
+
+func TestProberOneBadConnDoesNotReset(t *testing.T) {
+	p, _, _, _ := proberPool(t)
+	db := p.DB()
+	ctx := context.Background()
+	c, _ := db.Conn(ctx)
+	c.PingContext(ctx)
+	c.Close() // one healthy idle conn
+	p.suspectConn(&conn{}, "one conn lost")
+	p.probeTick(true)
+	if s := p.Stats(); s.Resets != 0 || p.health.get() != StateHealthy {
+		t.Fatalf("one lost conn: resets %d state %v; want no reset, healthy", s.Resets, p.health.get())
+	}
+}
+
+func TestProberSkipsWhenTrafficProvesHealth(t *testing.T) {
+	p, d, _, _ := proberPool(t)
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+	pings := d.pings.Load()
+	p.probeTick(true)
+	if d.pings.Load() != pings || p.Stats().Probes != 0 {
+		t.Fatal("prober probed although traffic proved the path")
+	}
+	p.probeTick(false) // idle: one cheap ping of a pooled conn, no fresh connection
+	if d.pings.Load() != pings+1 || p.Stats().Probes != 0 {
+		t.Fatalf("idle tick: pings +%d, fresh probes %d; want one ping, no fresh probe", d.pings.Load()-pings, p.Stats().Probes)
+	}
+}

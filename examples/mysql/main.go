@@ -120,6 +120,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(out, "== %s\n", s.name)
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		err := s.f(sctx)
+		if err == nil {
+			// Some steps break connections on purpose: let the pool's
+			// prober finish reacting (back to healthy) before the next.
+			err = waitFor(sctx, func() bool { return p.Stats().State == pool.StateHealthy })
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -298,7 +303,7 @@ func (b bank) plainTransfer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(b.out, "transfer committed in %d attempt\n", n)
+	fmt.Fprintf(b.out, "transfer committed on attempt %d\n", n)
 	return b.printBalances(ctx)
 }
 
@@ -331,7 +336,7 @@ func (b bank) lostBeforeCommit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(b.out, "transfer committed in %d attempts (the first lost its connection before COMMIT)\n", n)
+	fmt.Fprintf(b.out, "transfer committed on attempt %d (the first lost its connection before COMMIT)\n", n)
 	return b.printBalances(ctx)
 }
 
@@ -348,10 +353,13 @@ func (b bank) lostDuringCommit(ctx context.Context) error {
 	if !errors.Is(err, pool.ErrOutcomeUnknown) {
 		return fmt.Errorf("want ErrOutcomeUnknown, got %v", err)
 	}
-	fmt.Fprintf(b.out, "COMMIT lost after %d attempt: errors.Is(err, pool.ErrOutcomeUnknown) = true, not retried\n", n)
+	fmt.Fprintf(b.out, "COMMIT lost on attempt %d: errors.Is(err, pool.ErrOutcomeUnknown) = true, not retried\n", n)
 	fmt.Fprintf(b.out, "  err: %v\n", err)
 	var found int
-	if err := b.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM flapguard_example_transfers WHERE id = ?`, id).Scan(&found); err != nil {
+	err = b.read(ctx, func(ctx context.Context, c *sql.Conn) error {
+		return c.QueryRowContext(ctx, `SELECT COUNT(*) FROM flapguard_example_transfers WHERE id = ?`, id).Scan(&found)
+	})
+	if err != nil {
 		return err
 	}
 	if found == 0 {
@@ -362,11 +370,22 @@ func (b bank) lostDuringCommit(ctx context.Context) error {
 	return b.printBalances(ctx)
 }
 
+// read runs a read with RunConn. A read may safely run twice, so its
+// policy is Idempotent: if its connection is lost mid-query (the prober
+// severs old connections after the losses these demos cause on purpose),
+// it is retried on a fresh one instead of failing.
+func (b bank) read(ctx context.Context, fn func(context.Context, *sql.Conn) error) error {
+	return b.p.RunConn(ctx, pool.RetryPolicy{Idempotent: true}, fn)
+}
+
 func (b bank) printBalances(ctx context.Context) error {
 	var a, c int
-	if err := b.db.QueryRowContext(ctx, `SELECT
-		(SELECT balance FROM flapguard_example_accounts WHERE id = 1),
-		(SELECT balance FROM flapguard_example_accounts WHERE id = 2)`).Scan(&a, &c); err != nil {
+	err := b.read(ctx, func(ctx context.Context, conn *sql.Conn) error {
+		return conn.QueryRowContext(ctx, `SELECT
+			(SELECT balance FROM flapguard_example_accounts WHERE id = 1),
+			(SELECT balance FROM flapguard_example_accounts WHERE id = 2)`).Scan(&a, &c)
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(b.out, "balances: account 1 = %d, account 2 = %d\n", a, c)

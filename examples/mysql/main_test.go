@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +32,9 @@ func TestRunLocal(t *testing.T) {
 	for _, want := range []string{
 		"server: root@tcp(127.0.0.1:3306)/test",
 		"balances: account 1 = 100, account 2 = 100",
-		"transfer committed in 1 attempt",
+		"transfer committed on attempt 1",
 		"balances: account 1 = 90, account 2 = 110",
-		"transfer committed in 2 attempts (the first lost its connection before COMMIT)",
 		"balances: account 1 = 80, account 2 = 120",
-		"COMMIT lost after 1 attempt: errors.Is(err, pool.ErrOutcomeUnknown) = true, not retried",
 		"checked by transfer id: not committed, safe to run again",
 		"event: conn-lost",
 		"signal: user defined signal 1 -> tunnel * down",
@@ -47,6 +46,17 @@ func TestRunLocal(t *testing.T) {
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q", want)
+		}
+	}
+	// How many attempts the first demo takes depends on whether the
+	// prober, reacting to the loss, severs the connection the retry got:
+	// at least 2. The transfer whose COMMIT was lost is not retried.
+	for _, re := range []string{
+		`transfer committed on attempt [2-4] \(the first lost its connection before COMMIT\)`,
+		`COMMIT lost on attempt [1-4]: errors.Is\(err, pool.ErrOutcomeUnknown\) = true, not retried`,
+	} {
+		if !regexp.MustCompile(re).MatchString(got) {
+			t.Errorf("output does not match %s", re)
 		}
 	}
 	// The doomed transfer did not commit: the balances after it are those

@@ -11,12 +11,11 @@
 // silently dead: no FIN, no RST, nothing tells either end. database/sql
 // keeps those connections in its pool and lends them out as if they were
 // fine. A query written into one waits until TCP gives up retransmitting
-// (about 15 minutes on Linux) or until the caller's own deadline; an idle
-// one fails only when it is next used. database/sql discards a connection
-// only when the driver says it is bad, so after a flap every pooled
-// connection must first fail a request of the application's before the
-// pool is clean again. Meanwhile the server keeps the dead sessions, and
-// their locks, until its own keepalive notices.
+// (about 15 minutes on Linux) or until the caller's deadline. database/sql
+// discards a connection only when the driver says it is bad, so after a
+// flap every pooled connection must first fail one of the application's
+// requests. Meanwhile the server keeps the dead sessions, and their locks,
+// until its own keepalive notices.
 //
 // # The drop-in
 //
@@ -130,17 +129,16 @@
 // sessions needs no privilege; for SQL Server, whose KILL needs ALTER ANY
 // CONNECTION, only with OrphansOn.
 //
-// Watching it: Pool.Stats (sql.DBStats plus generations, resets, severs,
-// liveness, probes, tunnel events), Config.OnEvent (called outside the
-// pool's locks on the goroutine that caused the event) and Config.Logger.
-// No log line, error or event carries the DSN's password.
+// Watching it: Pool.Stats (sql.DBStats plus the pool's counters),
+// Config.OnEvent (called outside the pool's locks, on the goroutine that
+// caused the event) and Config.Logger, which never sees the DSN password.
 //
 // # Where things live
 //
 //   - pool: the Pool. config.go (Config and its defaults), pool.go (Open,
-//     OpenDB, OpenFunc, Reset, Sever, Close), conn.go and connector.go (the
-//     driver wrapper: generations, renew at borrow, lost-connection
-//     handling), dialer.go (socket tracking, TCP hardening, liveness
+//     OpenDB, OpenFunc, Reset, Sever, Close), conn.go, stmt.go and
+//     connector.go (the driver wrapper: generations, renew at borrow,
+//     lost-connection handling), dialer.go (socket tracking, TCP hardening, liveness
 //     deadline), liveness.go, guard.go (cancel grace), classify.go,
 //     errors.go, health.go and state.go (states), prober.go, gate.go and
 //     notify.go (tunnel events), retry.go (RunTx, RunConn), orphans.go,
@@ -152,15 +150,16 @@
 //   - detect: classify.go (Verdict, Classifier, Default, Chain, WithRules)
 //     and classify_mssql.go (go-mssqldb rules); event.go (Event, State,
 //     Notifier, Multi); rules.go and rulepacks.go (log parsing); syslog.go
-//     and webhook.go (receivers). detect/natsfeed: the NATS fan-out, a
+//     with syslogmsg.go, and webhook.go (receivers). detect/natsfeed: the NATS fan-out, a
 //     package of its own so that only programs that use it compile the
 //     NATS client.
 //   - internal/sockopt: TCP_USER_TIMEOUT, the kernel's RTT and stall
-//     detection. internal/faultproxy, internal/lab, internal/tdsserver and
-//     internal/pooltest: the test machinery (a fault-injecting TCP proxy,
-//     real servers behind real kernel faults in network namespaces, a SQL
-//     Server wire-protocol double, the checks every adapter runs).
-//   - examples (a module of its own, so demo dependencies stay out of
-//     flapguard's go.mod): sqlserver, pgx, mysql, metrics, fleet, and the
-//     flapdemo side-by-side comparison.
+//     detection. internal/faultproxy, internal/lab, internal/labrun,
+//     internal/tdsserver and internal/pooltest: the test machinery (a
+//     fault-injecting TCP proxy, real servers behind real kernel faults in
+//     network namespaces, scenarios run against plain database/sql and a
+//     Pool side by side, a SQL Server wire-protocol double, the checks
+//     every adapter runs).
+//   - examples, a module of its own so that demo dependencies stay out of
+//     flapguard's go.mod: sqlserver, pgx, mysql, metrics, fleet, flapdemo.
 package flapguard

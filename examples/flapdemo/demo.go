@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/go-sql-driver/mysql"  // "mysql" for the plain run
+	_ "github.com/jackc/pgx/v5/stdlib"  // "pgx" for the plain run with -dsn postgres://
+	_ "github.com/microsoft/go-mssqldb" // "sqlserver" for the plain run with -dsn sqlserver://
+
+	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/faultproxy"
+	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mysqladapter" // full socket control for "mysql"
+	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // and for "pgx"
+)
+
+const (
+	connectTimeout = 5 * time.Second
+	nameP          = "plain"
+	nameF          = "flapguard"
+)
+
+// side is one of the two runs.
+type side struct {
+	name  string
+	db    *sql.DB
+	pool  *pool.Pool        // nil for the plain run
+	proxy *faultproxy.Proxy // nil with -dsn
+	rec   *recorder
+	done  *sync.WaitGroup
+}
+
+// result is the demo's machine-readable output (-json).
+type result struct {
+	Scenario    string        `json:"scenario,omitempty"`
+	Server      string        `json:"server"`
+	Duration    time.Duration `json:"duration_ns"`
+	Workers     int           `json:"workers"`
+	Deadline    time.Duration `json:"deadline_ns"`
+	Events      bool          `json:"events"`
+	Steps       []jsonStep    `json:"steps,omitempty"`
+	timed       []timedStep
+	Up          time.Duration `json:"up_ns"` // -1: no scripted faults
+	Interrupted bool          `json:"interrupted"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	Runs        []summary     `json:"runs"`
+}
+
+type jsonStep struct {
+	At    time.Duration `json:"at_ns"`
+	Label string        `json:"label"`
+}
+
+// run is the whole demo; main only adds the signal handling and exit.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "flapdemo: %v\n", o.redact(errors.Unwrap(err).Error()))
+		return 2
+	}
+	res, sides, err := o.execute(ctx, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "flapdemo: %s\n", oneLine(o.redact(err.Error())))
+		return 1
+	}
+	_ = sides
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(res); err != nil {
+			fmt.Fprintf(stderr, "flapdemo: %v\n", err)
+			return 1
+		}
+	} else {
+		printReport(stdout, res)
+	}
+	if o.plot != "" {
+		if err := writePlot(o.plot, res, sides); err != nil {
+			fmt.Fprintf(stderr, "flapdemo: plot: %v\n", err)
+			return 1
+		}
+		if !o.json {
+			fmt.Fprintf(stdout, "plot written to %s\n", o.plot)
+		}
+	}
+	if res.Interrupted {
+		return 130
+	}
+	return 0
+}
+
+func printReport(w io.Writer, res result) {
+	fmt.Fprintln(w)
+	if res.Interrupted {
+		fmt.Fprintf(w, "INTERRUPTED after %.1fs: partial results\n", res.Elapsed.Seconds())
+	}
+	writeTable(w, tableRows(res.Runs, res.Up >= 0))
+	fmt.Fprintln(w)
+	if res.Up >= 0 {
+		fmt.Fprintf(w, "failed after UP: failed requests that started once the tunnel was back (t=%.1fs).\n", res.Up.Seconds())
+	} else {
+		fmt.Fprintln(w, "-dsn: no faults were injected; any failure above came from the real network.")
+	}
+	fmt.Fprintf(w, "hung: ran longer than %s or never returned.\n", fmtDur(hangThreshold(res.Deadline)))
+	for _, s := range res.Runs {
+		for msg, n := range s.Errors {
+			fmt.Fprintf(w, "  %-9s %4d × %s\n", s.Name, n, msg)
+		}
+	}
+}
+
+// execute sets up the server, proxies and pools, runs both workloads under
+// the scenario and tears everything down.
+func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result, []*side, error) {
+	res := result{Duration: o.duration, Workers: o.workers, Deadline: o.deadline, Events: o.events, Up: -1}
+	status := stdout
+	if o.json {
+		status = stderr
+	}
+	if o.quiet {
+		status = io.Discard
+	}
+
+	var steps []timedStep
+	var query string
+	var queryArgs func() []any
+	var plainDSN, poolDSN, driver string
+	var cleanup []func()
+	defer func() {
+		for i := len(cleanup) - 1; i >= 0; i-- {
+			cleanup[i]()
+		}
+	}()
+	var proxies [2]*faultproxy.Proxy
+	if o.dsn == "" {
+		srv, err := startEmbedded()
+		if err != nil {
+			return res, nil, err
+		}
+		cleanup = append(cleanup, srv.close)
+		for i := range proxies {
+			p, err := faultproxy.New(srv.addr)
+			if err != nil {
+				return res, nil, err
+			}
+			proxies[i] = p
+			cleanup = append(cleanup, func() { _ = p.Close() })
+		}
+		driver = "mysql"
+		plainDSN, poolDSN = embeddedDSN(proxies[0].Addr()), embeddedDSN(proxies[1].Addr())
+		query = "SELECT v FROM " + demoTable + " WHERE id = ?"
+		queryArgs = func() []any { return []any{rand.N(demoRows)} }
+		steps = schedule(scenarios[o.scenario], o.duration)
+		res.timed = steps
+		res.Scenario, res.Server, res.Up = o.scenario, "embedded go-mysql-server "+srv.addr, upAt(steps)
+		for _, s := range steps {
+			res.Steps = append(res.Steps, jsonStep{At: s.At, Label: s.label})
+		}
+	} else {
+		driver, plainDSN, poolDSN = o.driver, o.connStr, o.connStr
+		query = "SELECT 1"
+		queryArgs = func() []any { return nil }
+		res.Server = o.driver + " (-dsn, no fault injection)"
+	}
+
+	plainDB, err := sql.Open(driver, plainDSN)
+	if err != nil {
+		return res, nil, fmt.Errorf("open %s: %w", driver, err)
+	}
+	var t0 time.Time // set before the workload starts; events before it print as t=-
+	cfg := pool.Config{}
+	if o.verbose {
+		cfg.OnEvent = func(ev pool.Event) {
+			msg := fmt.Sprintf("           t=%04.1fs flapguard: %s gen=%d", ev.At.Sub(t0).Seconds(), ev.Kind, ev.Generation)
+			if ev.Kind == pool.EventStateChange {
+				msg += fmt.Sprintf(" %v→%v", ev.From, ev.To)
+			}
+			if ev.Reason != "" {
+				msg += " (" + ev.Reason + ")"
+			}
+			if ev.Err != nil {
+				msg += ": " + ev.Err.Error()
+			}
+			// A joined error prints on several lines; keep one per event.
+			fmt.Fprintln(status, o.redact(strings.ReplaceAll(msg, "\n", "; ")))
+		}
+	}
+	p, err := pool.Open(driver, poolDSN, cfg)
+	if err != nil {
+		_ = plainDB.Close()
+		return res, nil, fmt.Errorf("open flapguard pool: %w", err)
+	}
+	// Closing a *sql.DB does not wait for requests in use, but a pool's
+	// Close may; never let teardown hang the demo.
+	cleanup = append(cleanup, func() { closeWithin(plainDB.Close, 3*time.Second) }, func() { closeWithin(p.Close, 3*time.Second) })
+
+	sides := []*side{
+		{name: nameP, db: plainDB, proxy: proxies[0]},
+		{name: nameF, db: p.DB(), pool: p, proxy: proxies[1]},
+	}
+	// The same pool sizing on both sides: a typical application pool sized
+	// to its workers, keeping its connections between requests.
+	for _, s := range sides {
+		s.db.SetMaxOpenConns(o.workers)
+		s.db.SetMaxIdleConns(o.workers)
+		pctx, cancel := context.WithTimeout(ctx, connectTimeout)
+		err := s.db.PingContext(pctx)
+		cancel()
+		if err != nil {
+			where := "the embedded server"
+			if o.dsn != "" {
+				where = "the -dsn server"
+			}
+			return res, nil, fmt.Errorf("%s run: cannot reach %s: %w", s.name, where, err)
+		}
+	}
+
+	fmt.Fprintf(status, "flapdemo: %d workers per run, deadline %s, %s, both runs at once\n",
+		o.workers, fmtDeadline(o.deadline), res.Server)
+	if len(steps) > 0 {
+		ev := ""
+		if o.events {
+			ev = " (flapguard is told via pool.Notify)"
+		}
+		fmt.Fprintf(status, "scenario %s: %s%s\n", o.scenario, describe(steps), ev)
+	}
+
+	// Both runs go at the same time, on one clock: they see identical fault
+	// timing (each through its own proxy, switched at the same instant),
+	// and the demo takes half the wall time. They share the server and the
+	// CPU, equally; the query is tiny, so neither is the bottleneck.
+	t0 = time.Now()
+	stop := make(chan struct{})
+	for _, s := range sides {
+		s.rec = newRecorder(t0, o.workers)
+		w := &workload{db: s.db, query: query, args: queryArgs, deadline: o.deadline, think: o.think, rec: s.rec, redact: o.redact}
+		s.done = w.run(stop, o.workers)
+	}
+
+	end := time.NewTimer(o.duration)
+	defer end.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	next := 0
+	var stepTimer <-chan time.Time
+	armStep := func() {
+		if next < len(steps) {
+			stepTimer = time.After(time.Until(t0.Add(steps[next].At)))
+		} else {
+			stepTimer = nil
+		}
+	}
+	armStep()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			res.Interrupted = true
+			break loop
+		case <-end.C:
+			break loop
+		case <-stepTimer:
+			st := steps[next]
+			for _, s := range sides {
+				st.fault.apply(s.proxy)
+			}
+			if o.events {
+				p.Notify(detect.Event{State: st.event, Source: "flapdemo"})
+			}
+			fmt.Fprintf(status, "           t=%04.1fs >>> %s\n", time.Since(t0).Seconds(), st.label)
+			next++
+			armStep()
+		case <-tick.C:
+			now := time.Since(t0)
+			for _, s := range sides {
+				fmt.Fprintln(status, statusLine(s.name, now, s.rec.snapshot(), s.rec.openStarts(), o.deadline))
+			}
+		}
+	}
+	close(stop)
+
+	// Give requests in flight their deadline (plus a second) to finish;
+	// with no deadline, one second. Whatever is still running then is
+	// hung: record it as abandoned, and unblock its worker by closing the
+	// path (the proxies), so the demo always ends.
+	grace := time.Second
+	if o.deadline > 0 {
+		grace += o.deadline
+	}
+	if res.Interrupted {
+		grace = 200 * time.Millisecond
+	}
+	waitAll(sides, grace)
+	res.Elapsed = time.Since(t0)
+	abandoned := 0
+	for _, s := range sides {
+		abandoned += s.rec.abandon(res.Elapsed)
+	}
+	if abandoned > 0 {
+		fmt.Fprintf(status, "abandoning %d hung request(s)\n", abandoned)
+	}
+	for _, s := range sides {
+		if s.proxy != nil {
+			_ = s.proxy.Close()
+		}
+	}
+	if o.dsn == "" {
+		waitAll(sides, 5*time.Second) // the proxies are closed: every worker returns
+	}
+	for _, s := range sides {
+		res.Runs = append(res.Runs, summarize(s.name, s.rec.snapshot(), res.Up, o.deadline))
+	}
+	return res, sides, nil
+}
+
+func fmtDeadline(d time.Duration) string {
+	if d == 0 {
+		return "none"
+	}
+	return d.String()
+}
+
+// waitAll waits up to d for every side's workers to return.
+func waitAll(sides []*side, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		for _, s := range sides {
+			s.done.Wait()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func closeWithin(f func() error, d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		_ = f()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+func (r result) stepsTimed() []timedStep { return r.timed }
+
+// oneLine folds a multi-line error (pgx lists every address it tried) into
+// one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ; ")), " ")
+}

@@ -90,7 +90,8 @@ func (p *Pool) emit(ev Event) {
 		attrs = append(attrs, "count", ev.Count)
 	}
 	if ev.Err != nil {
-		attrs = append(attrs, "err", p.redact(ev.Err.Error()))
+		ev.Err = redactErr(ev.Err, p.secrets) // OnEvent never sees a password either
+		attrs = append(attrs, "err", ev.Err.Error())
 	}
 	p.log.Info("flapguard: "+ev.Kind.String(), attrs...)
 	if f := p.cfg.OnEvent; f != nil {

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,9 +149,14 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 	for _, fc := range d.all() {
 		fc.pingMode.Store(1)
 	}
-	p.probeTick(false) // idle: pings one pooled conn, it fails → fresh probe ok → sever
-	if s := p.Stats(); s.Severs != 1 || p.health.get() != StateRecovering {
-		t.Fatalf("seed case: severs %d state %v; want 1 and recovering", s.Severs, p.health.get())
+	p.probeTick(false) // idle: pings one pooled conn, it fails → fresh probe ok → new generation
+	if s := p.Stats(); s.Resets != 1 || p.health.get() != StateRecovering {
+		t.Fatalf("seed case: resets %d state %v; want 1 and recovering", s.Resets, p.health.get())
+	}
+	for _, fc := range d.all() {
+		if !fc.closed.Load() {
+			t.Fatal("a dead idle conn survived the reset")
+		}
 	}
 	// Storm control: evidence again inside the cooldown does not reset.
 	p.suspectConn(&conn{}, "x")
@@ -195,5 +201,45 @@ func TestProberSkipsWhenTrafficProvesHealth(t *testing.T) {
 	p.probeTick(false) // idle: one cheap ping of a pooled conn, no fresh connection
 	if d.pings.Load() != pings+1 || p.Stats().Probes != 0 {
 		t.Fatalf("idle tick: pings +%d, fresh probes %d; want one ping, no fresh probe", d.pings.Load()-pings, p.Stats().Probes)
+	}
+}
+
+// One session killed while another conn is busy with a healthy query and
+// nothing is idle: the prober must not cut the healthy query.
+func TestProberDoesNotCutHealthyBusyConns(t *testing.T) {
+	p, _, _, _ := proberPool(t)
+	db := p.DB()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := db.ExecContext(context.Background(), "hang") // a long, healthy query
+		errc <- err
+	}()
+	waitFor(t, func() bool { return db.Stats().InUse == 1 })
+	p.suspectConn(&conn{}, "another session was killed")
+	p.probeTick(false)
+	select {
+	case err := <-errc:
+		t.Fatalf("a healthy in-flight query was cut by the prober: %v", err)
+	default:
+	}
+	if s := p.Stats(); s.Severs != 0 || s.SeveredSockets != 0 {
+		t.Fatalf("severs %d, sockets %d; want none", s.Severs, s.SeveredSockets)
+	}
+	p.Sever("test cleanup")
+	<-errc
+}
+
+func TestEventErrorsAreRedacted(t *testing.T) {
+	var got []Event
+	var mu sync.Mutex
+	cfg := quietConfig()
+	cfg.OnEvent = func(ev Event) { mu.Lock(); got = append(got, ev); mu.Unlock() }
+	p, _ := openFake(t, cfg, false)
+	p.secrets = []string{"hunter2"}
+	p.emit(Event{Kind: EventConnLost, Err: errors.New("login as sa:hunter2 failed")})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].Err == nil || strings.Contains(got[0].Err.Error(), "hunter2") {
+		t.Fatalf("event error not redacted: %v", got)
 	}
 }

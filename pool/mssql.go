@@ -14,7 +14,7 @@ import (
 // Open("sqlserver", dsn, cfg) and Open("mssql", dsn, cfg) work with only
 // this package imported. ("azuresql" lives in go-mssqldb's azuread package
 // with the Azure SDK behind it; it works through Open with soft reset and
-// liveness, or with full control through OpenConnector and
+// liveness, or with full control through OpenFunc and
 // azuread.NewConnector + its Dialer field.)
 func init() {
 	for name, process := range map[string]bool{"sqlserver": false, "mssql": true} {

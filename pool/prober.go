@@ -86,11 +86,18 @@ func (p *Pool) probeTick(progress bool) {
 		p.reset("path back after down", false, false)
 		p.setState(StateRecovering, "a fresh connection succeeded")
 		p.reapOrphans()
-	case stalled > 0 || idleDead || evidence >= 2 || (evidence == 1 && !p.idleSampleOK()):
+	case stalled > 0 || idleDead || evidence >= 2 || (evidence == 1 && p.idleSampleDead()):
 		// The path works but old flows don't: the tunnel came back with new
-		// security associations and the old flows are blackholed.
+		// security associations and the old flows are blackholed. A new
+		// generation retires the idle conns and discards the busy ones on
+		// return; only the busy conns whose sockets are retransmitting
+		// into the void are severed, so a healthy query in flight is never
+		// cut because some other connection died.
 		if p.health.allowReset() {
-			p.reset("path works but old connections are dead", true, true)
+			p.reset("path works but old connections are dead", false, true)
+			if n := p.severStalled(); n > 0 {
+				p.stats.severedSockets.Add(uint64(n))
+			}
 			p.setState(StateRecovering, "old connections discarded")
 			p.reapOrphans()
 		} else {
@@ -105,11 +112,13 @@ func (p *Pool) probeTick(progress bool) {
 
 // stalledConns counts in-use conns whose socket is retransmitting into the
 // void. Needs socket control.
-func (p *Pool) stalledConns() int {
+func (p *Pool) stalledConns() int { return len(p.stalled()) }
+
+func (p *Pool) stalled() []*rawConn {
 	if p.dialer == nil {
-		return 0
+		return nil
 	}
-	n := 0
+	var out []*rawConn
 	for _, c := range p.snapshot() {
 		l := c.l()
 		if c.state.Load() != stateBusy || l.bad.Load() {
@@ -117,9 +126,20 @@ func (p *Pool) stalledConns() int {
 		}
 		if s := l.socks.current(); s != nil {
 			if st, ok := sockopt.Stalled(s); ok && st {
-				n++
+				out = append(out, l)
 			}
 		}
+	}
+	return out
+}
+
+// severStalled closes the sockets of the busy conns that are stalled, so
+// the requests hung on them return now; it returns how many it closed.
+func (p *Pool) severStalled() int {
+	n := 0
+	for _, l := range p.stalled() {
+		l.bad.Store(true)
+		n += l.socks.closeAll()
 	}
 	return n
 }
@@ -135,10 +155,11 @@ func (p *Pool) pickIdle() *conn {
 	return nil
 }
 
-// idleSampleOK pings one idle conn; with none to ask it answers false.
-func (p *Pool) idleSampleOK() bool {
+// idleSampleDead pings one idle conn and reports whether it failed; with
+// none to ask there is no evidence, and it answers false.
+func (p *Pool) idleSampleDead() bool {
 	c := p.pickIdle()
-	return c != nil && p.probeIdle(c)
+	return c != nil && !p.probeIdle(c)
 }
 
 // probeIdle pings an idle conn while database/sql cannot lend it out (a

@@ -32,6 +32,12 @@ type Config struct {
 	// Default 3s. Negative: no bound beyond the caller's context.
 	DialTimeout time.Duration
 
+	// ConnectTimeout bounds each whole connection attempt (dial, TLS and
+	// login) the pool makes, whatever the caller's context, so a request
+	// with no deadline cannot hang in a login whose packets a dead tunnel
+	// swallows. Default 10s. Negative: only the caller's context.
+	ConnectTimeout time.Duration
+
 	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount set TCP keepalive
 	// on every socket the pool dials: an idle connection through a dead
 	// tunnel is noticed after Idle + Interval*Count. Defaults 15s, 5s and 3
@@ -124,6 +130,7 @@ type Config struct {
 
 const (
 	defaultDialTimeout      = 3 * time.Second
+	defaultConnectTimeout   = 10 * time.Second
 	defaultKeepAliveIdle    = 15 * time.Second
 	defaultKeepAliveIntvl   = 5 * time.Second
 	defaultKeepAliveCount   = 3
@@ -162,6 +169,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	durs := []dur{
 		{"DialTimeout", &c.DialTimeout, defaultDialTimeout, true, false},
+		{"ConnectTimeout", &c.ConnectTimeout, defaultConnectTimeout, true, false},
 		{"KeepAliveIdle", &c.KeepAliveIdle, defaultKeepAliveIdle, false, true},
 		{"KeepAliveInterval", &c.KeepAliveInterval, defaultKeepAliveIntvl, false, true},
 		{"UserTimeout", &c.UserTimeout, defaultUserTimeout, true, false},

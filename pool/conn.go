@@ -79,6 +79,9 @@ func (c *conn) retire(sever bool) int {
 	l := c.l()
 	n := 0
 	if sever && l.socks != nil {
+		// Closed without a goodbye on a path that may be dead: the server
+		// may keep the session (an orphan to reap).
+		l.bad.Store(true)
 		n = l.socks.closeAll()
 	}
 	l.close()

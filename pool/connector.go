@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -93,9 +94,26 @@ func (r *rawConn) close() error {
 }
 
 // dial asks the driver's connector for a connection, stamped with the
-// generation current when it started.
+// generation current when it started. A connect the pool cut because it
+// had started into a dead path that has since come back is tried once
+// more: nothing of the caller's was sent.
 func (c *connector) dial(ctx context.Context) (*rawConn, error) {
+	rc, set, err := c.dialOnce(ctx)
+	if err != nil && set != nil && set.abandoned.Load() && ctx.Err() == nil {
+		c.p.log.Debug("flapguard: retrying a connect started before the path came back")
+		rc, _, err = c.dialOnce(ctx)
+	}
+	return rc, err
+}
+
+func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, error) {
 	p := c.p
+	ctx := parent
+	if p.cfg.ConnectTimeout != off {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(parent, p.cfg.ConnectTimeout)
+		defer cancel()
+	}
 	gen := p.gen.Load()
 	var set *socketSet
 	if p.dialer != nil {
@@ -119,9 +137,12 @@ func (c *connector) dial(ctx context.Context) (*rawConn, error) {
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = errors.Join(ctx.Err(), err)
 		}
+		if ctx.Err() != nil && parent.Err() == nil {
+			err = fmt.Errorf("pool: connecting took longer than Config.ConnectTimeout (%v): %w", p.cfg.ConnectTimeout, err)
+		}
 		// Marked as a connect error: whatever broke, no statement of the
 		// caller's was sent on a connection that never opened.
-		return nil, &detect.ConnectError{Err: redactErr(err, p.secrets)}
+		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
 	}
 	rc := &rawConn{inner: ic, socks: set, gen: gen, p: p}
 	if p.reaping() {
@@ -129,7 +150,7 @@ func (c *connector) dial(ctx context.Context) (*rawConn, error) {
 	}
 	p.stats.connects.Add(1)
 	p.pathWorks()
-	return rc, nil
+	return rc, set, nil
 }
 
 func (c *connector) Driver() driver.Driver { return connectorDriver{c} }

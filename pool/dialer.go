@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/sockopt"
@@ -40,6 +41,10 @@ type socketSet struct {
 	mu     sync.Mutex // protects conns and closed
 	conns  []net.Conn
 	closed bool
+
+	// abandoned: a connect still in progress was cut because the path came
+	// back after it started into a dead one; the connector tries again.
+	abandoned atomic.Bool
 }
 
 func (s *socketSet) add(c net.Conn) bool {

@@ -27,7 +27,8 @@ type fakeDriver struct {
 	mu    sync.Mutex // protects conns
 	conns []*fakeConn
 
-	connectErr atomic.Pointer[error]
+	connectErr  atomic.Pointer[error]
+	connectHang atomic.Bool // the login hangs in a socket read (a dead path)
 
 	// execErrs and commitErrs, when they hold an error, make the next Exec
 	// or Commit fail with it.
@@ -71,6 +72,10 @@ func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
 			return nil, err
 		}
 		c.sock = s
+		if d.connectHang.Load() {
+			_, err := s.Read(make([]byte, 1)) // until the socket is closed
+			return nil, err
+		}
 	}
 	d.opened.Add(1)
 	d.mu.Lock()

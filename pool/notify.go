@@ -90,6 +90,7 @@ func (p *Pool) apply(ev detect.Event) {
 			return // another tunnel of ours is still down
 		}
 		p.reset(ev.String(), false, false)
+		p.abandonPending(p.gen.Load())
 		if err := p.canary(); err != nil {
 			p.emit(Event{Kind: EventProbe, Err: err, Reason: "canary after " + ev.String()})
 			p.kick()

@@ -73,7 +73,7 @@ func (p *Pool) reapOrphans() {
 	list := p.orphans
 	p.orphans = nil
 	p.mu.Unlock()
-	if len(list) == 0 {
+	if len(list) == 0 || p.closed.Load() {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ProbeTimeout)

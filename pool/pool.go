@@ -227,6 +227,25 @@ func (p *Pool) reset(reason string, sever, auto bool) {
 	p.emit(Event{Kind: kind, Generation: gen, Reason: reason, Count: closed + severed})
 }
 
+// abandonPending cuts the connects that started before generation gen (into
+// a path that was dead then); their connectors try again (see dial).
+func (p *Pool) abandonPending(gen uint64) int {
+	p.mu.Lock()
+	var pend []*socketSet
+	for s, g := range p.pending {
+		if g < gen {
+			pend = append(pend, s)
+		}
+	}
+	p.mu.Unlock()
+	n := 0
+	for _, s := range pend {
+		s.abandoned.Store(true)
+		n += s.closeAll()
+	}
+	return n
+}
+
 func (p *Pool) register(c *conn) {
 	p.mu.Lock()
 	p.conns[c] = struct{}{}

@@ -377,3 +377,44 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A connect that started into a dead path hangs in its login (no request
+// deadline); when the path comes back the pool cuts it and the connector
+// tries again, so the request succeeds.
+func TestPendingConnectIsRetriedWhenThePathComesBack(t *testing.T) {
+	p, d := openFake(t, quietConfig(), true)
+	d.connectHang.Store(true)
+	errc := make(chan error, 1)
+	go func() { errc <- p.DB().PingContext(context.Background()) }()
+	waitFor(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.pending) == 1
+	})
+	d.connectHang.Store(false)
+	p.reset("path back", false, false)
+	if n := p.abandonPending(p.gen.Load()); n != 1 {
+		t.Fatalf("abandoned %d sockets; want 1", n)
+	}
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("request failed: %v; want the connect retried", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("request still hanging")
+	}
+}
+
+func TestConnectTimeoutBoundsALoginWithoutDeadline(t *testing.T) {
+	cfg := quietConfig()
+	cfg.ConnectTimeout = 100 * time.Millisecond
+	p, d := openFake(t, cfg, true)
+	d.connectHang.Store(true)
+	start := time.Now()
+	err := p.DB().PingContext(context.Background())
+	if err == nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("ping returned %v after %v; want an error after about ConnectTimeout", err, time.Since(start))
+	}
+	t.Logf("login into a dead path returned after %v: %v", time.Since(start), err)
+}

@@ -44,6 +44,9 @@ func (p *Pool) jitter() time.Duration {
 // reached the server since the last round.
 func (p *Pool) probeTick(progress bool) {
 	st := p.health.get()
+	if progress && st != StateDown {
+		p.reapOrphans() // the path works: end what lost conns left behind
+	}
 	evidence := p.health.takeEvidence()
 	stalled := p.stalledConns()
 	idleDead := false
@@ -84,6 +87,7 @@ func (p *Pool) probeTick(progress bool) {
 	switch {
 	case st == StateDown:
 		p.reset("path back after down", false, false)
+		p.abandonPending(p.gen.Load())
 		p.setState(StateRecovering, "a fresh connection succeeded")
 		p.reapOrphans()
 	case stalled > 0 || idleDead || evidence >= 2 || (evidence == 1 && p.idleSampleDead()):

@@ -104,8 +104,10 @@ func (c *conn) renew(ctx context.Context) error {
 	return nil
 }
 
-// enter marks the conn busy before an operation. database/sql lends a
-// fresh conn without ResetSession, so enter also renews a retired one.
+// enter marks the conn busy before an operation. database/sql lends a conn
+// its background opener made without calling ResetSession, so enter does
+// what ResetSession would have (renew, liveness), minus the driver's own
+// session reset, which database/sql did not ask for.
 func (c *conn) enter(ctx context.Context) error {
 	for {
 		switch s := c.state.Load(); s {
@@ -115,13 +117,9 @@ func (c *conn) enter(ctx context.Context) error {
 			return driver.ErrBadConn
 		case stateProbing:
 			c.awaitProbe()
-		case stateRetired:
+		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				return c.renew(ctx)
-			}
-		default: // fresh, or idle without a ResetSession
-			if c.state.CompareAndSwap(s, stateBusy) {
-				return nil
+				return c.ready(ctx, s)
 			}
 		}
 	}
@@ -345,7 +343,22 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	if s == stateRetired {
+	if err := c.ready(ctx, s); err != nil {
+		return err
+	}
+	if sr, ok := c.l().inner.(driver.SessionResetter); ok {
+		return sr.ResetSession(ctx)
+	}
+	return nil
+}
+
+// ready makes a conn just taken from the idle list (it was in state
+// prev) fit for use: renewed if retired or stale, pinged with the pool's
+// own deadline if it sat idle for longer than LivenessIdle, and renewed if
+// that ping failed. Only driver.ErrBadConn comes out of it: nothing has
+// been sent.
+func (c *conn) ready(ctx context.Context, prev int32) error {
+	if prev == stateRetired {
 		return c.renew(ctx)
 	}
 	if c.stale() {
@@ -364,9 +377,6 @@ func (c *conn) ResetSession(ctx context.Context) error {
 				return c.renew(ctx)
 			}
 		}
-	}
-	if sr, ok := c.l().inner.(driver.SessionResetter); ok {
-		return sr.ResetSession(ctx)
 	}
 	return nil
 }

@@ -418,3 +418,29 @@ func TestConnectTimeoutBoundsALoginWithoutDeadline(t *testing.T) {
 	}
 	t.Logf("login into a dead path returned after %v: %v", time.Since(start), err)
 }
+
+// database/sql lends a conn its background opener made without calling
+// ResetSession; the first operation still gets the liveness check (a dead
+// fresh conn is renewed before anything is sent).
+func TestFreshConnGetsLivenessOnFirstUse(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	cfg := quietConfig()
+	cfg.now = clk.now
+	cfg.LivenessTimeoutMin = 20 * time.Millisecond
+	cfg.LivenessTimeoutMax = 50 * time.Millisecond
+	p, d := openFake(t, cfg, true)
+	ic, err := p.conn.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ic.(*conn) // state fresh, as the opener leaves it
+	d.all()[0].pingMode.Store(1)
+	clk.advance(5 * time.Second)
+	if _, err := c.ExecContext(context.Background(), "INSERT", nil); err != nil {
+		t.Fatalf("exec on a dead fresh conn: %v; want it renewed first", err)
+	}
+	if d.pings.Load() != 1 || d.opened.Load() != 2 || p.Stats().Renewed != 1 {
+		t.Fatalf("pings %d opened %d renewed %d; want 1, 2, 1", d.pings.Load(), d.opened.Load(), p.Stats().Renewed)
+	}
+	c.Close()
+}

@@ -111,6 +111,7 @@ func printReport(w io.Writer, res result) {
 	fmt.Fprintln(w)
 	if res.Up >= 0 {
 		fmt.Fprintf(w, "failed after UP: failed requests that started once the tunnel was back (t=%.1fs).\n", res.Up.Seconds())
+		fmt.Fprintln(w, "recovery: from the first request after UP to its first success, and until nothing fails any more.")
 	} else {
 		fmt.Fprintln(w, "-dsn: no faults were injected; any failure above came from the real network.")
 	}
@@ -236,6 +237,10 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 			ev = " (flapguard is told via pool.Notify)"
 		}
 		fmt.Fprintf(status, "scenario %s: %s%s\n", o.scenario, describe(steps), ev)
+		if q, ok := quiet[o.scenario]; ok {
+			fmt.Fprintf(status, "the service is quiet from t=%.1fs to t=%.1fs: its pool sits idle across the outage\n",
+				q[0]*o.duration.Seconds(), q[1]*o.duration.Seconds())
+		}
 	}
 
 	// Both runs go at the same time, on one clock: they see identical fault
@@ -247,6 +252,9 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 	for _, s := range sides {
 		s.rec = newRecorder(t0, o.workers)
 		w := &workload{db: s.db, query: query, args: queryArgs, deadline: o.deadline, think: o.think, rec: s.rec, redact: o.redact}
+		if len(steps) > 0 {
+			w.idle = func(t time.Duration) bool { return quietAt(o.scenario, o.duration, t) }
+		}
 		s.done = w.run(stop, o.workers)
 	}
 

@@ -86,11 +86,10 @@ func TestDemoEvents(t *testing.T) {
 	}
 }
 
-// The default command: the table's shape, and flapguard's claim that no
-// request started after UP fails. (With go-sql-driver/mysql the plain pool
-// also has none here: the driver closes a connection whose request timed
-// out, so the DOWN window itself flushes the dead connections; see the
-// README.)
+// The default command: the table's shape, and the claim: the service is
+// quiet across the outage (the seed incident), so its pooled connections
+// sit idle through the rekey; afterwards plain database/sql fails a request
+// on each dead one, and flapguard fails none.
 func TestDemoDefaultTable(t *testing.T) {
 	skipWholeDemo(t)
 	var out, errOut bytes.Buffer
@@ -105,14 +104,17 @@ func TestDemoDefaultTable(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
 	}
-	var fgAfterUp string
+	var plainAfterUp, fgAfterUp string
 	for _, l := range strings.Split(text, "\n") {
 		if f := strings.Fields(l); strings.HasPrefix(l, "failed after UP") && len(f) == 5 {
-			fgAfterUp = f[4]
+			plainAfterUp, fgAfterUp = f[3], f[4]
 		}
 	}
 	if fgAfterUp != "0" {
 		t.Errorf("flapguard failed after UP = %q, want 0:\n%s", fgAfterUp, text)
+	}
+	if plainAfterUp == "0" || plainAfterUp == "" {
+		t.Errorf("plain failed after UP = %q, want the seed failure reproduced:\n%s", plainAfterUp, text)
 	}
 }
 

@@ -38,6 +38,15 @@ func summarize(name string, reqs []request, up, deadline time.Duration) summary 
 	sorted := slices.Clone(reqs)
 	slices.SortFunc(sorted, func(a, b request) int { return int(a.Start - b.Start) })
 
+	// Recovery is timed from the first request after UP (when the service
+	// used the pool again), so a quiet period after UP does not count.
+	base := up
+	for _, r := range sorted {
+		if up >= 0 && r.Start >= up {
+			base = r.Start
+			break
+		}
+	}
 	var lastBadEnd time.Duration = -1 // end of the last failure seen after UP
 	for _, r := range sorted {
 		s.Requests++
@@ -50,8 +59,8 @@ func summarize(name string, reqs []request, up, deadline time.Duration) summary 
 		}
 		if !r.failed() {
 			s.OK++
-			if up >= 0 && r.Start >= up && s.FirstOKAfter < 0 {
-				s.FirstOKAfter = r.Start - up
+			if up >= 0 && r.Start >= up && (s.FirstOKAfter < 0 || r.end()-base < s.FirstOKAfter) {
+				s.FirstOKAfter = r.end() - base
 			}
 			continue
 		}
@@ -74,7 +83,7 @@ func summarize(name string, reqs []request, up, deadline time.Duration) summary 
 	case lastBadEnd < 0:
 		s.SteadyAfter = 0
 	case anyOKStartingAfter(sorted, lastBadEnd):
-		s.SteadyAfter = lastBadEnd - up
+		s.SteadyAfter = max(0, lastBadEnd-base)
 	}
 	return s
 }

@@ -27,22 +27,24 @@ func TestSummarize(t *testing.T) {
 	if got.Worst != 5*s {
 		t.Errorf("Worst = %v", got.Worst)
 	}
-	if got.FirstOKAfter != 100*ms {
-		t.Errorf("FirstOKAfter = %v, want 100ms", got.FirstOKAfter)
+	// Recovery is timed from the first request after UP (6.1s): it ends ok
+	// at 6.11s.
+	if got.FirstOKAfter != 10*ms {
+		t.Errorf("FirstOKAfter = %v, want 10ms", got.FirstOKAfter)
 	}
 	// The abandoned request "ends" at 12s and nothing succeeds after it.
 	if got.SteadyAfter != -1 {
 		t.Errorf("SteadyAfter = %v, want -1 (never)", got.SteadyAfter)
 	}
 	got = summarize("x", reqs[:6], 6*s, 2*s)
-	if got.SteadyAfter != 8200*ms-6*s {
-		t.Errorf("SteadyAfter = %v, want 2.2s", got.SteadyAfter)
+	if got.SteadyAfter != 8200*ms-6100*ms {
+		t.Errorf("SteadyAfter = %v, want 2.1s", got.SteadyAfter)
 	}
 	if got.Errors["deadline exceeded"] != 3 {
 		t.Errorf("Errors = %v", got.Errors)
 	}
 	clean := summarize("x", []request{{Start: 7 * s, Latency: ms}}, 6*s, 2*s)
-	if clean.SteadyAfter != 0 || clean.FirstOKAfter != s || clean.Failed != 0 {
+	if clean.SteadyAfter != 0 || clean.FirstOKAfter != ms || clean.Failed != 0 {
 		t.Errorf("clean run = %+v", clean)
 	}
 	noUp := summarize("x", reqs[:2], -1, 2*s)
@@ -102,7 +104,7 @@ func TestTableShape(t *testing.T) {
 	if !regexp.MustCompile(`^failed after UP\s+1\s+0$`).MatchString(lines[3]) {
 		t.Errorf("failed after UP row = %q", lines[3])
 	}
-	if !strings.HasSuffix(lines[6], "4.0s → 3.0s   1.0s → 0s") {
+	if !regexp.MustCompile(`3\.0s → 2\.0s\s+3ms → 0s$`).MatchString(lines[6]) {
 		t.Errorf("recovery row = %q", lines[6])
 	}
 	// Columns line up: every row has the same width.

@@ -55,6 +55,20 @@ var scenarios = map[string][]step{
 	},
 }
 
+// quiet is, per scenario, the part of the run (fractions of -duration)
+// during which the workers start no request, so the pools sit idle across
+// the outage: the seed incident, where the service was quiet while the
+// tunnel flapped and its pooled connections were found dead afterwards.
+var quiet = map[string][2]float64{
+	"rekey": {0.15, 0.5},
+}
+
+// quietAt reports whether t falls in the scenario's quiet window.
+func quietAt(scenario string, d, t time.Duration) bool {
+	q, ok := quiet[scenario]
+	return ok && t >= time.Duration(q[0]*float64(d)) && t < time.Duration(q[1]*float64(d))
+}
+
 func scenarioNames() string {
 	return "rekey, flap, reset"
 }

@@ -72,6 +72,7 @@ type workload struct {
 	think    time.Duration // mean pause between a worker's requests
 	rec      *recorder
 	redact   func(string) string
+	idle     func(time.Duration) bool // no new request while true (nil: never)
 }
 
 // run starts workers that issue requests until stop is closed, and returns
@@ -96,6 +97,10 @@ func (w *workload) worker(i int, stop <-chan struct{}) {
 		case <-stop:
 			return
 		default:
+		}
+		if w.idle != nil && w.idle(w.rec.since()) {
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
 		start := w.rec.since()
 		w.rec.inflight[i].Store(int64(start) + 1)

@@ -41,7 +41,7 @@ type Config struct {
 	// KeepAliveIdle, KeepAliveInterval and KeepAliveCount set TCP keepalive
 	// on every socket the pool dials: an idle connection through a dead
 	// tunnel is noticed after Idle + Interval*Count. Defaults 15s, 5s and 3
-	// (45s in all). A negative value keeps the operating system's value.
+	// (30s in all). A negative value keeps the operating system's value.
 	KeepAliveIdle     time.Duration
 	KeepAliveInterval time.Duration
 	KeepAliveCount    int

@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/pooltest"
 )
 
 // Rows named "real/..." are errors returned by go-sql-driver/mysql talking
@@ -245,7 +246,7 @@ func TestClassifierRealMariaDB(t *testing.T) {
 		// MySQL's server speaks first, so the fake resets at once; the RST
 		// can beat the client's connect completion (then the dial itself
 		// fails with ECONNRESET). Both outcomes are real and judged.
-		err := connectErr(t, serveOnce(t, func(c net.Conn) { c.(*net.TCPConn).SetLinger(0); c.Close() }), "test")
+		err := connectErr(t, pooltest.ServeOnce(t, func(c net.Conn) { c.(*net.TCPConn).SetLinger(0); c.Close() }), "test")
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
 			expect(t, err, detect.LostUnsent)
@@ -280,13 +281,13 @@ func TestClassifierRealCuts(t *testing.T) {
 	ctx := context.Background()
 	for _, mode := range []string{"rst", "fin"} {
 		t.Run("real/"+mode+" while the statement runs", func(t *testing.T) {
-			px := newCutProxy(t, myAddr)
-			db := openMy(t, px.addr)
+			px := pooltest.NewCutProxy(t, myAddr)
+			db := openMy(t, px.Addr)
 			c, _ := pinnedConn(t, db)
-			px.cutAfterNextRequest(mode == "rst")
+			px.CutAfterNextRequest(mode == "rst")
 			_, err := c.ExecContext(ctx, "SELECT SLEEP(2)")
 			t.Logf("%T: %v", err, err)
-			if !px.cutDone() {
+			if !px.CutDone() {
 				t.Fatal("the proxy did not forward the statement before the cut")
 			}
 			if !errors.Is(err, mysql.ErrInvalidConn) {
@@ -333,127 +334,4 @@ func TestClassifierRealCuts(t *testing.T) {
 		}
 		expect(t, err, detect.LostUnsent)
 	})
-}
-
-// --- loopback helpers (same as in pgxadapter's classify_test.go) -----------
-
-func serveOnce(t *testing.T, fn func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		fn(c)
-	}()
-	return ln.Addr().String()
-}
-
-func rstAfterByte(c net.Conn) {
-	io.ReadFull(c, make([]byte, 1))
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
-}
-
-// cutProxy forwards loopback TCP to target and, once armed, cuts the
-// client's connection right after forwarding the client's next write: with
-// an RST (SetLinger(0) + Close) or a FIN (Close). The server side is closed
-// too. No timing decides where the cut lands.
-type cutProxy struct {
-	addr   string
-	target string
-	mu     sync.Mutex // protects following fields
-	armed  bool
-	rst    bool
-	cut    bool // a cut happened after forwarding a request
-}
-
-func (p *cutProxy) cutDone() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cut
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{addr: ln.Addr().String(), target: target}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var all []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range all {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			cl, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				cl.Close()
-				continue
-			}
-			mu.Lock()
-			all = append(all, cl, up)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(cl, up); cl.Close() }()
-			go func() { defer wg.Done(); p.pump(cl, up) }()
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) cutAfterNextRequest(rst bool) {
-	p.mu.Lock()
-	p.armed, p.rst = true, rst
-	p.mu.Unlock()
-}
-
-func (p *cutProxy) pump(cl, up net.Conn) {
-	defer up.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := cl.Read(buf)
-		if n > 0 {
-			if _, werr := up.Write(buf[:n]); werr != nil {
-				return
-			}
-			p.mu.Lock()
-			armed, rst := p.armed, p.rst
-			p.armed = false
-			if armed {
-				p.cut = true
-			}
-			p.mu.Unlock()
-			if armed {
-				if rst {
-					cl.(*net.TCPConn).SetLinger(0)
-				}
-				cl.Close()
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/pooltest"
 )
 
 // Rows named "real/..." are errors returned by pgx talking to the machine's
@@ -217,7 +218,7 @@ func TestClassifierRealPostgres(t *testing.T) {
 		expect(t, err, detect.Alive)
 	})
 	t.Run("real/connect: server RSTs during startup", func(t *testing.T) {
-		_, err := pgx.Connect(ctx, pgDSN(serveOnce(t, rstAfterByte)))
+		_, err := pgx.Connect(ctx, pgDSN(pooltest.ServeOnce(t, pooltest.RSTAfterByte)))
 		t.Logf("%T: %v", err, err)
 		expect(t, err, detect.LostUnsent)
 	})
@@ -234,13 +235,13 @@ func TestClassifierRealCuts(t *testing.T) {
 			// LostUnsent like for any ErrBadConn. This row pins the reason
 			// the pool must gate pgx's unsent claims with
 			// pool.Driver.ClosedAtStart (pool/conn.go observeOp).
-			px := newCutProxy(t, pgAddr)
-			db := openPG(t, px.addr)
+			px := pooltest.NewCutProxy(t, pgAddr)
+			db := openPG(t, px.Addr)
 			c := pinnedConn(t, db)
-			px.cutAfterNextRequest(mode == "rst")
+			px.CutAfterNextRequest(mode == "rst")
 			_, err := c.ExecContext(ctx, "SELECT pg_sleep(2)")
 			t.Logf("%T: %v", err, err)
-			if !px.cutDone() {
+			if !px.CutDone() {
 				t.Fatal("the proxy did not forward the statement before the cut")
 			}
 			if err != driver.ErrBadConn {
@@ -249,16 +250,16 @@ func TestClassifierRealCuts(t *testing.T) {
 			expect(t, err, detect.LostUnsent)
 		})
 		t.Run("real/"+mode+" while the statement runs (native pgx)", func(t *testing.T) {
-			px := newCutProxy(t, pgAddr)
-			conn, err := pgx.Connect(ctx, pgDSN(px.addr))
+			px := pooltest.NewCutProxy(t, pgAddr)
+			conn, err := pgx.Connect(ctx, pgDSN(px.Addr))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close(ctx)
-			px.cutAfterNextRequest(mode == "rst")
+			px.CutAfterNextRequest(mode == "rst")
 			_, err = conn.Exec(ctx, "SELECT pg_sleep(2)")
 			t.Logf("%T: %v (SafeToRetry=%v)", err, err, pgconn.SafeToRetry(err))
-			if !px.cutDone() {
+			if !px.CutDone() {
 				t.Fatal("the proxy did not forward the statement before the cut")
 			}
 			// Measured: connLockError "conn closed", SafeToRetry() == true,
@@ -303,127 +304,4 @@ func TestClassifierRealCuts(t *testing.T) {
 		}
 		expect(t, err, detect.LostUnsent)
 	})
-}
-
-// --- loopback helpers -------------------------------------------------------
-
-func serveOnce(t *testing.T, fn func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		fn(c)
-	}()
-	return ln.Addr().String()
-}
-
-func rstAfterByte(c net.Conn) {
-	io.ReadFull(c, make([]byte, 1))
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
-}
-
-// cutProxy forwards loopback TCP to target and, once armed, cuts the
-// client's connection right after forwarding the client's next write: with
-// an RST (SetLinger(0) + Close) or a FIN (Close). The server side is closed
-// too. No timing decides where the cut lands.
-type cutProxy struct {
-	addr   string
-	target string
-	mu     sync.Mutex // protects following fields
-	armed  bool
-	rst    bool
-	cut    bool // a cut happened after forwarding a request
-}
-
-func (p *cutProxy) cutDone() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.cut
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{addr: ln.Addr().String(), target: target}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var all []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range all {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			cl, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				cl.Close()
-				continue
-			}
-			mu.Lock()
-			all = append(all, cl, up)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(cl, up); cl.Close() }()
-			go func() { defer wg.Done(); p.pump(cl, up) }()
-		}
-	}()
-	return p
-}
-
-func (p *cutProxy) cutAfterNextRequest(rst bool) {
-	p.mu.Lock()
-	p.armed, p.rst = true, rst
-	p.mu.Unlock()
-}
-
-func (p *cutProxy) pump(cl, up net.Conn) {
-	defer up.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := cl.Read(buf)
-		if n > 0 {
-			if _, werr := up.Write(buf[:n]); werr != nil {
-				return
-			}
-			p.mu.Lock()
-			armed, rst := p.armed, p.rst
-			p.armed = false
-			if armed {
-				p.cut = true
-			}
-			p.mu.Unlock()
-			if armed {
-				if rst {
-					cl.(*net.TCPConn).SetLinger(0)
-				}
-				cl.Close()
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }

@@ -47,9 +47,10 @@ func (o outcome) String() string {
 type opRecord struct {
 	kind     opKind
 	worker   int
-	id       int64 // insert or transfer id
-	src, dst int   // transfer accounts
-	amount   int64 // transfer amount (moved from src to dst)
+	id       int64         // insert or transfer id
+	src, dst int           // transfer accounts
+	amount   int64         // transfer amount (moved from src to dst)
+	slow     time.Duration // a slow insert: the server's time on it
 	start    time.Time
 	dur      time.Duration
 	deadline time.Duration // 0: none

@@ -66,6 +66,9 @@ func describe(r opRecord, t0 time.Time, ws []window) string {
 	}
 	s := fmt.Sprintf("%s id %d (worker %d) at +%v took %v, deadline %s, outcome %s",
 		r.kind, r.id, r.worker, r.start.Sub(t0).Round(time.Millisecond), r.dur.Round(time.Millisecond), dl, r.out)
+	if r.slow > 0 {
+		s += fmt.Sprintf(", slow insert (%v on the server)", r.slow.Round(time.Millisecond))
+	}
 	if r.kind == opTransfer {
 		s += fmt.Sprintf(", %d from %d to %d", r.amount, r.src, r.dst)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/pool"
@@ -61,5 +62,37 @@ func TestTransferOutcome(t *testing.T) {
 		if got := transferOutcome(c.err, c.fnErr); got != c.want {
 			t.Errorf("%s: transferOutcome(%v, %v) = %v, want %v", c.name, c.err, c.fnErr, got, c.want)
 		}
+	}
+}
+
+func TestUnionAndOverlap(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	ws := []window{ // sorted by start, as allWindows returns them
+		{"a", at(0), at(2)},
+		{"b", at(1), at(3)},   // overlaps a
+		{"c", at(1.5), at(2)}, // inside a∪b
+		{"d", at(5), at(6)},
+	}
+	if got, want := union(ws), 4*time.Second; got != want {
+		t.Errorf("union = %v, want %v", got, want)
+	}
+	if got := union(nil); got != 0 {
+		t.Errorf("union(nil) = %v", got)
+	}
+	for _, c := range []struct {
+		from, to float64
+		want     int
+	}{{3.5, 4.5, 0}, {2.5, 5.5, 2}, {-1, 0, 0}, {6, 7, 0}, {0.5, 0.6, 1}} {
+		if got := len(overlapping(ws, at(c.from), at(c.to))); got != c.want {
+			t.Errorf("overlapping(%v..%v) = %d windows, want %d", c.from, c.to, got, c.want)
+		}
+	}
+}
+
+func TestMaskDigits(t *testing.T) {
+	got := maskDigits("read tcp 10.1.2.3:4567->10.1.2.6:5432: i/o timeout")
+	if want := "read tcp #.#.#.#:#->#.#.#.#:#: i/o timeout"; got != want {
+		t.Errorf("maskDigits = %q, want %q", got, want)
 	}
 }

@@ -88,7 +88,7 @@ func TestSoak(t *testing.T) {
 		pools:   []*pool.Pool{targets[0].p, targets[1].p}, logf: t.Logf}
 	w := workload{workers: prm.workers, broken: prm.broken, mix: [3]int{300, 650, 980}, noDeadline: 80,
 		thinkLo: 10 * time.Millisecond, thinkHi: 40 * time.Millisecond,
-		longLo: 500 * time.Millisecond, longHi: 3 * time.Second, transfers: true}
+		longLo: 500 * time.Millisecond, longHi: 3 * time.Second, slowInserts: 100, transfers: true}
 	logs := soak(t, sched, targets, w, prm)
 	defer healOnFailure(t, sched)
 	end := time.Now()

@@ -35,6 +35,10 @@ type dialect struct {
 	schema   []string
 	// insert is the statement and arguments inserting client id id.
 	insert func(id int64, worker int) (string, []any)
+	// slowInsert is the same insert, but the server spends d on it before
+	// it commits: a write a fault can catch in flight, whose outcome is
+	// then truly unknown. nil: the server cannot do that.
+	slowInsert func(id int64, worker int, d time.Duration) (string, []any)
 }
 
 var postgresDialect = dialect{
@@ -45,6 +49,9 @@ var postgresDialect = dialect{
 	sumQuery: "SELECT sum(balance)::bigint, count(*) FROM soak_accounts",
 	insert: func(id int64, worker int) (string, []any) {
 		return "INSERT INTO soak_inserts VALUES ($1, $2)", []any{id, worker}
+	},
+	slowInsert: func(id int64, worker int, d time.Duration) (string, []any) {
+		return "INSERT INTO soak_inserts SELECT $1::bigint, $2::int FROM pg_sleep($3::float8)", []any{id, worker, d.Seconds()}
 	},
 	schema: []string{
 		"DROP TABLE IF EXISTS soak_inserts, soak_accounts, soak_transfers",
@@ -65,6 +72,10 @@ var mariadbDialect = dialect{
 	sumQuery: "SELECT CAST(SUM(balance) AS SIGNED), COUNT(*) FROM soak_accounts",
 	insert: func(id int64, worker int) (string, []any) {
 		return "INSERT INTO soak_inserts VALUES (?, ?)", []any{id, worker}
+	},
+	slowInsert: func(id int64, worker int, d time.Duration) (string, []any) {
+		// The row is inserted whatever SLEEP returns (1 if interrupted).
+		return "INSERT INTO soak_inserts SELECT ?, ? FROM (SELECT SLEEP(?)) AS s", []any{id, worker, d.Seconds()}
 	},
 	schema: func() []string {
 		s := []string{

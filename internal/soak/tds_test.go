@@ -28,6 +28,16 @@ var tdsDialect = dialect{
 	},
 }
 
+// tdsSettleTimeout is longer than settleTimeout: nothing reaps SQL Server
+// orphans by default (KILL needs ALTER ANY CONNECTION, so OrphansAuto
+// leaves it off, and the double cannot answer the session query anyway).
+// A session whose flow a rekey killed lingers until the double's socket
+// learns that the client is gone, once ReviveFlows lets packets through:
+// from the app side's FIN, retransmitted with exponential backoff, or from
+// the RST that answers the double's keepalive (Go's listener default: 15s
+// idle, net/dial.go:20). Measured: 5-13s after the workers stopped.
+const tdsSettleTimeout = 30 * time.Second
+
 // TestSoakTDS runs go-mssqldb through a flapguard pool against the TDS
 // double in the lab, under the same kinds of faults (a server "restart" is
 // the double closing every session with RST), and checks the
@@ -84,7 +94,7 @@ func TestSoakTDS(t *testing.T) {
 	ws := sched.allWindows(end)
 
 	var v violations
-	probs, took := settle(settleTimeout, func(ctx context.Context) ([]string, error) {
+	probs, took := settle(tdsSettleTimeout, func(ctx context.Context) ([]string, error) {
 		return sessionProblems(ctx, tg.sessions, tg.socks, tg.p.DB().Stats().OpenConnections, maxOpenConns)
 	}, func(probs []string) {
 		t.Logf("%s: settling: at first %s", tg.d.name, strings.Join(probs, "; "))

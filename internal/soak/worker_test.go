@@ -29,6 +29,8 @@ type workload struct {
 	thinkLo, thinkHi time.Duration
 	// longLo, longHi bound a long read's sleep.
 	longLo, longHi time.Duration
+	// slowInserts: per-mille of inserts the server spends 100-400ms on.
+	slowInserts int
 	// transfers: the target has a ledger.
 	transfers bool
 }
@@ -123,6 +125,9 @@ func (wk *worker) one() {
 		rec.out = readOutcome(err)
 	case opInsert:
 		rec.id = wk.nextID()
+		if wk.tg.d.slowInsert != nil && wk.rng.IntN(1000) < wk.w.slowInserts {
+			rec.slow = 100*time.Millisecond + time.Duration(wk.rng.Int64N(int64(300*time.Millisecond)))
+		}
 		err = wk.insert(ctx, &rec)
 		rec.out = insertOutcome(err)
 	case opTransfer:
@@ -171,6 +176,9 @@ func (wk *worker) read(ctx context.Context) error {
 // also does what a naive user does with an unknown outcome: run it again.
 func (wk *worker) insert(ctx context.Context, rec *opRecord) error {
 	q, args := wk.tg.d.insert(rec.id, wk.id)
+	if rec.slow > 0 {
+		q, args = wk.tg.d.slowInsert(rec.id, wk.id, rec.slow)
+	}
 	_, err := wk.tg.p.DB().ExecContext(ctx, q, args...)
 	if wk.w.broken == brokenRetryUnknown {
 		for i := 0; i < 3 && errors.Is(err, pool.ErrOutcomeUnknown); i++ {

@@ -38,7 +38,11 @@ type conn struct {
 	link atomic.Pointer[rawConn]
 
 	state     atomic.Int32
-	idleSince atomic.Int64 // monoNow when last returned
+	// usedAt is monoNow when the conn was last lent out. The idle time at
+	// the next borrow is measured from it, so it includes the time the conn
+	// was busy: an overestimate that can only cause an extra liveness ping,
+	// never a missed one, and saves a clock read per query.
+	usedAt atomic.Int64
 	ops       atomic.Uint64
 
 	probeMu   sync.Mutex    // protects probeDone
@@ -60,7 +64,7 @@ var (
 func newConn(p *Pool, rc *rawConn) *conn {
 	c := &conn{p: p}
 	c.link.Store(rc)
-	c.idleSince.Store(p.monoNow())
+	c.usedAt.Store(p.monoNow())
 	return c
 }
 
@@ -234,19 +238,19 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 	var res driver.Result
 	var err error
 	trust := c.trustUnsent()
-	switch ic := c.l().inner.(type) {
-	case driver.ExecerContext:
+	l := c.l()
+	if l.execer != nil {
 		g := c.guard(ctx)
-		res, err = ic.ExecContext(ctx, query, args)
+		res, err = l.execer.ExecContext(ctx, query, args)
 		g.done()
-	case driver.Execer: //nolint:staticcheck // older drivers
+	} else if ic, ok := l.inner.(driver.Execer); ok { //nolint:staticcheck // older drivers
 		var vals []driver.Value
 		if vals, err = namedToValues(args); err == nil {
 			g := c.guard(ctx)
 			res, err = ic.Exec(query, vals)
 			g.done()
 		}
-	default:
+	} else {
 		return nil, driver.ErrSkip
 	}
 	if err == driver.ErrSkip {
@@ -263,15 +267,15 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	var err error
 	trust := c.trustUnsent()
 	g := c.guard(ctx)
-	switch ic := c.l().inner.(type) {
-	case driver.QueryerContext:
-		rows, err = ic.QueryContext(ctx, query, args)
-	case driver.Queryer: //nolint:staticcheck // older drivers
+	l := c.l()
+	if l.queryer != nil {
+		rows, err = l.queryer.QueryContext(ctx, query, args)
+	} else if ic, ok := l.inner.(driver.Queryer); ok { //nolint:staticcheck // older drivers
 		var vals []driver.Value
 		if vals, err = namedToValues(args); err == nil {
 			rows, err = ic.Query(query, vals)
 		}
-	default:
+	} else {
 		g.done()
 		return nil, driver.ErrSkip
 	}
@@ -318,10 +322,9 @@ func (c *conn) IsValid() bool {
 	if c.stale() {
 		return false
 	}
-	if v, ok := c.l().inner.(driver.Validator); ok && !v.IsValid() {
+	if v := c.l().validator; v != nil && !v.IsValid() {
 		return false
 	}
-	c.idleSince.Store(c.p.monoNow())
 	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle
 }
 
@@ -346,7 +349,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 	if err := c.ready(ctx, s); err != nil {
 		return err
 	}
-	if sr, ok := c.l().inner.(driver.SessionResetter); ok {
+	if sr := c.l().resetter; sr != nil {
 		return sr.ResetSession(ctx)
 	}
 	return nil
@@ -366,7 +369,8 @@ func (c *conn) ready(ctx context.Context, prev int32) error {
 		return c.renew(ctx)
 	}
 	if c.p.cfg.LivenessIdle != off {
-		idle := c.p.monoNow() - c.idleSince.Load()
+		now := c.p.monoNow()
+		idle := now - c.usedAt.Swap(now)
 		if time.Duration(idle) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)

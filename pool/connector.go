@@ -77,6 +77,22 @@ type rawConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// The driver conn's optional interfaces, asserted once: the borrow and
+	// return path runs on every query.
+	execer    driver.ExecerContext
+	queryer   driver.QueryerContext
+	validator driver.Validator
+	resetter  driver.SessionResetter
+}
+
+func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
+	rc := &rawConn{inner: ic, socks: set, gen: gen, p: p}
+	rc.execer, _ = ic.(driver.ExecerContext)
+	rc.queryer, _ = ic.(driver.QueryerContext)
+	rc.validator, _ = ic.(driver.Validator)
+	rc.resetter, _ = ic.(driver.SessionResetter)
+	return rc
 }
 
 func (r *rawConn) close() error {
@@ -144,7 +160,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		// caller's was sent on a connection that never opened.
 		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
 	}
-	rc := &rawConn{inner: ic, socks: set, gen: gen, p: p}
+	rc := newRawConn(p, ic, set, gen)
 	if p.reaping() {
 		rc.sessionID, rc.sessionFP = querySession(ctx, ic, p.drv.SessionQuery)
 	}

@@ -37,13 +37,13 @@ type conn struct {
 	p    *Pool
 	link atomic.Pointer[rawConn]
 
-	state     atomic.Int32
+	state atomic.Int32
 	// usedAt is monoNow when the conn was last lent out. The idle time at
 	// the next borrow is measured from it, so it includes the time the conn
 	// was busy: an overestimate that can only cause an extra liveness ping,
 	// never a missed one, and saves a clock read per query.
 	usedAt atomic.Int64
-	ops       atomic.Uint64
+	ops    atomic.Uint64
 
 	probeMu   sync.Mutex    // protects probeDone
 	probeDone chan struct{} // closed when a probe of this conn ends

@@ -248,7 +248,7 @@ func scanAll(ctx context.Context, db *sql.DB, q string, each func(scan func(...a
 // sessionProblems checks invariant 5 once: at most maxOpenConns+1 server
 // sessions of the app, each with its client socket still open, and no more
 // open client sockets than the pool's open conns + 1 (a probe).
-func sessionProblems(ctx context.Context, sessions func(context.Context) ([]serverSession, error), socks *sockets, poolOpen, max int) ([]string, error) {
+func sessionProblems(ctx context.Context, sessions func(context.Context) ([]serverSession, error), socks *sockets, poolOpen, max int, explain func(port int) string) ([]string, error) {
 	ss, err := sessions(ctx)
 	if err != nil {
 		return nil, err
@@ -261,7 +261,7 @@ func sessionProblems(ctx context.Context, sessions func(context.Context) ([]serv
 	sort.Slice(ss, func(i, j int) bool { return ss[i].id < ss[j].id })
 	for _, s := range ss {
 		if !open[s.port] {
-			out = append(out, fmt.Sprintf("orphan: server session %d (client port %d, %s) has no open client socket", s.id, s.port, s.state))
+			out = append(out, fmt.Sprintf("orphan: server session %d (client port %d, %s) has no open client socket%s", s.id, s.port, s.state, explain(s.port)))
 		}
 	}
 	if len(open) > poolOpen+1 {

@@ -91,8 +91,9 @@ type scheduler struct {
 	reviveAt time.Time // when to forget the flows rekeys killed
 	start    time.Time // when the soak began (t0 of reports)
 
-	mu      sync.Mutex // protects following
-	windows []window   // restarts and DOWN..UP (nft faults are in l.Faults)
+	mu      sync.Mutex        // protects following
+	windows []window          // every fault, from before it was asked for to after it was lifted
+	killed  map[int]time.Time // app-side ports of flows killed by rekeys, and when
 	counts  [numFaultKinds]int
 	errs    []error
 }
@@ -180,32 +181,46 @@ func (s *scheduler) record(what string, start time.Time) {
 	s.mu.Unlock()
 }
 
-// inject runs one fault to its end.
+// inject runs one fault to its end and records its window: from before
+// the lab was asked (an nft transaction takes effect while the command
+// runs, which under load takes hundreds of milliseconds; the lab's own
+// window starts when it returned) to after the fault was lifted.
 func (s *scheduler) inject(f fault) {
 	s.mu.Lock()
 	s.counts[f.kind]++
 	s.mu.Unlock()
 	l := s.l
+	start := time.Now()
+	what := f.kind.String()
 	switch f.kind {
 	case faultFlap:
 		s.check("flap", l.Flap(f.d))
 	case faultRekey:
-		s.check("rekey", l.RekeyBlackhole(f.d))
+		flows, err := l.BeginRekey()
+		s.check("rekey", err)
+		s.mu.Lock()
+		for _, fl := range flows {
+			s.killed[int(fl.App.Port())] = start
+		}
+		s.mu.Unlock()
+		what = fmt.Sprintf("rekey (%d flows killed)", len(flows))
+		time.Sleep(f.d)
+		s.check("end rekey", l.EndRekey())
 	case faultRST:
 		s.check("rst on", l.Reset(true))
 		time.Sleep(f.d)
 		s.check("rst off", l.Reset(false))
 	case faultAsym:
+		what = "asymmetric " + f.dir.String()
 		s.check("asym on", l.Asymmetric(f.dir))
 		time.Sleep(f.d)
 		s.check("asym off", l.Asymmetric(lab.NoDirection))
 	case faultRestart:
 		srv := s.servers[f.target]
-		start := time.Now()
-		s.check("restart "+srv.name, srv.restart())
-		s.record("restart "+srv.name, start)
+		what = "restart " + srv.name
+		s.check(what, srv.restart())
 	case faultNotify:
-		start := time.Now()
+		what = "tunnel down (Notify) + blackhole"
 		for _, p := range s.pools {
 			p.Notify(detect.Event{State: detect.Down, Source: "soak"})
 		}
@@ -213,8 +228,17 @@ func (s *scheduler) inject(f fault) {
 		for _, p := range s.pools {
 			p.Notify(detect.Event{State: detect.Up, Source: "soak"})
 		}
-		s.record("tunnel down", start)
 	}
+	s.record(what, start)
+}
+
+// killedAt reports when a rekey killed the flow of the app-side port, if
+// one did.
+func (s *scheduler) killedAt(port int) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.killed[port]
+	return t, ok
 }
 
 // heal lifts every fault (Restore: blackhole, RST, one-way loss) and
@@ -229,23 +253,11 @@ func (s *scheduler) err() error {
 	return errors.Join(s.errs...)
 }
 
-// allWindows merges the lab's nft fault windows with the scheduler's own,
-// sorted by start. A window still open ends at end.
-func (s *scheduler) allWindows(end time.Time) []window {
+// allWindows returns the fault windows sorted by start.
+func (s *scheduler) allWindows() []window {
 	s.mu.Lock()
 	out := append([]window(nil), s.windows...)
 	s.mu.Unlock()
-	for _, w := range s.l.Faults() {
-		e := w.End
-		if e.IsZero() {
-			e = end
-		}
-		what := w.Kind.String()
-		if w.Detail != "" {
-			what += " (" + w.Detail + ")"
-		}
-		out = append(out, window{what: what, start: w.Start, end: e})
-	}
 	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
 	return out
 }
@@ -278,6 +290,24 @@ func overlapping(ws []window, start, end time.Time) []window {
 		if w.start.Before(end) && w.end.After(start) {
 			out = append(out, w)
 		}
+	}
+	return out
+}
+
+// explainPort says what is known of the client socket with local port:
+// when the pool dialed it and whether a rekey killed its flow.
+func (s *scheduler) explainPort(tg *target, port int) string {
+	out := ""
+	dialed, closed := tg.socks.dialedAt(port)
+	if !dialed.IsZero() {
+		out += fmt.Sprintf("; dialed at +%v", dialed.Sub(s.start).Round(time.Millisecond))
+	}
+	if !closed.IsZero() {
+		out += fmt.Sprintf("; closed by +%v (pool events in the %v before: %s)", closed.Sub(s.start).Round(time.Millisecond),
+			watchEvery+50*time.Millisecond, tg.events.during(closed.Add(-watchEvery-50*time.Millisecond), closed, s.start))
+	}
+	if t, ok := s.killedAt(port); ok {
+		out += fmt.Sprintf("; its flow was killed by the rekey at +%v", t.Sub(s.start).Round(time.Millisecond))
 	}
 	return out
 }

@@ -83,23 +83,25 @@ func TestSoak(t *testing.T) {
 		tg.open(t, l)
 	}
 
-	sched := &scheduler{l: l, rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 5 * time.Second, overlap: 250,
+	sched := &scheduler{l: l, killed: make(map[int]time.Time), rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 5 * time.Second, overlap: 250,
 		servers: []restartable{{"postgres", pg.Restart}, {"mariadb", my.Restart}},
 		pools:   []*pool.Pool{targets[0].p, targets[1].p}, logf: t.Logf}
 	w := workload{workers: prm.workers, broken: prm.broken, mix: [3]int{300, 650, 980}, noDeadline: 80,
 		thinkLo: 10 * time.Millisecond, thinkHi: 40 * time.Millisecond,
-		longLo: 500 * time.Millisecond, longHi: 3 * time.Second, slowInserts: 100, transfers: true}
+		longLo: 500 * time.Millisecond, longHi: 3 * time.Second, slowInserts: 50, transfers: true}
 	logs := soak(t, sched, targets, w, prm)
 	defer healOnFailure(t, sched)
 	end := time.Now()
-	ws := sched.allWindows(end)
+	ws := sched.allWindows()
+	t.Log(windowList(ws, sched.start))
 
 	// Invariant 5: sessions, after settling.
 	var v violations
 	results := make([]result, len(targets))
 	for i, tg := range targets {
 		probs, took := settle(settleTimeout, func(ctx context.Context) ([]string, error) {
-			return sessionProblems(ctx, tg.sessions, tg.socks, tg.p.DB().Stats().OpenConnections, maxOpenConns)
+			return sessionProblems(ctx, tg.sessions, tg.socks, tg.p.DB().Stats().OpenConnections, maxOpenConns,
+				func(port int) string { return sched.explainPort(tg, port) })
 		}, func(probs []string) {
 			t.Logf("%s: settling: at first %s", tg.d.name, strings.Join(probs, "; "))
 		})
@@ -131,8 +133,13 @@ func TestSoak(t *testing.T) {
 		results[i].stats = tg.p.Stats()
 	}
 	t.Log(summary(results, ws, sched.counts, end.Sub(sched.start)) + topErrors(results, 12))
+	for _, tg := range targets {
+		for _, s := range staleSevers(tg, ws, sched.start) {
+			t.Logf("sever outside every fault window: %s", s)
+		}
+	}
 	for _, r := range results {
-		for _, f := range failuresOutside(r, ws, sched.start, 5) {
+		for _, f := range failuresOutside(r, ws, sched.start, 8) {
 			t.Logf("failed outside every fault window: %s", f)
 		}
 	}
@@ -179,6 +186,12 @@ func soak(t *testing.T, sched *scheduler, targets []*target, w workload, prm par
 	logs := make([][]*workerLog, len(targets))
 	var wg sync.WaitGroup
 	sched.start = time.Now()
+	watchStop := make(chan struct{})
+	var watchers sync.WaitGroup
+	for _, tg := range targets {
+		watchers.Go(func() { tg.socks.watch(watchStop) })
+	}
+	defer func() { close(watchStop); watchers.Wait() }()
 	for i, tg := range targets {
 		wl := w
 		wl.seed = prm.seed + uint64(i+1)*1_000_003

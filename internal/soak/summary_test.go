@@ -168,12 +168,63 @@ func pct(sorted []time.Duration, p int) time.Duration {
 // did catch).
 func failuresOutside(r result, ws []window, t0 time.Time, n int) []string {
 	var out []string
-	for _, o := range r.ops {
+	ops := slices.Clone(r.ops)
+	// Writes first: a long read whose deadline is shorter than its sleep
+	// fails by design.
+	slices.SortStableFunc(ops, func(a, b opRecord) int {
+		return cmpBool(a.kind == opLongRead, b.kind == opLongRead)
+	})
+	for _, o := range ops {
 		if o.out != outOK && len(overlapping(ws, o.start, o.start.Add(o.dur))) == 0 {
 			if len(out) < n {
-				out = append(out, r.name+": "+describe(o, t0, ws))
+				out = append(out, r.name+": "+describe(o, t0, ws)+"; pool events meanwhile: "+
+					r.events.during(o.start.Add(-100*time.Millisecond), o.start.Add(o.dur+100*time.Millisecond), t0))
 			}
 		}
+	}
+	return out
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// windowList renders every fault window relative to t0.
+func windowList(ws []window, t0 time.Time) string {
+	var b strings.Builder
+	b.WriteString("fault windows:")
+	for _, w := range ws {
+		fmt.Fprintf(&b, "\n  +%v..+%v  %s", w.start.Sub(t0).Round(time.Millisecond), w.end.Sub(t0).Round(time.Millisecond), w.what)
+	}
+	return b.String()
+}
+
+// staleSevers lists the pool's severs that came while no fault window was
+// open, with how many new connections had succeeded since the last
+// window closed: each such connection proved the path worked before the
+// pool decided that it did not, and the sever cut what ran on them.
+func staleSevers(tg *target, ws []window, t0 time.Time) []string {
+	var out []string
+	for _, ev := range tg.events.severs() {
+		if len(overlapping(ws, ev.At.Add(-time.Millisecond), ev.At)) > 0 {
+			continue
+		}
+		var healed time.Time
+		for _, w := range ws {
+			if !w.end.After(ev.At) && w.end.After(healed) {
+				healed = w.end
+			}
+		}
+		n := tg.socks.dialedBetween(healed, ev.At)
+		out = append(out, fmt.Sprintf("%s: sever at +%v (%s, %d sockets) %v after the last fault window closed (+%v); %d new connections had succeeded in between",
+			tg.d.name, ev.At.Sub(t0).Round(time.Millisecond), ev.Reason, ev.Count, ev.At.Sub(healed).Round(time.Millisecond),
+			healed.Sub(t0).Round(time.Millisecond), n))
 	}
 	return out
 }

@@ -225,8 +225,11 @@ func (tg *target) open(t *testing.T, l *lab.Lab) {
 type sockets struct {
 	dial lab.DialFunc
 
-	mu    sync.Mutex // protects conns
-	conns []*net.TCPConn
+	mu     sync.Mutex // protects conns, dialed and ports
+	conns  []*net.TCPConn
+	dialed []time.Time       // when each successful dial returned
+	ports  map[int]time.Time // local port -> when it was dialed (the last time)
+	closed map[int]time.Time // local port -> when open() first saw it closed
 }
 
 func (s *sockets) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -234,6 +237,14 @@ func (s *sockets) DialContext(ctx context.Context, network, addr string) (net.Co
 	if tc, ok := c.(*net.TCPConn); ok && err == nil {
 		s.mu.Lock()
 		s.conns = append(s.conns, tc)
+		now := time.Now()
+		s.dialed = append(s.dialed, now)
+		if s.ports == nil {
+			s.ports = make(map[int]time.Time)
+		}
+		if a, ok := tc.LocalAddr().(*net.TCPAddr); ok {
+			s.ports[a.Port] = now
+		}
 		s.mu.Unlock()
 	}
 	return c, err
@@ -250,6 +261,12 @@ func (s *sockets) open() map[int]bool {
 	for _, c := range s.conns {
 		rc, err := c.SyscallConn()
 		if err != nil || rc.Control(func(uintptr) {}) != nil {
+			if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+				if s.closed == nil {
+					s.closed = make(map[int]time.Time)
+				}
+				s.closed[a.Port] = time.Now()
+			}
 			continue
 		}
 		live = append(live, c)
@@ -262,11 +279,64 @@ func (s *sockets) open() map[int]bool {
 	return ports
 }
 
+// dialedAt reports when the socket with local port was dialed and, if
+// watch saw it closed, about when (within watchEvery).
+func (s *sockets) dialedAt(port int) (dialed, closed time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ports[port], s.closed[port]
+}
+
+// watchEvery is how often watch looks for closed sockets.
+const watchEvery = 100 * time.Millisecond
+
+// watch notes when sockets close until stop is closed, so that a report
+// can say when an orphan's client socket went away.
+func (s *sockets) watch(stop <-chan struct{}) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.open()
+		}
+	}
+}
+
+// dialedBetween counts the dials that succeeded in (from, to).
+func (s *sockets) dialedBetween(from, to time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, t := range s.dialed {
+		if t.After(from) && t.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// severs returns the sever events so far.
+func (e *eventLog) severs() []pool.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []pool.Event
+	for _, ev := range e.trail {
+		if ev.Kind == pool.EventSever {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
 // eventLog counts the pool's events and measures the time it spent in
 // StateDown. OnEvent is called from several goroutines.
 type eventLog struct {
 	mu        sync.Mutex // protects following
 	kinds     map[pool.EventKind]int
+	trail     []pool.Event // resets, severs, state changes and tunnel events, in order
 	downSince time.Time
 	down      time.Duration
 	downs     int
@@ -278,6 +348,10 @@ func (e *eventLog) on(ev pool.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.kinds[ev.Kind]++
+	switch ev.Kind {
+	case pool.EventReset, pool.EventSever, pool.EventStateChange, pool.EventTunnel, pool.EventOrphansReaped:
+		e.trail = append(e.trail, ev)
+	}
 	if ev.Kind != pool.EventStateChange {
 		return
 	}
@@ -302,8 +376,26 @@ func (e *eventLog) downTime() (time.Duration, int) {
 	return d, e.downs
 }
 
-func (e *eventLog) count(k pool.EventKind) int {
+// during describes the trail's events between from and to.
+func (e *eventLog) during(from, to time.Time, t0 time.Time) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.kinds[k]
+	var out []string
+	for _, ev := range e.trail {
+		if ev.At.Before(from) || ev.At.After(to) {
+			continue
+		}
+		d := ev.Kind.String()
+		if ev.Kind == pool.EventStateChange {
+			d += " " + ev.From.String() + "->" + ev.To.String()
+		}
+		if ev.Reason != "" {
+			d += " (" + ev.Reason + ")"
+		}
+		out = append(out, fmt.Sprintf("+%v %s", ev.At.Sub(t0).Round(time.Millisecond), d))
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "; ")
 }

@@ -82,7 +82,7 @@ func TestSoakTDS(t *testing.T) {
 	}
 	tg.open(t, l)
 
-	sched := &scheduler{l: l, rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 4 * time.Second, overlap: 250,
+	sched := &scheduler{l: l, killed: make(map[int]time.Time), rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 4 * time.Second, overlap: 250,
 		servers: []restartable{{"tds (every session closed with RST)", func() error { srv.CloseSessions(true); return nil }}},
 		pools:   []*pool.Pool{tg.p}, logf: t.Logf}
 	w := workload{workers: prm.workers, broken: prm.broken, mix: [3]int{400, 970, 970}, noDeadline: 80,
@@ -91,11 +91,13 @@ func TestSoakTDS(t *testing.T) {
 	logs := soak(t, sched, []*target{tg}, w, prm)
 	defer healOnFailure(t, sched)
 	end := time.Now()
-	ws := sched.allWindows(end)
+	ws := sched.allWindows()
+	t.Log(windowList(ws, sched.start))
 
 	var v violations
 	probs, took := settle(tdsSettleTimeout, func(ctx context.Context) ([]string, error) {
-		return sessionProblems(ctx, tg.sessions, tg.socks, tg.p.DB().Stats().OpenConnections, maxOpenConns)
+		return sessionProblems(ctx, tg.sessions, tg.socks, tg.p.DB().Stats().OpenConnections, maxOpenConns,
+			func(port int) string { return sched.explainPort(tg, port) })
 	}, func(probs []string) {
 		t.Logf("%s: settling: at first %s", tg.d.name, strings.Join(probs, "; "))
 	})
@@ -110,7 +112,10 @@ func TestSoakTDS(t *testing.T) {
 	checkInserts(&v, &r.data, r.ops, seen, sched.start, ws)
 	r.stats = tg.p.Stats()
 	t.Log(summary([]result{r}, ws, sched.counts, end.Sub(sched.start)) + topErrors([]result{r}, 12))
-	for _, f := range failuresOutside(r, ws, sched.start, 5) {
+	for _, s := range staleSevers(tg, ws, sched.start) {
+		t.Logf("sever outside every fault window: %s", s)
+	}
+	for _, f := range failuresOutside(r, ws, sched.start, 8) {
 		t.Logf("failed outside every fault window: %s", f)
 	}
 

@@ -29,7 +29,7 @@ type workload struct {
 	thinkLo, thinkHi time.Duration
 	// longLo, longHi bound a long read's sleep.
 	longLo, longHi time.Duration
-	// slowInserts: per-mille of inserts the server spends 100-400ms on.
+	// slowInserts: per-mille of inserts the server spends 100-300ms on.
 	slowInserts int
 	// transfers: the target has a ledger.
 	transfers bool
@@ -126,7 +126,7 @@ func (wk *worker) one() {
 	case opInsert:
 		rec.id = wk.nextID()
 		if wk.tg.d.slowInsert != nil && wk.rng.IntN(1000) < wk.w.slowInserts {
-			rec.slow = 100*time.Millisecond + time.Duration(wk.rng.Int64N(int64(300*time.Millisecond)))
+			rec.slow = 100*time.Millisecond + time.Duration(wk.rng.Int64N(int64(200*time.Millisecond)))
 		}
 		err = wk.insert(ctx, &rec)
 		rec.out = insertOutcome(err)

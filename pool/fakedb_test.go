@@ -28,7 +28,8 @@ type fakeDriver struct {
 	conns []*fakeConn
 
 	connectErr  atomic.Pointer[error]
-	connectHang atomic.Bool // the login hangs in a socket read (a dead path)
+	connectHang atomic.Bool  // the login hangs in a socket read (a dead path)
+	connectHook func() error // if set, called first by Connect (tests that run one probe at a time)
 
 	// execErrs and commitErrs, when they hold an error, make the next Exec
 	// or Commit fail with it.
@@ -62,6 +63,11 @@ type fakeConn struct {
 }
 
 func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
+	if h := d.connectHook; h != nil {
+		if err := h(); err != nil {
+			return nil, err
+		}
+	}
 	if p := d.connectErr.Load(); p != nil {
 		return nil, *p
 	}

@@ -243,3 +243,25 @@ func TestEventErrorsAreRedacted(t *testing.T) {
 		t.Fatalf("event error not redacted: %v", got)
 	}
 }
+
+// A fresh probe that fails while other work succeeds (the probe started
+// into a dead path that has since come back) must not sever.
+func TestProberFailedProbeWithProgressDoesNotSever(t *testing.T) {
+	p, d, _, _ := proberPool(t)
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+	d.connectHook = func() error {
+		// While the probe connects, someone else's request succeeds.
+		d.connectHook = nil
+		if err := p.DB().Ping(); err != nil {
+			t.Error(err)
+		}
+		return errors.New("dial tcp: i/o timeout")
+	}
+	p.suspectConn(nil, "test")
+	p.probeTick(false)
+	if s := p.Stats(); s.Severs != 0 || p.health.get() == StateDown {
+		t.Fatalf("severs %d state %v; a probe that failed while the path worked must not sever", s.Severs, p.health.get())
+	}
+}

@@ -68,8 +68,17 @@ func (p *Pool) probeTick(progress bool) {
 		return
 	}
 
+	ops0, conns0 := p.totalOps(), p.stats.connects.Load()
 	err := p.freshProbe()
 	if err != nil {
+		if p.totalOps() > ops0 || p.stats.connects.Load() > conns0 {
+			// Requests or new connections succeeded while the probe was
+			// failing: the probe started while the path was dead, and the
+			// path has come back since. Severing now would cut healthy
+			// work; look again.
+			p.kick()
+			return
+		}
 		if st != StateDown {
 			p.setState(StateDown, "a fresh connection failed")
 			// Once, on entering Down: requests hung on the dead path return

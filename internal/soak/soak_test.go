@@ -79,13 +79,14 @@ func TestSoak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tg := range targets {
-		tg.open(t, l)
-	}
-
 	sched := &scheduler{l: l, killed: make(map[int]time.Time), rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 5 * time.Second, overlap: 250,
 		servers: []restartable{{"postgres", pg.Restart}, {"mariadb", my.Restart}},
-		pools:   []*pool.Pool{targets[0].p, targets[1].p}, logf: t.Logf}
+		logf:    t.Logf, start: time.Now()}
+	for _, tg := range targets {
+		tg.open(t, l, sched.start)
+	}
+	sched.pools = []*pool.Pool{targets[0].p, targets[1].p}
+
 	w := workload{workers: prm.workers, broken: prm.broken, mix: [3]int{300, 650, 980}, noDeadline: 80,
 		thinkLo: 10 * time.Millisecond, thinkHi: 40 * time.Millisecond,
 		longLo: 500 * time.Millisecond, longHi: 3 * time.Second, slowInserts: 50, transfers: true}
@@ -107,6 +108,12 @@ func TestSoak(t *testing.T) {
 		})
 		for _, p := range probs {
 			v.add("5 sessions after settling ("+tg.d.name+")", "%s", p)
+		}
+		if len(probs) > 0 {
+			t.Logf("%s: the pool's orphan reaping: %s", tg.d.name, strings.Join(tg.events.reaps(sched.start), "; "))
+		}
+		if w := tg.warns.all(); len(w) > 0 {
+			t.Logf("%s: pool warnings (%d): %s", tg.d.name, len(w), strings.Join(w[:min(len(w), 30)], "; "))
 		}
 		results[i] = result{name: tg.d.name, ops: flatten(logs[i]), events: tg.events, settle: took}
 	}
@@ -185,7 +192,6 @@ func soak(t *testing.T, sched *scheduler, targets []*target, w workload, prm par
 	stop := make(chan struct{})
 	logs := make([][]*workerLog, len(targets))
 	var wg sync.WaitGroup
-	sched.start = time.Now()
 	watchStop := make(chan struct{})
 	var watchers sync.WaitGroup
 	for _, tg := range targets {

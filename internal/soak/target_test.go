@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -111,6 +112,7 @@ type target struct {
 	p      *pool.Pool
 	socks  *sockets
 	events *eventLog
+	warns  *warnLog
 }
 
 func postgresTarget(l *lab.Lab, pg *lab.Postgres) *target {
@@ -205,10 +207,11 @@ func (tg *target) createSchema(t *testing.T) {
 
 // open opens the flapguard pool through the lab, zero Config apart from
 // the dialer and the event hook.
-func (tg *target) open(t *testing.T, l *lab.Lab) {
+func (tg *target) open(t *testing.T, l *lab.Lab, t0 time.Time) {
 	tg.socks = &sockets{dial: l.DialApp}
 	tg.events = newEventLog()
-	p, err := pool.Open(tg.d.driver, tg.dsn, pool.Config{Dial: tg.socks.DialContext, OnEvent: tg.events.on})
+	tg.warns = &warnLog{t0: t0}
+	p, err := pool.Open(tg.d.driver, tg.dsn, pool.Config{Dial: tg.socks.DialContext, OnEvent: tg.events.on, Logger: slog.New(tg.warns)})
 	if err != nil {
 		t.Fatalf("%s: pool.Open: %v", tg.d.name, err)
 	}
@@ -316,6 +319,19 @@ func (s *sockets) dialedBetween(from, to time.Time) int {
 		}
 	}
 	return n
+}
+
+// reaps describes the pool's orphan reaping so far, one line each.
+func (e *eventLog) reaps(t0 time.Time) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.trail {
+		if ev.Kind == pool.EventOrphansReaped {
+			out = append(out, fmt.Sprintf("+%v %s", ev.At.Sub(t0).Round(time.Millisecond), ev.Reason))
+		}
+	}
+	return out
 }
 
 // severs returns the sever events so far.

@@ -80,11 +80,12 @@ func TestSoakTDS(t *testing.T) {
 		}
 		return out, nil
 	}
-	tg.open(t, l)
-
 	sched := &scheduler{l: l, killed: make(map[int]time.Time), rng: rand.New(rand.NewPCG(prm.seed, 0)), gapLo: time.Second, gapHi: 4 * time.Second, overlap: 250,
 		servers: []restartable{{"tds (every session closed with RST)", func() error { srv.CloseSessions(true); return nil }}},
-		pools:   []*pool.Pool{tg.p}, logf: t.Logf}
+		logf:    t.Logf, start: time.Now()}
+	tg.open(t, l, sched.start)
+	sched.pools = []*pool.Pool{tg.p}
+
 	w := workload{workers: prm.workers, broken: prm.broken, mix: [3]int{400, 970, 970}, noDeadline: 80,
 		thinkLo: 10 * time.Millisecond, thinkHi: 40 * time.Millisecond,
 		longLo: 500 * time.Millisecond, longHi: 2 * time.Second}
@@ -103,6 +104,9 @@ func TestSoakTDS(t *testing.T) {
 	})
 	for _, p := range probs {
 		v.add("5 sessions after settling (tds)", "%s", p)
+	}
+	if w := tg.warns.all(); len(w) > 0 {
+		t.Logf("tds: pool warnings (%d): %s", len(w), strings.Join(w[:min(len(w), 30)], "; "))
 	}
 	r := result{name: "tds", ops: flatten(logs[0]), events: tg.events, settle: took}
 	seen := make(map[int64]int)

@@ -23,6 +23,19 @@
 //
 //	go test ./internal/soak -run TestSoak -v -soak.duration 30m -soak.workers 64 -soak.seed 42
 //
+// What a caller may conclude from an error is in book_test.go
+// (provablyUnsent, insertOutcome, transferOutcome): only driver.ErrBadConn,
+// pool.ErrTunnelDown and *detect.ConnectError prove that nothing was sent;
+// every other failed write, a plain deadline included, is outcome-unknown.
+//
+// Besides the invariants, a run logs what helps to explain a failure:
+// every fault window (from before the lab was asked to after the fault was
+// lifted), a summary table (outcomes, pool counters, StateDown time,
+// latency outside fault windows, the most frequent errors), failed
+// operations and pool severs outside every fault window, and for each
+// orphan session when its client socket was dialed and closed, the pool
+// events just before, and whether a rekey killed its flow.
+//
 // The seed is printed at the start of each run; -soak.seed replays the
 // same fault schedule and workload mix (timings still vary).
 //

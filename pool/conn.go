@@ -161,6 +161,7 @@ func (c *conn) observeOp(ctx context.Context, err error, trust bool) error {
 	}
 	// The caller's own cancellation is not evidence about the path.
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		c.l().orphanable.Store(true)
 		return err
 	}
 	v := c.p.classify(err)

@@ -73,7 +73,11 @@ type rawConn struct {
 	sessionID int64       // server session id, for orphan reaping (0 unknown)
 	sessionFP string      // fingerprint of that session
 	bad       atomic.Bool // lost: must not be reused
-	p         *Pool
+	// orphanable: an operation was cut by its caller's deadline; the driver
+	// may close the conn with a goodbye a dead path swallows, so the
+	// session is checked for (and ended) after recovery.
+	orphanable atomic.Bool
+	p          *Pool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -97,7 +101,7 @@ func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
-		if r.bad.Load() && r.sessionID != 0 && r.p != nil {
+		if (r.bad.Load() || r.orphanable.Load()) && r.sessionID != 0 && r.p != nil {
 			// Lost or severed: the server may not know; remember to reap.
 			r.p.addOrphan(r.sessionID, r.sessionFP)
 		}

@@ -3,7 +3,9 @@ package pool
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 )
 
@@ -11,9 +13,12 @@ import (
 const maxOrphans = 1024
 
 type orphan struct {
-	id int64
-	fp string
+	id    int64
+	fp    string
+	tries int // reap attempts that could not tell; dropped after maxReapTries
 }
+
+const maxReapTries = 5
 
 func (p *Pool) reaping() bool {
 	d := p.drv
@@ -32,25 +37,52 @@ func (p *Pool) reaping() bool {
 // querySession asks a new connection for its server session id and
 // fingerprint. Failure leaves (0, "") and the conn is simply not reaped.
 func querySession(ctx context.Context, c driver.Conn, query string) (int64, string) {
-	q, ok := c.(driver.QueryerContext)
-	if !ok {
+	row, err := rawQueryRow(ctx, c, query)
+	if err != nil || len(row) != 2 {
 		return 0, ""
 	}
-	rows, err := q.QueryContext(ctx, query, nil)
-	if err != nil {
-		return 0, ""
-	}
-	defer rows.Close()
-	dest := make([]driver.Value, len(rows.Columns()))
-	if len(dest) != 2 || rows.Next(dest) != nil {
-		return 0, ""
-	}
-	id := toInt64(dest[0])
-	fp := toString(dest[1])
+	id := toInt64(row[0])
+	fp := toString(row[1])
 	if id <= 0 || !safeLiteral(fp) {
 		return 0, ""
 	}
 	return id, fp
+}
+
+// rawQueryRow runs a query without arguments on a driver conn of the
+// pool's own (outside database/sql) and returns its first row.
+// go-mssqldb has no QueryerContext: it goes through a prepared statement.
+func rawQueryRow(ctx context.Context, c driver.Conn, query string) ([]driver.Value, error) {
+	var rows driver.Rows
+	var err error
+	if q, ok := c.(driver.QueryerContext); ok {
+		rows, err = q.QueryContext(ctx, query, nil)
+	} else {
+		var st driver.Stmt
+		if pc, ok := c.(driver.ConnPrepareContext); ok {
+			st, err = pc.PrepareContext(ctx, query)
+		} else {
+			st, err = c.Prepare(query)
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		if sq, ok := st.(driver.StmtQueryContext); ok {
+			rows, err = sq.QueryContext(ctx, nil)
+		} else {
+			rows, err = st.Query(nil) //nolint:staticcheck // the driver has nothing newer
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	dest := make([]driver.Value, len(rows.Columns()))
+	if err := rows.Next(dest); err != nil {
+		return nil, err
+	}
+	return dest, nil
 }
 
 func (p *Pool) addOrphan(id int64, fp string) {
@@ -59,12 +91,14 @@ func (p *Pool) addOrphan(id int64, fp string) {
 	if len(p.orphans) >= maxOrphans {
 		p.orphans = p.orphans[1:]
 	}
-	p.orphans = append(p.orphans, orphan{id, fp})
+	p.orphans = append(p.orphans, orphan{id: id, fp: fp})
 }
 
 // reapOrphans ends the server sessions of connections the pool lost, once
 // the path answers again. It runs on the prober's or the event loop's
-// goroutine, bounded by ProbeTimeout.
+// goroutine, on a connection of its own outside database/sql's pool (which
+// may be saturated just then), bounded by ProbeTimeout. Sessions it could
+// not check are kept for the next round, up to maxReapTries.
 func (p *Pool) reapOrphans() {
 	if !p.reaping() {
 		return
@@ -78,26 +112,60 @@ func (p *Pool) reapOrphans() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ProbeTimeout)
 	defer cancel()
-	c, err := p.db.Conn(ctx)
+	var keep []orphan
+	defer func() {
+		if len(keep) > 0 {
+			p.mu.Lock()
+			p.orphans = append(keep, p.orphans...)
+			if len(p.orphans) > maxOrphans {
+				p.orphans = p.orphans[len(p.orphans)-maxOrphans:]
+			}
+			p.mu.Unlock()
+		}
+	}()
+	retry := func(o orphan) {
+		if o.tries++; o.tries < maxReapTries {
+			keep = append(keep, o)
+		}
+	}
+	rc, err := p.conn.dial(ctx)
 	if err != nil {
-		p.log.Warn("flapguard: orphan reaping skipped", "err", p.redact(err.Error()))
+		p.log.Warn("flapguard: orphan reaping postponed", "err", p.redact(err.Error()))
+		for _, o := range list {
+			retry(o)
+		}
 		return
 	}
-	defer c.Close()
+	defer rc.close()
 	reaped := 0
-	for _, o := range list {
-		var n int
-		if err := c.QueryRowContext(ctx, p.drv.SessionCheck(o.id, quoteLiteral(o.fp))).Scan(&n); err != nil || n == 0 {
+	for i, o := range list {
+		row, err := rawQueryRow(ctx, rc.inner, p.drv.SessionCheck(o.id, quoteLiteral(o.fp)))
+		if err != nil || len(row) != 1 {
+			for _, o := range list[i:] {
+				retry(o)
+			}
+			p.log.Warn("flapguard: orphan reaping postponed", "err", errString(p, err))
+			break
+		}
+		if toInt64(row[0]) == 0 {
 			continue // gone already, or not ours any more
 		}
-		if _, err := c.ExecContext(ctx, p.drv.KillSession(o.id)); err != nil {
+		if _, err := rawQueryRow(ctx, rc.inner, p.drv.KillSession(o.id)); err != nil && !errors.Is(err, io.EOF) {
 			p.log.Warn("flapguard: could not end orphan session", "id", o.id, "err", p.redact(err.Error()))
+			retry(o)
 			continue
 		}
 		reaped++
 	}
 	p.stats.orphansReaped.Add(uint64(reaped))
 	p.emit(Event{Kind: EventOrphansReaped, Count: reaped, Reason: fmt.Sprintf("%d of %d lost sessions still present", reaped, len(list))})
+}
+
+func errString(p *Pool, err error) string {
+	if err == nil {
+		return "unexpected result"
+	}
+	return p.redact(err.Error())
 }
 
 // safeLiteral admits fingerprints made of the characters timestamps,

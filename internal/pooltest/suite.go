@@ -5,6 +5,7 @@ package pooltest
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"net"
 	"sync"
@@ -21,6 +22,10 @@ type Target struct {
 	Addr     string                   // host:port of the real server
 	DSN      func(addr string) string // a DSN pointing at addr
 	SleepSQL string                   // a statement that sleeps ~30s server-side
+	// SessionIDSQL returns the current session's server id; SessionExistsSQL
+	// counts the sessions with the id given as its one argument.
+	SessionIDSQL, SessionExistsSQL string
+	AdminDriver                    string // database/sql driver name for a plain admin pool
 }
 
 // Reachable skips t when the server does not accept TCP.
@@ -48,6 +53,72 @@ func Run(t *testing.T, tg Target) {
 	t.Run("Reset", func(t *testing.T) { testReset(t, tg) })
 	t.Run("SeverInFlight", func(t *testing.T) { testSever(t, tg) })
 	t.Run("LivenessOverBlackhole", func(t *testing.T) { testLiveness(t, tg) })
+	t.Run("OrphansReaped", func(t *testing.T) { testOrphans(t, tg) })
+}
+
+// testOrphans: two pooled sessions whose flows a rekey kills stay on the
+// server (it never hears of their end); once the pool has recovered it
+// ends them, and the server confirms they are gone.
+func testOrphans(t *testing.T, tg Target) {
+	admin, err := sql.Open(tg.AdminDriver, tg.DSN(tg.Addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	px, err := faultproxy.New(tg.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	p := open(t, tg, px.Addr(), pool.Config{ProbeInterval: 100 * time.Millisecond, LivenessIdle: 10 * time.Millisecond})
+	db := p.DB()
+	db.SetMaxIdleConns(4)
+	ctx := context.Background()
+	var ids []int64
+	var conns []*sql.Conn
+	for range 2 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var id int64
+		if err := c.QueryRowContext(ctx, tg.SessionIDSQL).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids, conns = append(ids, id), append(conns, c)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	exists := func(id int64) bool {
+		var n int
+		if err := admin.QueryRowContext(ctx, tg.SessionExistsSQL, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	px.RekeyBlackhole() // the two flows die silently: the server keeps both sessions
+	time.Sleep(50 * time.Millisecond)
+	for _, id := range ids {
+		if !exists(id) {
+			t.Fatalf("session %d gone before any reaping: the proxy did not keep it", id)
+		}
+	}
+	// Traffic on the new path: liveness finds the dead conns, the prober
+	// sees progress and reaps.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (exists(ids[0]) || exists(ids[1])) {
+		var x int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&x); err != nil {
+			t.Fatalf("query: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := p.Stats()
+	t.Logf("orphan sessions %v after the rekey: still present %v/%v; pool reaped %d", ids, exists(ids[0]), exists(ids[1]), st.OrphansReaped)
+	if exists(ids[0]) || exists(ids[1]) || st.OrphansReaped < 2 {
+		t.Fatalf("orphans not reaped (reaped %d)", st.OrphansReaped)
+	}
 }
 
 func testReset(t *testing.T, tg Target) {

@@ -18,10 +18,13 @@ import (
 // Against the machine's PostgreSQL on 127.0.0.1:5432 (trust auth, db test).
 func TestRealPostgres(t *testing.T) {
 	pooltest.Run(t, pooltest.Target{
-		Driver:   "pgx",
-		Addr:     "127.0.0.1:5432",
-		DSN:      func(addr string) string { return "postgres://postgres@" + addr + "/test?sslmode=disable" },
-		SleepSQL: "SELECT pg_sleep(30)",
+		Driver:           "pgx",
+		Addr:             "127.0.0.1:5432",
+		DSN:              func(addr string) string { return "postgres://postgres@" + addr + "/test?sslmode=disable" },
+		SleepSQL:         "SELECT pg_sleep(30)",
+		SessionIDSQL:     "SELECT pg_backend_pid()",
+		SessionExistsSQL: "SELECT count(*) FROM pg_stat_activity WHERE pid = $1",
+		AdminDriver:      "pgx",
 	})
 }
 

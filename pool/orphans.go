@@ -130,7 +130,7 @@ func (p *Pool) reapOrphans() {
 	}
 	rc, err := p.conn.dial(ctx)
 	if err != nil {
-		p.log.Warn("flapguard: orphan reaping postponed", "err", p.redact(err.Error()))
+		p.log.Info("flapguard: orphan reaping postponed", "err", p.redact(err.Error()))
 		for _, o := range list {
 			retry(o)
 		}
@@ -144,7 +144,7 @@ func (p *Pool) reapOrphans() {
 			for _, o := range list[i:] {
 				retry(o)
 			}
-			p.log.Warn("flapguard: orphan reaping postponed", "err", errString(p, err))
+			p.log.Info("flapguard: orphan reaping postponed", "err", errString(p, err))
 			break
 		}
 		if toInt64(row[0]) == 0 {

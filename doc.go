@@ -60,7 +60,11 @@
 // TCP hardening. Every socket the pool dials gets keepalive (15s idle, 5s
 // interval, 3 probes) and TCP_USER_TIMEOUT (15s), which bounds a request
 // written into a dead tunnel where keepalive never fires, without limiting
-// long queries on a live server. Dials are bounded by DialTimeout (3s).
+// long queries on a live server. Dials are bounded by DialTimeout (3s) and
+// whole connection attempts (dial, TLS, login) by ConnectTimeout (10s), so
+// a request with no deadline cannot hang in a login into a dead tunnel; a
+// connect that started while the path was dead is cut when it comes back
+// and tried again, invisibly.
 // go-mssqldb waits 5s for the server to confirm a cancel; the pool closes
 // the socket CancelGrace (50ms) after the caller's context ends instead.
 //
@@ -84,9 +88,14 @@
 // once when a failure kicks it. Real traffic proves the path; otherwise it
 // pings an idle connection, and on any doubt it makes a fresh connection
 // (dial, login, ping, within ProbeTimeout, 2s). A server error such as "too
-// many connections" still proves the path. Fresh connection fails: Down,
-// and one sever. Fresh connection works but old ones are dead (the rekey
-// case): sever, then Recovering; Healthy once operations succeed.
+// many connections" still proves the path, and so does other work that
+// succeeds while a fresh connection is failing (the probe began before the
+// path came back). Fresh connection fails: Down, and one sever. Fresh
+// connection works but old ones are dead (the rekey case): a new
+// generation, and only the connections whose sockets the kernel shows
+// retransmitting into the void are severed, so a healthy query in flight
+// is never cut because another connection died; then Recovering, and
+// Healthy once operations succeed.
 // Automatic resets are at least ResetCooldown (1s) apart, so a flapping
 // tunnel cannot make the pool churn.
 //
@@ -94,8 +103,7 @@
 // Pool.Notify(detect.Event{Tunnel, State, ...}), which never blocks; the
 // pool applies events in order on its own goroutine, ignores tunnels not in
 // Config.Tunnels and events older than the last one applied for the same
-// tunnel. Down severs
-// the pool and shuts a gate: a request that needs a new connection waits
+// tunnel. Down severs the pool and shuts a gate: a request that needs a new connection waits
 // up to DownWait (5s) for Up, then fails with ErrTunnelDown. Up starts a
 // new generation, checks one fresh canary connection and opens the gate;
 // if the canary fails the gate stays shut until the prober finds the path
@@ -122,12 +130,14 @@
 // wait at the DOWN gate instead of spending themselves on a dead path.
 //
 // Orphan reaping. Once the path answers again, the pool ends the server
-// sessions its lost connections left behind, each only if its session id
-// and fingerprint (the client port, and the start time where the server
-// reports it, as seen at connect) still match, so a reused id is never hit. Config.Orphans: by
-// default for PostgreSQL and MySQL/MariaDB, where killing one's own
-// sessions needs no privilege; for SQL Server, whose KILL needs ALTER ANY
-// CONNECTION, only with OrphansOn.
+// sessions its lost connections (and connections cut by a caller's
+// deadline) left behind, each only if its session id and fingerprint (the
+// client port, and the start time where the server reports it, as seen at
+// connect) still match, so a reused id is never hit. It uses a connection
+// of its own, outside database/sql's pool, and keeps what it could not
+// check for the next round. Config.Orphans: by default for PostgreSQL and
+// MySQL/MariaDB, where ending one's own sessions needs no privilege; for
+// SQL Server, whose KILL needs ALTER ANY CONNECTION, only with OrphansOn.
 //
 // Watching it: Pool.Stats (sql.DBStats plus the pool's counters),
 // Config.OnEvent (called outside the pool's locks, on the goroutine that
@@ -138,8 +148,8 @@
 //   - pool: the Pool. config.go (Config and its defaults), pool.go (Open,
 //     OpenDB, OpenFunc, Reset, Sever, Close), conn.go, stmt.go and
 //     connector.go (the driver wrapper: generations, renew at borrow,
-//     lost-connection handling), dialer.go (socket tracking, TCP hardening, liveness
-//     deadline), liveness.go, guard.go (cancel grace), classify.go,
+//     lost-connection handling), dialer.go (socket tracking, TCP
+//     hardening, liveness deadline), clock.go, liveness.go, guard.go (cancel grace), classify.go,
 //     errors.go, health.go and state.go (states), prober.go, gate.go and
 //     notify.go (tunnel events), retry.go (RunTx, RunConn), orphans.go,
 //     events.go, stats.go, redact.go, driver.go (RegisterDriver) and
@@ -150,16 +160,17 @@
 //   - detect: classify.go (Verdict, Classifier, Default, Chain, WithRules)
 //     and classify_mssql.go (go-mssqldb rules); event.go (Event, State,
 //     Notifier, Multi); rules.go and rulepacks.go (log parsing); syslog.go
-//     with syslogmsg.go, and webhook.go (receivers). detect/natsfeed: the NATS fan-out, a
-//     package of its own so that only programs that use it compile the
-//     NATS client.
+//     with syslogmsg.go, and webhook.go (receivers). detect/natsfeed: the
+//     NATS fan-out, a package of its own so that only programs that use it
+//     compile the NATS client.
 //   - internal/sockopt: TCP_USER_TIMEOUT, the kernel's RTT and stall
 //     detection. internal/faultproxy, internal/lab, internal/labrun,
-//     internal/tdsserver and internal/pooltest: the test machinery (a
-//     fault-injecting TCP proxy, real servers behind real kernel faults in
-//     network namespaces, scenarios run against plain database/sql and a
-//     Pool side by side, a SQL Server wire-protocol double, the checks
-//     every adapter runs).
+//     internal/soak, internal/tdsserver and internal/pooltest: the test
+//     machinery (a fault-injecting TCP proxy, real servers behind real
+//     kernel faults in network namespaces, scenarios run against plain
+//     database/sql and a Pool side by side, a chaos soak with invariants,
+//     a SQL Server wire-protocol double, the checks every adapter runs).
 //   - examples, a module of its own so that demo dependencies stay out of
-//     flapguard's go.mod: sqlserver, pgx, mysql, metrics, fleet, flapdemo.
+//     flapguard's go.mod: flapdemo, sqlserver, pgx, mysql, metrics, fleet,
+//     tunnelhook, and labreport (regenerates BENCHMARKS.md).
 package flapguard

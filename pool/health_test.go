@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // fakeClock is an injectable clock: tests move time, nothing sleeps.
@@ -263,5 +265,20 @@ func TestProberFailedProbeWithProgressDoesNotSever(t *testing.T) {
 	p.probeTick(false)
 	if s := p.Stats(); s.Severs != 0 || p.health.get() == StateDown {
 		t.Fatalf("severs %d state %v; a probe that failed while the path worked must not sever", s.Severs, p.health.get())
+	}
+}
+
+// A tunnel DOWN whose UP never comes is bounded by the prober: once a
+// fresh connection succeeds, the gate opens.
+func TestProberReopensAfterDownWithoutUp(t *testing.T) {
+	p, _, _, _ := proberPool(t)
+	p.Notify(detect.Event{Tunnel: "t", State: detect.Down})
+	waitFor(t, func() bool { return p.Stats().TunnelDown })
+	p.probeTick(false)
+	if s := p.Stats(); s.TunnelDown || p.health.get() != StateRecovering {
+		t.Fatalf("after a good fresh probe: tunnel down %v, state %v; want the gate open and recovering", s.TunnelDown, p.health.get())
+	}
+	if err := p.DB().Ping(); err != nil {
+		t.Fatalf("ping after reopening: %v", err)
 	}
 }

@@ -180,8 +180,9 @@ func TestSyslogTCPFramings(t *testing.T) {
 func TestSyslogSlowNotifierNeverBlocksUDPReads(t *testing.T) {
 	noLeaks(t)
 	gate := make(chan struct{})
+	entered := make(chan struct{}, 64)
 	var delivered sync.WaitGroup
-	n := NotifierFunc(func(Event) { <-gate; delivered.Done() })
+	n := NotifierFunc(func(Event) { entered <- struct{}{}; <-gate; delivered.Done() })
 	s := newTestSyslog(t, SyslogConfig{Notifier: n, Rules: YamahaRTX().Rules, QueueLen: 2})
 	var once sync.Once
 	release := func() { once.Do(func() { close(gate) }) }
@@ -193,6 +194,16 @@ func TestSyslogSlowNotifierNeverBlocksUDPReads(t *testing.T) {
 		// Pace on the receiver, not the clock: the kernel may drop UDP we
 		// send faster than it reads, which is not what this test is about.
 		waitFor(t, "datagram read", func() bool { return s.Stats().Received == uint64(i+1) })
+		if i == 0 {
+			// The first event must be stuck in Notify before the queue can
+			// be counted on to fill: the delivery goroutine takes it out of
+			// the queue in its own time.
+			select {
+			case <-entered:
+			case <-time.After(5 * time.Second):
+				t.Fatal("first event never reached the Notifier")
+			}
+		}
 	}
 	st := s.Stats()
 	// One event is stuck in Notify, two are queued; the rest were dropped
@@ -291,6 +302,9 @@ func TestSyslogAllowFrom(t *testing.T) {
 	if _, err := tc.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Errorf("TCP from outside AllowFrom: read err = %v, want closed", err)
 	}
+	// The receiver counts the drop around closing the connection; wait for
+	// it rather than race it.
+	waitFor(t, "2 dropped", func() bool { return s.Stats().Dropped == 2 })
 	if st := s.Stats(); st.Dropped != 2 || st.Events != 0 {
 		t.Errorf("stats = %+v, want 2 dropped, no events", st)
 	}

@@ -76,7 +76,7 @@ func run() error {
 	var bench string
 	if !*skipBench {
 		fmt.Fprintln(os.Stderr, "labreport: running the overhead benchmarks...")
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "XXX", "-bench", ".", "-benchtime", *benchtime, "-count", "3",
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "XXX", "-bench", "NullExec|Postgres16", "-benchtime", *benchtime, "-count", "8",
 			"./pool/", "./pool/pgxadapter/")
 		cmd.Dir = *out
 		b, err := cmd.CombinedOutput()
@@ -141,13 +141,40 @@ func chartable(r *labrun.Result) bool {
 	return r.Server == "postgres" && (r.Scenario == "S1" || r.Scenario == "S2" || r.Scenario == "S3" || r.Scenario == "S8-syslog")
 }
 
-// benchLines keeps the benchmark result lines.
+// benchLines keeps the benchmark result lines and adds the means and the
+// comparisons the targets are stated in.
 func benchLines(out string) string {
 	var b strings.Builder
+	sum := map[string]float64{}
+	n := map[string]int{}
 	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "Benchmark") || strings.HasPrefix(l, "cpu:") {
-			b.WriteString(l + "\n")
+		if !strings.HasPrefix(l, "Benchmark") && !strings.HasPrefix(l, "cpu:") {
+			continue
 		}
+		b.WriteString(l + "\n")
+		f := strings.Fields(l)
+		if len(f) >= 4 && f[3] == "ns/op" {
+			var v float64
+			if _, err := fmt.Sscan(f[2], &v); err == nil {
+				sum[f[0]] += v
+				n[f[0]]++
+			}
+		}
+	}
+	mean := func(name string) float64 {
+		for k := range n {
+			if strings.HasPrefix(k, name+"-") || k == name {
+				return sum[k] / float64(n[k])
+			}
+		}
+		return 0
+	}
+	b.WriteString("\n")
+	if p, f := mean("BenchmarkNullExec/plain"), mean("BenchmarkNullExec/flapguard"); p > 0 && f > 0 {
+		fmt.Fprintf(&b, "null driver: plain %.0f ns/op, flapguard %.0f ns/op: overhead %.0f ns per query (target ≤ 100 ns)\n", p, f, f-p)
+	}
+	if p, f := mean("BenchmarkPostgres16/plain"), mean("BenchmarkPostgres16/flapguard"); p > 0 && f > 0 {
+		fmt.Fprintf(&b, "PostgreSQL, 16 goroutines: flapguard throughput = %.3f × plain (target ≥ 0.97)\n", p/f)
 	}
 	return b.String()
 }
@@ -159,7 +186,12 @@ func machine(root string) string {
 	if k, err := exec.Command("uname", "-r").Output(); err == nil {
 		fmt.Fprintf(&b, "- kernel: %s\n", strings.TrimSpace(string(k)))
 	}
-	for _, c := range [][]string{{"sh", "-c", "ls -d /usr/lib/postgresql/*/bin/postgres | head -1 | xargs -I{} {} --version"}, {"mariadbd", "--version"}} {
+	pgs, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	cmds := [][]string{{"mariadbd", "--version"}}
+	if len(pgs) > 0 {
+		cmds = append(cmds, []string{pgs[len(pgs)-1], "--version"})
+	}
+	for _, c := range cmds {
 		if v, err := exec.Command(c[0], c[1:]...).Output(); err == nil {
 			fmt.Fprintf(&b, "- server: %s\n", strings.TrimSpace(string(v)))
 		}
@@ -211,7 +243,7 @@ func render(rs []*labrun.Result, charts []string, bench, mach string) string {
 	}
 	if bench != "" {
 		b.WriteString("## Overhead (go test -bench)\n\n")
-		b.WriteString("`go test -run XXX -bench . -count 3 ./pool/ ./pool/pgxadapter/` — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
+		b.WriteString("`go test -run XXX -bench 'NullExec|Postgres16' -count 8 ./pool/ ./pool/pgxadapter/` — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
 		b.WriteString("```\n" + bench + "```\n")
 	}
 	return b.String()

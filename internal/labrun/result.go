@@ -144,6 +144,14 @@ func (r *Result) Table() string {
 		dl = r.Deadline.String()
 	}
 	fmt.Fprintf(&b, "%s %s — %s, %d workers, request deadline %s\n\n", r.Scenario, r.Title, r.Server, r.Workers, dl)
+	if r.Back < 0 && r.Workers == 1 {
+		// A single operation timed on each side (S6, S7).
+		b.WriteString("| side | returned after |\n|---|---:|\n")
+		for _, s := range r.Sides {
+			fmt.Fprintf(&b, "| %s | %s |\n", s.Side, fmtDur(s.MaxLatency))
+		}
+		return b.String()
+	}
 	b.WriteString("| side | requests | failed | failed after back | hung | worst latency | slowest return after back | first success after back | time to recover | server sessions left |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range r.Sides {

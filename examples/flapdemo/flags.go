@@ -40,7 +40,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.dsn, "dsn", "", "run against a real server instead of the embedded one: sqlserver://…, postgres://… or mysql://user:pw@host:port/db (no fault injection then)")
 	fs.StringVar(&o.scenario, "scenario", "rekey", "fault script: "+scenarioNames())
-	fs.DurationVar(&o.duration, "duration", 15*time.Second, "how long each run issues requests")
+	fs.DurationVar(&o.duration, "duration", 12*time.Second, "how long each run issues requests")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent workers per run")
 	fs.DurationVar(&o.deadline, "deadline", 2*time.Second, "per-request deadline; 0 = none (hung requests are then reported and abandoned)")
 	fs.DurationVar(&o.think, "think", 50*time.Millisecond, "mean pause between one worker's requests (longer: connections sit idle in the pool)")

@@ -13,7 +13,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.workers != 8 || o.deadline != 2*time.Second || o.duration != 15*time.Second || o.scenario != "rekey" || o.dsn != "" {
+	if o.workers != 8 || o.deadline != 2*time.Second || o.duration != 12*time.Second || o.scenario != "rekey" || o.dsn != "" {
 		t.Fatalf("defaults = %+v", o)
 	}
 }

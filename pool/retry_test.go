@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 func retryPool(t *testing.T) (*Pool, *fakeDriver) {
@@ -130,5 +132,22 @@ func TestRunTxRetriesLossBeforeCommitNotDuringCommit(t *testing.T) {
 	})
 	if !errors.Is(err, ErrNotCommitted) || errors.Is(err, ErrOutcomeUnknown) {
 		t.Fatalf("err %v; want ErrNotCommitted and not ErrOutcomeUnknown", err)
+	}
+}
+
+// A user classifier that panics has no opinion; the pool keeps working and
+// the built-in rules decide.
+func TestPanickingClassifierDoesNotTakeThePoolDown(t *testing.T) {
+	cfg := quietConfig()
+	cfg.Classifier = detect.ClassifierFunc(func(error) detect.Verdict { panic("user bug") })
+	p, d := openFake(t, cfg, false)
+	d.execErrs = make(chan error, 1)
+	d.execErrs <- io.EOF
+	_, err := p.DB().ExecContext(context.Background(), "INSERT")
+	if !errors.Is(err, ErrOutcomeUnknown) {
+		t.Fatalf("err = %v; want the built-in verdict (lost, outcome unknown)", err)
+	}
+	if _, err := p.DB().ExecContext(context.Background(), "INSERT"); err != nil {
+		t.Fatalf("pool unusable after a panicking classifier: %v", err)
 	}
 }

@@ -44,6 +44,7 @@ func run() error {
 	out := flag.String("out", ".", "directory to write BENCHMARKS.md and benchmarks/*.png into (the repository root)")
 	benchtime := flag.String("benchtime", "2s", "go test -benchtime for the overhead benchmarks")
 	skipBench := flag.Bool("skip-bench", false, "do not run the overhead benchmarks")
+	save := flag.String("save", "", "also keep the lab run's scenario JSON in this directory (for -results later)")
 	flag.Parse()
 	if _, err := os.Stat(filepath.Join(*out, "go.work")); err != nil {
 		return fmt.Errorf("-out %s is not the repository root (no go.work there): run from the root", *out)
@@ -59,6 +60,9 @@ func run() error {
 		}
 		defer os.RemoveAll(tmp)
 		dir = tmp
+		if *save != "" {
+			dir = *save
+		}
 		fmt.Fprintln(os.Stderr, "labreport: running the lab scenarios (a few minutes)...")
 		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "20m", "-run", "TestScenarios", "./internal/labrun/")
 		cmd.Dir = *out
@@ -76,13 +80,21 @@ func run() error {
 	var bench string
 	if !*skipBench {
 		fmt.Fprintln(os.Stderr, "labreport: running the overhead benchmarks...")
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "XXX", "-bench", "NullExec|Postgres16", "-benchtime", *benchtime, "-count", "8",
-			"./pool/", "./pool/pgxadapter/")
-		cmd.Dir = *out
-		b, err := cmd.CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("benchmarks failed: %v\n%s", err, b)
+		// Eight rounds of -count 1, so plain and flapguard alternate: a
+		// shared machine drifts over minutes, and -count 8 would run all of
+		// one side before the other.
+		var all []byte
+		for range 8 {
+			cmd := exec.CommandContext(ctx, "go", "test", "-run", "XXX", "-bench", "NullExec|Postgres16", "-benchtime", *benchtime, "-count", "1",
+				"./pool/", "./pool/pgxadapter/")
+			cmd.Dir = *out
+			b, err := cmd.CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("benchmarks failed: %v\n%s", err, b)
+			}
+			all = append(all, b...)
 		}
+		b := all
 		bench = benchLines(string(b))
 	}
 	if err := os.MkdirAll(filepath.Join(*out, "benchmarks"), 0o755); err != nil {
@@ -147,8 +159,13 @@ func benchLines(out string) string {
 	var b strings.Builder
 	sum := map[string]float64{}
 	n := map[string]int{}
+	seenCPU := false
 	for _, l := range strings.Split(out, "\n") {
-		if !strings.HasPrefix(l, "Benchmark") && !strings.HasPrefix(l, "cpu:") {
+		if strings.HasPrefix(l, "cpu:") && !seenCPU {
+			seenCPU = true
+			b.WriteString(l + "\n")
+		}
+		if !strings.HasPrefix(l, "Benchmark") {
 			continue
 		}
 		b.WriteString(l + "\n")
@@ -243,7 +260,7 @@ func render(rs []*labrun.Result, charts []string, bench, mach string) string {
 	}
 	if bench != "" {
 		b.WriteString("## Overhead (go test -bench)\n\n")
-		b.WriteString("`go test -run XXX -bench 'NullExec|Postgres16' -count 8 ./pool/ ./pool/pgxadapter/` — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
+		b.WriteString("eight rounds of `go test -run XXX -bench 'NullExec|Postgres16' -count 1 ./pool/ ./pool/pgxadapter/` (alternating the two sides) — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
 		b.WriteString("```\n" + bench + "```\n")
 	}
 	return b.String()

@@ -67,6 +67,28 @@ type Event struct {
 	Err        error        // the error behind the event, if any
 }
 
+// String formats the event on one line, e.g.
+// "state-change gen=3 suspect->recovering (old connections discarded)".
+func (e Event) String() string {
+	s := fmt.Sprintf("%s gen=%d", e.Kind, e.Generation)
+	switch e.Kind {
+	case EventStateChange:
+		s += fmt.Sprintf(" %s->%s", e.From, e.To)
+	case EventTunnel, EventTunnelIgnored:
+		s += " " + e.Tunnel.String()
+	}
+	if e.Reason != "" {
+		s += fmt.Sprintf(" (%s)", e.Reason)
+	}
+	if e.Count != 0 {
+		s += fmt.Sprintf(" count=%d", e.Count)
+	}
+	if e.Err != nil {
+		s += " err=" + e.Err.Error()
+	}
+	return s
+}
+
 // emit logs ev and hands it to Config.OnEvent. Never call it with a lock
 // held.
 func (p *Pool) emit(ev Event) {

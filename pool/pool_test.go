@@ -444,3 +444,14 @@ func TestFreshConnGetsLivenessOnFirstUse(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestEventString(t *testing.T) {
+	ev := Event{Kind: EventStateChange, Generation: 3, From: StateSuspect, To: StateRecovering, Reason: "old connections discarded"}
+	if got, want := ev.String(), "state-change gen=3 suspect->recovering (old connections discarded)"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+	ev = Event{Kind: EventSever, Generation: 2, Count: 7, Err: errors.New("x")}
+	if got, want := ev.String(), "sever gen=2 count=7 err=x"; got != want {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}

@@ -171,7 +171,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logger *slog.Logger) error {
 	p, err := pool.Open(o.driver, o.dsn, pool.Config{
 		Tunnels: o.tunnels,
-		OnEvent: func(ev pool.Event) { fmt.Fprintln(out, "  event:", describe(ev)) },
+		OnEvent: func(ev pool.Event) { fmt.Fprintln(out, "  event:", ev) },
 	})
 	if err != nil {
 		return err
@@ -231,26 +231,6 @@ func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logg
 		}
 		fmt.Fprintf(out, "query: %s in %v (state %s, generation %d)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().State, p.Stats().Generation)
 	}
-}
-
-func describe(ev pool.Event) string {
-	s := fmt.Sprintf("%s gen=%d", ev.Kind, ev.Generation)
-	switch ev.Kind {
-	case pool.EventStateChange:
-		s += fmt.Sprintf(" %s->%s", ev.From, ev.To)
-	case pool.EventTunnel, pool.EventTunnelIgnored:
-		s += " " + ev.Tunnel.String()
-	}
-	if ev.Reason != "" {
-		s += fmt.Sprintf(" (%s)", ev.Reason)
-	}
-	if ev.Count != 0 {
-		s += fmt.Sprintf(" count=%d", ev.Count)
-	}
-	if ev.Err != nil {
-		s += " err=" + ev.Err.Error()
-	}
-	return s
 }
 
 func envOr(k, def string) string {

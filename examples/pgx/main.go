@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	p, err := pool.Open("pgx", *dsn, pool.Config{
 		// Called on the goroutine that caused the event, outside the
 		// pool's locks: keep it quick.
-		OnEvent: func(ev pool.Event) { fmt.Fprintln(out, "  event:", describe(ev)) },
+		OnEvent: func(ev pool.Event) { fmt.Fprintln(out, "  event:", ev) },
 	})
 	if err != nil {
 		return err
@@ -383,26 +383,6 @@ func (b bank) printBalances(ctx context.Context) error {
 	}
 	fmt.Fprintf(b.out, "balances: account 1 = %d, account 2 = %d\n", a, c)
 	return nil
-}
-
-func describe(ev pool.Event) string {
-	s := fmt.Sprintf("%s gen=%d", ev.Kind, ev.Generation)
-	switch ev.Kind {
-	case pool.EventStateChange:
-		s += fmt.Sprintf(" %s->%s", ev.From, ev.To)
-	case pool.EventTunnel, pool.EventTunnelIgnored:
-		s += " " + ev.Tunnel.String()
-	}
-	if ev.Reason != "" {
-		s += fmt.Sprintf(" (%s)", ev.Reason)
-	}
-	if ev.Count != 0 {
-		s += fmt.Sprintf(" count=%d", ev.Count)
-	}
-	if ev.Err != nil {
-		s += " err=" + ev.Err.Error()
-	}
-	return s
 }
 
 func waitFor(ctx context.Context, cond func() bool) error {

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -68,7 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "flapdemo: %v\n", o.redact(errors.Unwrap(err).Error()))
+		// err is "usage: <what is wrong>"; say what is wrong.
+		fmt.Fprintf(stderr, "flapdemo: %v\n", o.redact(strings.TrimPrefix(err.Error(), errUsage.Error()+": ")))
 		return 2
 	}
 	res, sides, err := o.execute(ctx, stdout, stderr)
@@ -147,7 +147,7 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 	}()
 	var proxies [2]*faultproxy.Proxy
 	if o.dsn == "" {
-		srv, err := startEmbedded()
+		srv, err := backends[o.server]()
 		if err != nil {
 			return res, nil, err
 		}
@@ -160,13 +160,12 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 			proxies[i] = p
 			cleanup = append(cleanup, func() { _ = p.Close() })
 		}
-		driver = "mysql"
-		plainDSN, poolDSN = embeddedDSN(proxies[0].Addr()), embeddedDSN(proxies[1].Addr())
-		query = "SELECT v FROM " + demoTable + " WHERE id = ?"
-		queryArgs = func() []any { return []any{rand.N(demoRows)} }
+		driver = srv.driver
+		plainDSN, poolDSN = srv.dsn(proxies[0].Addr()), srv.dsn(proxies[1].Addr())
+		query, queryArgs = srv.query, srv.args
 		steps = schedule(scenarios[o.scenario], o.duration)
 		res.timed = steps
-		res.Scenario, res.Server, res.Up = o.scenario, "embedded go-mysql-server "+srv.addr, upAt(steps)
+		res.Scenario, res.Server, res.Up = o.scenario, srv.desc, upAt(steps)
 		for _, s := range steps {
 			res.Steps = append(res.Steps, jsonStep{At: s.At, Label: s.label})
 		}

@@ -11,17 +11,15 @@ import (
 	"time"
 )
 
-// These tests run the whole demo in-process: the embedded server, two fault
-// proxies, the plain pool and the real flapguard pool with mysqladapter,
-// with a 6 s script (DOWN at 1.2 s, UP with rekey at 2.4 s).
+// These tests run the whole demo in-process: the embedded TDS server, two
+// fault proxies, the plain pool and the real flapguard pool, both on the
+// real go-mssqldb driver, with a 6 s script (DOWN at 1.2 s, UP with rekey at
+// 2.4 s). gms_on_test.go runs the go-mysql-server backend (-tags gms).
 
 func skipWholeDemo(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping a whole-demo run")
-	}
-	if raceEnabled {
-		t.Skip("go-mysql-server v0.20.0 races internally (see race_on_test.go); run without -race")
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 // options are the demo's validated flags.
 type options struct {
 	dsn      string // "" = embedded server behind fault proxies
+	server   string // which embedded server (backends)
 	driver   string // database/sql driver name for -dsn
 	connStr  string // what the driver gets (mysql:// rewritten to its own form)
 	secret   string // the DSN's password, redacted from every message
@@ -39,6 +40,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// Errors are reported by the caller in one line; only -h prints usage.
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.dsn, "dsn", "", "run against a real server instead of the embedded one: sqlserver://…, postgres://… or mysql://user:pw@host:port/db (no fault injection then)")
+	fs.StringVar(&o.server, "server", "tds", "embedded server when there is no -dsn: tds (a SQL Server wire-protocol test double, with the real go-mssqldb driver) or mysql (go-mysql-server; build with -tags gms)")
 	fs.StringVar(&o.scenario, "scenario", "rekey", "fault script: "+scenarioNames())
 	fs.DurationVar(&o.duration, "duration", 12*time.Second, "how long each run issues requests")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent workers per run")
@@ -85,6 +87,9 @@ func (o *options) validate() error {
 	}
 	if _, ok := scenarios[o.scenario]; !ok {
 		return fmt.Errorf("%w: unknown -scenario %q (want %s)", errUsage, o.scenario, scenarioNames())
+	}
+	if err := checkServer(o.server); err != nil && o.dsn == "" {
+		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if o.dsn != "" {
 		if err := o.parseDSN(); err != nil {

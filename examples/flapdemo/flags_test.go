@@ -31,6 +31,7 @@ func TestParseFlagsRejects(t *testing.T) {
 		{[]string{"-deadline", "-1s"}, "-deadline must not be negative"},
 		{[]string{"-think", "-1s"}, "-think"},
 		{[]string{"-scenario", "meteor"}, `unknown -scenario "meteor"`},
+		{[]string{"-server", "oracle"}, `unknown -server "oracle"`},
 		{[]string{"-duration", "soon"}, "invalid value"},
 		{[]string{"-nope"}, "not defined"},
 		{[]string{"extra"}, "unexpected argument"},
@@ -92,12 +93,15 @@ func TestRunBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
+		want string
 	}{
-		{[]string{"-workers", "0"}, 2},
-		{[]string{"-dsn", "ftp://u:hunter2@h/x"}, 2},
+		{[]string{"-workers", "0"}, 2, "flapdemo: -workers must be at least 1 (got 0)"},
+		{[]string{"-dsn", "ftp://u:hunter2@h/x"}, 2, `flapdemo: -dsn scheme "ftp" is not sqlserver`},
+		{[]string{"-server", "oracle"}, 2, `flapdemo: unknown -server "oracle" (want `},
 		// Nothing listens on port 1: the server is unreachable.
-		{[]string{"-dsn", "mysql://u:hunter2@127.0.0.1:1/x", "-quiet"}, 1},
-		{[]string{"-dsn", "postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2", "-quiet"}, 1},
+		{[]string{"-dsn", "mysql://u:hunter2@127.0.0.1:1/x", "-quiet"}, 1, "flapdemo: plain run: cannot reach the -dsn server: "},
+		{[]string{"-dsn", "postgres://u:hunter2@127.0.0.1:1/x?connect_timeout=2", "-quiet"}, 1, "flapdemo: plain run: cannot reach the -dsn server: "},
+		{[]string{"-dsn", "sqlserver://u:hunter2@127.0.0.1:1?dial+timeout=2", "-quiet"}, 1, "flapdemo: plain run: cannot reach the -dsn server: "},
 	} {
 		var out, errOut strings.Builder
 		code := run(t.Context(), tc.args, &out, &errOut)
@@ -105,8 +109,8 @@ func TestRunBadInput(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, tc.code, errOut.String())
 		}
 		lines := strings.Split(strings.TrimSpace(errOut.String()), "\n")
-		if len(lines) != 1 || !strings.HasPrefix(lines[0], "flapdemo: ") {
-			t.Errorf("%v: stderr = %q, want one flapdemo: line", tc.args, errOut.String())
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], tc.want) {
+			t.Errorf("%v: stderr = %q, want one line starting %q", tc.args, errOut.String(), tc.want)
 		}
 		if strings.Contains(errOut.String()+out.String(), "hunter2") {
 			t.Errorf("%v: output shows the password", tc.args)

@@ -3,14 +3,21 @@
 // then up again with every old flow silently dead) hits both, and prints
 // what each side's users saw.
 //
-//	go run ./examples/flapdemo                  # embedded MySQL-compatible server, ~20 s
+//	go run ./examples/flapdemo                  # embedded SQL Server test double, 14 s
 //	go run ./examples/flapdemo -events          # also tell flapguard about the tunnel
 //	go run ./examples/flapdemo -scenario flap -plot flap.png
+//	go run -tags gms ./examples/flapdemo -server mysql   # embedded go-mysql-server
 //	go run ./examples/flapdemo -dsn 'postgres://u:pw@db:5432/app'   # a real server, real network
 //
-// With no -dsn it starts go-mysql-server (pure Go, in memory) on loopback
-// and puts an in-process fault proxy (internal/faultproxy) in front of it
-// for each run; nothing needs installing and no root is needed.
+// With no -dsn it starts an embedded server on loopback and puts an
+// in-process fault proxy (internal/faultproxy) in front of it for each run;
+// nothing needs installing and no root is needed. The default server is
+// flapguard's TDS test double (internal/tdsserver), which speaks SQL
+// Server's wire protocol to the real go-mssqldb driver: SQL Server behind a
+// tunnel is the case flapguard is for. -server mysql runs go-mysql-server
+// (pure Go, in memory) with go-sql-driver/mysql instead; it is left out of
+// the default build because compiling it takes longer than the whole demo
+// (about 80 CPU-seconds), so it needs -tags gms.
 //
 // Exit codes: 0 done, 1 the demo could not run (server unreachable...),
 // 2 bad command line, 130 interrupted (the partial table is printed).

@@ -1,3 +1,5 @@
+//go:build gms
+
 package main
 
 import (
@@ -5,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math/rand/v2"
 	"net"
 
 	sqle "github.com/dolthub/go-mysql-server"
@@ -16,11 +19,27 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-const (
-	demoDB    = "demo"
-	demoTable = "items"
-	demoRows  = 100
-)
+const demoDB = "demo"
+
+func init() { backends["mysql"] = startGMS }
+
+// startGMS starts go-mysql-server for -server mysql; the runs use
+// go-sql-driver/mysql, and flapguard's mysqladapter.
+func startGMS() (*backend, error) {
+	e, err := startEmbedded()
+	if err != nil {
+		return nil, err
+	}
+	return &backend{
+		desc:   "embedded go-mysql-server " + e.addr,
+		addr:   e.addr,
+		driver: "mysql",
+		dsn:    embeddedDSN,
+		query:  "SELECT v FROM " + demoTable + " WHERE id = ?",
+		args:   func() []any { return []any{rand.N(demoRows)} },
+		close:  e.close,
+	}, nil
+}
 
 // embedded is an in-memory MySQL-compatible server (go-mysql-server, pure
 // Go) on a loopback port, with one table of demoRows rows.

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// backend is a server started in-process when there is no -dsn. The demo
+// puts one fault proxy per run in front of it.
+type backend struct {
+	desc   string                   // for the header line
+	addr   string                   // where the proxies forward to
+	driver string                   // database/sql driver name of both runs
+	dsn    func(addr string) string // a DSN for a client reaching the server at addr
+	query  string                   // the workload's request
+	args   func() []any
+	close  func()
+}
+
+// backends are the servers -server can name. "tds" is always here; "mysql"
+// only in a build with -tags gms (gms_on.go).
+var backends = map[string]func() (*backend, error){
+	"tds": startTDS,
+}
+
+// backendNames lists the -server values this build knows, for messages.
+func backendNames() string {
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func checkServer(name string) error {
+	if _, ok := backends[name]; ok {
+		return nil
+	}
+	if name == "mysql" {
+		return fmt.Errorf("-server mysql needs go-mysql-server, which this build left out (it triples the first build); run: go run -tags gms ./examples/flapdemo -server mysql")
+	}
+	return fmt.Errorf("unknown -server %q (want %s)", name, backendNames())
+}

@@ -19,7 +19,7 @@ type backend struct {
 }
 
 // backends are the servers -server can name. "tds" is always here; "mysql"
-// only in a build with -tags gms (gms_on.go).
+// only in a build with -tags full (server_gms.go).
 var backends = map[string]func() (*backend, error){
 	"tds": startTDS,
 }
@@ -39,7 +39,13 @@ func checkServer(name string) error {
 		return nil
 	}
 	if name == "mysql" {
-		return fmt.Errorf("-server mysql needs go-mysql-server, which this build left out (it triples the first build); run: go run -tags gms ./examples/flapdemo -server mysql")
+		return needsFull("-server mysql needs go-mysql-server", "-server mysql")
 	}
 	return fmt.Errorf("unknown -server %q (want %s)", name, backendNames())
+}
+
+// needsFull says that what was asked for is left out of the default build,
+// and the command that builds it in.
+func needsFull(what, flags string) error {
+	return fmt.Errorf("%s, which the default build leaves out to keep the first run short; run: go run -tags full ./examples/flapdemo %s", what, flags)
 }

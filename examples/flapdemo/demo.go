@@ -12,15 +12,13 @@ import (
 	"sync"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql"  // "mysql" for the plain run
-	_ "github.com/jackc/pgx/v5/stdlib"  // "pgx" for the plain run with -dsn postgres://
-	_ "github.com/microsoft/go-mssqldb" // "sqlserver" for the plain run with -dsn sqlserver://
+	_ "github.com/go-sql-driver/mysql"  // "mysql" for the plain run with -dsn mysql:// or -server mysql
+	_ "github.com/microsoft/go-mssqldb" // "sqlserver" for the plain run (full.go adds "pgx")
 
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/internal/faultproxy"
 	"github.com/flapguard/flapguard/pool"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // full socket control for "mysql"
-	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // and for "pgx"
 )
 
 const (

@@ -39,8 +39,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("flapdemo", flag.ContinueOnError)
 	// Errors are reported by the caller in one line; only -h prints usage.
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.dsn, "dsn", "", "run against a real server instead of the embedded one: sqlserver://…, postgres://… or mysql://user:pw@host:port/db (no fault injection then)")
-	fs.StringVar(&o.server, "server", "tds", "embedded server when there is no -dsn: tds (a SQL Server wire-protocol test double, with the real go-mssqldb driver) or mysql (go-mysql-server; build with -tags gms)")
+	fs.StringVar(&o.dsn, "dsn", "", "run against a real server instead of the embedded one: sqlserver://…, mysql://user:pw@host:port/db or postgres://… (needs -tags full); no fault injection then")
+	fs.StringVar(&o.server, "server", "tds", "embedded server when there is no -dsn: tds (a SQL Server wire-protocol test double, with the real go-mssqldb driver) or mysql (go-mysql-server; needs -tags full)")
 	fs.StringVar(&o.scenario, "scenario", "rekey", "fault script: "+scenarioNames())
 	fs.DurationVar(&o.duration, "duration", 12*time.Second, "how long each run issues requests")
 	fs.IntVar(&o.workers, "workers", 8, "concurrent workers per run")
@@ -48,7 +48,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.think, "think", 50*time.Millisecond, "mean pause between one worker's requests (longer: connections sit idle in the pool)")
 	fs.BoolVar(&o.events, "events", false, "also tell the flapguard pool about the tunnel (pool.Notify Down/Up) at the scripted times")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
-	fs.StringVar(&o.plot, "plot", "", "write a PNG of both runs' latencies to this file")
+	fs.StringVar(&o.plot, "plot", "", "write a PNG of both runs' latencies to this file (needs -tags full)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live status lines")
 	fs.BoolVar(&o.verbose, "v", false, "print what the flapguard pool did (its events) as it happens")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +88,9 @@ func (o *options) validate() error {
 	if _, ok := scenarios[o.scenario]; !ok {
 		return fmt.Errorf("%w: unknown -scenario %q (want %s)", errUsage, o.scenario, scenarioNames())
 	}
+	if o.plot != "" && !fullBuild {
+		return fmt.Errorf("%w: %v", errUsage, needsFull("-plot needs gonum/plot", "-plot "+o.plot))
+	}
 	if err := checkServer(o.server); err != nil && o.dsn == "" {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -113,6 +116,9 @@ func (o *options) parseDSN() error {
 	case "sqlserver":
 		o.driver, o.connStr = "sqlserver", o.dsn
 	case "postgres", "postgresql":
+		if !fullBuild {
+			return needsFull("-dsn "+u.Scheme+":// needs pgx", "-dsn '…'")
+		}
 		o.driver, o.connStr = "pgx", o.dsn
 	case "mysql":
 		o.driver, o.connStr = "mysql", mysqlDSN(u)

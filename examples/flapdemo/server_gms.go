@@ -1,4 +1,4 @@
-//go:build gms
+//go:build full
 
 package main
 

@@ -109,7 +109,7 @@ func printReport(w io.Writer, res result) {
 	fmt.Fprintln(w)
 	if res.Up >= 0 {
 		fmt.Fprintf(w, "failed after UP: failed requests that started once the tunnel was back (t=%.1fs).\n", res.Up.Seconds())
-		fmt.Fprintln(w, "recovery: from the first request after UP to its first success, and until nothing fails any more.")
+		fmt.Fprintln(w, "recovery: from the first request after UP to its first success, and until nothing fails any more (never: not before the run ended).")
 	} else {
 		fmt.Fprintln(w, "-dsn: no faults were injected; any failure above came from the real network.")
 	}

@@ -12,7 +12,7 @@ import (
 // These tests run the whole demo in-process: the embedded TDS server, two
 // fault proxies, the plain pool and the real flapguard pool, both on the
 // real go-mssqldb driver, with a 6 s script (DOWN at 1.2 s, UP with rekey at
-// 2.4 s). gms_on_test.go runs the go-mysql-server backend (-tags gms).
+// 2.4 s). full_test.go runs what -tags full adds (go-mysql-server, -plot).
 
 func skipWholeDemo(t *testing.T) {
 	t.Helper()

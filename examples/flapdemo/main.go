@@ -5,9 +5,9 @@
 //
 //	go run ./examples/flapdemo                  # embedded SQL Server test double, 14 s
 //	go run ./examples/flapdemo -events          # also tell flapguard about the tunnel
-//	go run ./examples/flapdemo -scenario flap -plot flap.png
-//	go run -tags gms ./examples/flapdemo -server mysql   # embedded go-mysql-server
-//	go run ./examples/flapdemo -dsn 'postgres://u:pw@db:5432/app'   # a real server, real network
+//	go run ./examples/flapdemo -scenario flap -deadline 0
+//	go run -tags full ./examples/flapdemo -server mysql -plot flap.png  # go-mysql-server, and a plot
+//	go run ./examples/flapdemo -dsn 'sqlserver://u:pw@db:1433?database=app'   # a real server, real network
 //
 // With no -dsn it starts an embedded server on loopback and puts an
 // in-process fault proxy (internal/faultproxy) in front of it for each run;
@@ -15,9 +15,8 @@
 // flapguard's TDS test double (internal/tdsserver), which speaks SQL
 // Server's wire protocol to the real go-mssqldb driver: SQL Server behind a
 // tunnel is the case flapguard is for. -server mysql runs go-mysql-server
-// (pure Go, in memory) with go-sql-driver/mysql instead; it is left out of
-// the default build because compiling it takes longer than the whole demo
-// (about 80 CPU-seconds), so it needs -tags gms.
+// (pure Go, in memory) with go-sql-driver/mysql instead. It, -plot
+// (gonum/plot) and -dsn postgres:// (pgx) need -tags full: see lean.go.
 //
 // Exit codes: 0 done, 1 the demo could not run (server unreachable...),
 // 2 bad command line, 130 interrupted (the partial table is printed).

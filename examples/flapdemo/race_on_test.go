@@ -2,7 +2,7 @@
 
 package main
 
-// raceEnabled: go-mysql-server v0.20.0 (-server mysql, -tags gms) has a
+// raceEnabled: go-mysql-server v0.20.0 (-server mysql, -tags full) has a
 // data race of its own (information_schema.(*InformationSchemaTable).
 // AssignCatalog writes a shared table on every concurrent query of
 // information_schema, which flapguard's mysqladapter runs at connect to

@@ -3,9 +3,11 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/flapguard/flapguard/internal/pooltest"
 	"github.com/flapguard/flapguard/internal/tdsserver"
 	"github.com/flapguard/flapguard/pool"
 )
@@ -71,4 +73,24 @@ func TestMSSQLConnectToFrozenServerHonoursContext(t *testing.T) {
 	if err == nil || took > timeout+250*time.Millisecond {
 		t.Fatalf("returned after %v with %v; goal ctx + 100ms with an error", took, err)
 	}
+}
+
+// The checks every adapter runs against its real server (internal/pooltest),
+// here with the real go-mssqldb driver against the TDS double: reset, sever
+// with a query in flight, liveness over a blackholed flow, and orphan
+// reaping (OrphansOn: the double answers sys.dm_exec_connections and KILL,
+// and asks for no permission).
+func TestMSSQLSuite(t *testing.T) {
+	srv := startTDS(t)
+	addr := srv.Addr().String()
+	pooltest.Run(t, pooltest.Target{
+		Driver:           "sqlserver",
+		Addr:             addr,
+		DSN:              func(a string) string { return strings.Replace(srv.DSN(), addr, a, 1) },
+		SleepSQL:         "WAITFOR DELAY '00:00:30'",
+		SessionIDSQL:     "SELECT @@SPID",
+		SessionExistsSQL: "SELECT COUNT(*) FROM sys.dm_exec_connections WHERE session_id = @p1",
+		AdminDriver:      "sqlserver",
+		Orphans:          pool.OrphansOn,
+	})
 }

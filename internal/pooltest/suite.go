@@ -26,6 +26,9 @@ type Target struct {
 	// counts the sessions with the id given as its one argument.
 	SessionIDSQL, SessionExistsSQL string
 	AdminDriver                    string // database/sql driver name for a plain admin pool
+	// Orphans is the pool's Config.Orphans in the orphan check: OrphansOn
+	// where OrphansAuto leaves reaping off (SQL Server).
+	Orphans pool.OrphanMode
 }
 
 // Reachable skips t when the server does not accept TCP.
@@ -70,7 +73,7 @@ func testOrphans(t *testing.T, tg Target) {
 		t.Fatal(err)
 	}
 	defer px.Close()
-	p := open(t, tg, px.Addr(), pool.Config{ProbeInterval: 100 * time.Millisecond, LivenessIdle: 10 * time.Millisecond})
+	p := open(t, tg, px.Addr(), pool.Config{ProbeInterval: 100 * time.Millisecond, LivenessIdle: 10 * time.Millisecond, Orphans: tg.Orphans})
 	db := p.DB()
 	db.SetMaxIdleConns(4)
 	ctx := context.Background()

@@ -30,6 +30,8 @@
 //	insert into <t> [(id)] values (v)[, (v)...]
 //	select count(*) from <t> [where id = v]
 //	delete [from] <t> [where id = v]
+//	select cast(@@spid as bigint), <fp> from sys.dm_exec_connections c where c.session_id = @@spid
+//	select count(*) from sys.dm_exec_connections [c] where [c.]session_id = v [and <fp> = '<text>']
 //
 // where v is an integer literal or a parameter (@p1, or a sql.Named name) and
 // <t> is a table name, optionally bracketed and schema-qualified (the schema is
@@ -37,7 +39,9 @@
 // int64 ids shared by all sessions of one Server (see Server.TableIDs). Rows
 // affected are reported in DONE, so Result.RowsAffected works. Anything else
 // gets error 102 (class 15, "Incorrect syntax near ..."), a named procedure
-// gets 2812 (class 16); neither ends the session.
+// gets 2812 (class 16); neither ends the session. The two
+// sys.dm_exec_connections statements are what flapguard's orphan reaping
+// sends (dmv.go has <fp>, a session's connect_time and client port).
 //
 // # Faults
 //

@@ -88,6 +88,9 @@ func (s *Session) execute(ctx context.Context, req request) (*Result, error) {
 	if m := reKill.FindStringSubmatch(text); m != nil {
 		return s.killStatement(m[1])
 	}
+	if res, ok, err := s.dmv(text, req.args); ok {
+		return res, err
+	}
 	if m := reInsert.FindStringSubmatch(text); m != nil {
 		return s.insert(tableKey(m[1]), m[2], req.args)
 	}

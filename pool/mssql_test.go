@@ -3,7 +3,6 @@ package pool_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -86,7 +85,7 @@ func TestMSSQLSuite(t *testing.T) {
 	pooltest.Run(t, pooltest.Target{
 		Driver:           "sqlserver",
 		Addr:             addr,
-		DSN:              func(a string) string { return strings.Replace(srv.DSN(), addr, a, 1) },
+		DSN:              tdsserver.DSNFor,
 		SleepSQL:         "WAITFOR DELAY '00:00:30'",
 		SessionIDSQL:     "SELECT @@SPID",
 		SessionExistsSQL: "SELECT COUNT(*) FROM sys.dm_exec_connections WHERE session_id = @p1",

@@ -27,8 +27,7 @@ func startTDS() (*backend, error) {
 		return nil, fmt.Errorf("embedded TDS server: %w", err)
 	}
 	addr := srv.Addr().String()
-	dsn := func(a string) string { return strings.Replace(srv.DSN(), addr, a, 1) }
-	if err := fillTDS(dsn(addr)); err != nil {
+	if err := fillTDS(tdsserver.DSNFor(addr)); err != nil {
 		_ = srv.Close()
 		return nil, err
 	}
@@ -36,7 +35,7 @@ func startTDS() (*backend, error) {
 		desc:   "embedded TDS test double " + addr + " (real go-mssqldb driver)",
 		addr:   addr,
 		driver: "sqlserver",
-		dsn:    dsn,
+		dsn:    tdsserver.DSNFor,
 		query:  "SELECT COUNT(*) FROM " + demoTable + " WHERE id = @p1",
 		args:   func() []any { return []any{rand.N(demoRows)} },
 		close:  func() { _ = srv.Close() },

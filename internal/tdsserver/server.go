@@ -220,10 +220,16 @@ func (s *Server) Addr() net.Addr {
 	return s.addr
 }
 
-// DSN returns a go-mssqldb URL for Addr with a dummy login, database test and
-// encryption disabled (the double does not speak TLS).
+// DSN returns DSNFor(Addr).
 func (s *Server) DSN() string {
-	return fmt.Sprintf("sqlserver://sa:pw@%s?database=test&encrypt=disable", s.Addr())
+	return DSNFor(fmt.Sprint(s.Addr()))
+}
+
+// DSNFor returns a go-mssqldb URL for a server reached at addr (host:port,
+// for example through a proxy) with a dummy login, database test and
+// encryption disabled (the double does not speak TLS).
+func DSNFor(addr string) string {
+	return "sqlserver://sa:pw@" + addr + "?database=test&encrypt=disable"
 }
 
 // Close stops every listener and session, including hung connections, and

@@ -55,7 +55,7 @@ type ClassifierFunc func(err error) Verdict
 func (f ClassifierFunc) Classify(err error) Verdict { return f(err) }
 
 // ErrorRule judges one error value by itself, without looking at the errors
-// it wraps; the walker behind WithRules and Default does that. A rule
+// it wraps; the walker behind WithRules and Classify does that. A rule
 // returns:
 //
 //   - Continue: no opinion about this value; the walker looks at what it
@@ -81,7 +81,7 @@ const (
 
 // WithRules returns a Classifier that walks the whole tree of err (Unwrap()
 // error and Unwrap() []error, as errors.Is does) and judges every value with
-// rules, in order, then with the built-in rules of Default. The verdicts of
+// rules, in order, then with the generic rules (see Classify). The verdicts of
 // the values are combined so that lost-connection evidence anywhere wins:
 //
 //	Lost > LostUnsent > Alive > Continue
@@ -90,7 +90,7 @@ const (
 // ("it never left"), while a Lost value elsewhere in the same chain (say a
 // read error joined to a driver.ErrBadConn) means some request may have
 // reached the server: when in doubt, Lost. It returns Continue when no value
-// in the tree was recognised, so that a later classifier in a Chain decides.
+// in the tree was recognised, so that a later classifier decides.
 //
 // Driver adapters build their Classifier with it, so that their rules and the
 // generic ones combine in one walk (a PostgreSQL unique violation joined to
@@ -109,9 +109,9 @@ func WithRules(rules ...ErrorRule) Classifier {
 	})
 }
 
-// Default is the classifier asked last: the generic network rules plus the
-// go-mssqldb rules (classify_mssql.go). It never returns Continue: an error
-// it does not recognise is Alive, an ordinary error on a healthy connection.
+// generic is what Classify asks last: the driver-independent network rules.
+// It never returns Continue: an error it does not recognise is Alive, an
+// ordinary error on a healthy connection.
 //
 // The generic rules, per error value:
 //
@@ -155,15 +155,15 @@ func WithRules(rules ...ErrorRule) Classifier {
 //   - any other net.Error (socket deadline "i/o timeout", TLS over a dead
 //     socket): Lost.
 //
-// Default recovers from a panicking Unwrap or Is method of a foreign error
+// generic recovers from a panicking Unwrap or Is method of a foreign error
 // type and returns the verdict found so far (Alive if none).
-var Default Classifier = ClassifierFunc(func(err error) Verdict {
+func generic(err error) Verdict {
 	w := walker{budget: maxWalkNodes}
 	if v := w.classify(err); v != Continue {
 		return v
 	}
 	return Alive
-})
+}
 
 // rank orders verdicts for combining the values of one error tree.
 func rank(v Verdict) int {
@@ -248,13 +248,10 @@ func (w *walker) node(err error) Verdict {
 			return v
 		}
 	}
-	if v := mssqlRule(err); v != Continue {
-		return v
-	}
 	return genericRule(err)
 }
 
-// genericRule holds the driver-independent rules documented on Default.
+// genericRule holds the driver-independent rules documented on generic.
 func genericRule(err error) Verdict {
 	switch err {
 	case driver.ErrBadConn:
@@ -296,7 +293,7 @@ func genericRule(err error) Verdict {
 	return Continue
 }
 
-// errnoVerdict: see Default. Values not listed (EMFILE, EACCES...) are local
+// errnoVerdict: see generic. Values not listed (EMFILE, EACCES...) are local
 // problems, not a lost path: Continue.
 func errnoVerdict(e syscall.Errno) Verdict {
 	switch e {
@@ -310,49 +307,12 @@ func errnoVerdict(e syscall.Errno) Verdict {
 	return Continue
 }
 
-// ClassifierPanic describes a classifier of a Chain that panicked.
-type ClassifierPanic struct {
-	Index int // position of the classifier in the chain
-	Value any // what it panicked with
-}
-
-// Chain returns a Classifier that asks each of cs in order and returns the
-// first verdict that is not Continue (Continue if none). nil entries are
-// skipped. A classifier that panics is treated as Continue: a buggy user
-// override must not take the pool down. Use ChainReport to hear about it.
-func Chain(cs ...Classifier) Classifier { return ChainReport(nil, cs...) }
-
-// ChainReport is Chain with a hook called, on the classifying goroutine,
-// each time one of cs panics. A panic in onPanic itself is swallowed.
-func ChainReport(onPanic func(ClassifierPanic), cs ...Classifier) Classifier {
-	cp := make([]Classifier, 0, len(cs))
-	idx := make([]int, 0, len(cs))
-	for i, c := range cs {
-		if c != nil {
-			cp = append(cp, c)
-			idx = append(idx, i)
-		}
-	}
-	return ClassifierFunc(func(err error) Verdict {
-		for j, c := range cp {
-			if v := safeClassify(c, err, idx[j], onPanic); v != Continue {
-				return v
-			}
-		}
-		return Continue
-	})
-}
-
-func safeClassify(c Classifier, err error, i int, onPanic func(ClassifierPanic)) (v Verdict) {
+// safeClassify asks c, treating a panic (or an out-of-range verdict) as no
+// opinion: a buggy user override must not take the pool down.
+func safeClassify(c Classifier, err error) (v Verdict) {
 	defer func() {
-		if r := recover(); r != nil {
+		if recover() != nil {
 			v = Continue
-			if onPanic != nil {
-				func() {
-					defer func() { _ = recover() }()
-					onPanic(ClassifierPanic{Index: i, Value: r})
-				}()
-			}
 		}
 	}()
 	v = c.Classify(err)
@@ -362,22 +322,21 @@ func safeClassify(c Classifier, err error, i int, onPanic func(ClassifierPanic))
 	return v
 }
 
-// Classify judges err with cs in order, then Default: Chain(cs..., Default).
-// It never returns Continue (Alive if everything, Default included, had no
-// opinion or panicked).
+// Classify judges err with cs in order (nil entries are skipped) and
+// returns the first verdict that is not Continue; if none has an opinion,
+// the generic rules decide (see the package doc). A classifier that panics
+// has no opinion. It never returns Continue: an error nobody recognises is
+// Alive, an ordinary error on a healthy connection.
 func Classify(err error, cs ...Classifier) Verdict {
-	for i, c := range cs {
+	for _, c := range cs {
 		if c == nil {
 			continue
 		}
-		if v := safeClassify(c, err, i, nil); v != Continue {
+		if v := safeClassify(c, err); v != Continue {
 			return v
 		}
 	}
-	if v := safeClassify(Default, err, len(cs), nil); v != Continue {
-		return v
-	}
-	return Alive
+	return generic(err)
 }
 
 // ConnectError marks an error returned while opening a connection (dial,

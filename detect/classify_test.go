@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"github.com/flapguard/flapguard/internal/nettest"
 	"time"
 )
 
@@ -70,8 +72,8 @@ func TestDefaultConstructed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Default.Classify(tt.err); got != tt.want {
-				t.Fatalf("Default.Classify(%v) = %v, want %v", tt.err, got, tt.want)
+			if got := generic(tt.err); got != tt.want {
+				t.Fatalf("generic(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
@@ -125,7 +127,7 @@ func (panicIs) SafeToRetry() bool { return false }
 
 func TestDefaultHostileErrors(t *testing.T) {
 	done := make(chan Verdict, 1)
-	go func() { done <- Default.Classify(&cyclic{}) }()
+	go func() { done <- generic(&cyclic{}) }()
 	select {
 	case v := <-done:
 		if v != Alive {
@@ -134,26 +136,26 @@ func TestDefaultHostileErrors(t *testing.T) {
 	case <-time.After(10 * time.Second): // a hang is the failure; this is no timing assertion
 		t.Fatal("cyclic chain: Classify did not return")
 	}
-	if v := Default.Classify(wide{n: 10}); v != Lost {
+	if v := generic(wide{n: 10}); v != Lost {
 		t.Fatalf("wide chain with EOF last: %v, want lost", v)
 	}
 	// Beyond the node budget the walk stops: no hang, and no Lost claimed
 	// from an EOF it never saw.
-	if v := Default.Classify(wide{n: 10 * maxWalkNodes}); v != Alive {
+	if v := generic(wide{n: 10 * maxWalkNodes}); v != Alive {
 		t.Fatalf("very wide chain: %v, want alive (budget exhausted)", v)
 	}
-	if v := Default.Classify(panicUnwrap{}); v != Alive {
+	if v := generic(panicUnwrap{}); v != Alive {
 		t.Fatalf("panicking Unwrap: %v, want alive", v)
 	}
-	if v := Default.Classify(errors.Join(io.EOF, panicUnwrap{})); v != Lost {
+	if v := generic(errors.Join(io.EOF, panicUnwrap{})); v != Lost {
 		t.Fatalf("EOF then panicking Unwrap: %v, want lost (found before the panic)", v)
 	}
-	if v := Default.Classify(panicIs{}); v != Alive {
+	if v := generic(panicIs{}); v != Alive {
 		t.Fatalf("panicking Is: %v, want alive", v)
 	}
 }
 
-func TestChain(t *testing.T) {
+func TestClassifyOrder(t *testing.T) {
 	alive := ClassifierFunc(func(error) Verdict { return Alive })
 	lost := ClassifierFunc(func(error) Verdict { return Lost })
 	cont := ClassifierFunc(func(error) Verdict { return Continue })
@@ -161,31 +163,17 @@ func TestChain(t *testing.T) {
 	boom := ClassifierFunc(func(error) Verdict { panic("user classifier bug") })
 	err := errors.New("x")
 
-	if v := Chain().Classify(err); v != Continue {
-		t.Fatalf("empty chain: %v", v)
+	if v := Classify(io.EOF); v != Lost {
+		t.Fatalf("no classifiers, generic rules: %v, want lost", v)
 	}
-	if v := Chain(nil, cont, lost, alive).Classify(err); v != Lost {
+	if v := Classify(err, nil, cont, lost, alive); v != Lost {
 		t.Fatalf("first non-continue: %v, want lost", v)
 	}
-	if v := Chain(bogus, alive).Classify(err); v != Alive {
+	if v := Classify(io.EOF, bogus, alive); v != Alive {
 		t.Fatalf("out-of-range verdict must count as continue: %v", v)
 	}
-	if v := Chain(boom, lost).Classify(err); v != Lost {
+	if v := Classify(err, boom, lost); v != Lost {
 		t.Fatalf("panicking classifier must be skipped: %v", v)
-	}
-
-	var got []ClassifierPanic
-	c := ChainReport(func(p ClassifierPanic) { got = append(got, p) }, nil, boom, alive)
-	if v := c.Classify(err); v != Alive {
-		t.Fatalf("ChainReport verdict: %v", v)
-	}
-	if len(got) != 1 || got[0].Index != 1 || got[0].Value != "user classifier bug" {
-		t.Fatalf("panic report: %+v", got)
-	}
-	// A panicking report hook is swallowed too.
-	c = ChainReport(func(ClassifierPanic) { panic("hook bug") }, boom, lost)
-	if v := c.Classify(err); v != Lost {
-		t.Fatalf("panicking hook: %v", v)
 	}
 }
 
@@ -247,44 +235,12 @@ func TestWithRules(t *testing.T) {
 
 // --- real socket errors on loopback ---------------------------------------
 
-// serveOnce accepts one connection on a fresh loopback listener and hands it
-// to fn; it returns the listener's address.
-func serveOnce(t *testing.T, fn func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		fn(c)
-	}()
-	return ln.Addr().String()
-}
-
-func rst(c net.Conn) {
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
-}
-
-// rstAfterByte resets the connection once the client has sent a byte, so
-// the client's dial has surely completed (an RST racing the handshake makes
-// connect itself fail with ECONNRESET: see "real/dial reset").
-func rstAfterByte(c net.Conn) {
-	io.ReadFull(c, make([]byte, 1))
-	rst(c)
-}
-
 func TestDefaultRealSocketErrors(t *testing.T) {
 	ctx := context.Background()
 	var d net.Dialer
 
 	t.Run("real/read after peer RST", func(t *testing.T) {
-		c, err := d.DialContext(ctx, "tcp", serveOnce(t, rstAfterByte))
+		c, err := d.DialContext(ctx, "tcp", nettest.ServeOnce(t, nettest.RSTAfterByte))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,7 +264,7 @@ func TestDefaultRealSocketErrors(t *testing.T) {
 		// Accept-then-RST at once: the RST can beat Go's connect completion,
 		// and then the dial itself fails with ECONNRESET. Either outcome is
 		// real; both are judged.
-		addr := serveOnce(t, rst)
+		addr := nettest.ServeOnce(t, nettest.RST)
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
 			if !errors.Is(err, syscall.ECONNRESET) {
@@ -322,7 +278,7 @@ func TestDefaultRealSocketErrors(t *testing.T) {
 		expect(t, err, Lost)
 	})
 	t.Run("real/read after peer FIN", func(t *testing.T) {
-		c, err := d.DialContext(ctx, "tcp", serveOnce(t, func(c net.Conn) { c.Close() }))
+		c, err := d.DialContext(ctx, "tcp", nettest.ServeOnce(t, func(c net.Conn) { c.Close() }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -334,7 +290,7 @@ func TestDefaultRealSocketErrors(t *testing.T) {
 		expect(t, err, Lost)
 	})
 	t.Run("real/read on socket we closed (Sever)", func(t *testing.T) {
-		c, err := d.DialContext(ctx, "tcp", serveOnce(t, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }))
+		c, err := d.DialContext(ctx, "tcp", nettest.ServeOnce(t, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +302,7 @@ func TestDefaultRealSocketErrors(t *testing.T) {
 		expect(t, err, Lost)
 	})
 	t.Run("real/socket deadline i/o timeout", func(t *testing.T) {
-		c, err := d.DialContext(ctx, "tcp", serveOnce(t, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }))
+		c, err := d.DialContext(ctx, "tcp", nettest.ServeOnce(t, func(c net.Conn) { t.Cleanup(func() { c.Close() }) }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -403,29 +359,26 @@ func TestDefaultRealSocketErrors(t *testing.T) {
 
 func expect(t *testing.T, err error, want Verdict) {
 	t.Helper()
-	if got := Default.Classify(err); got != want {
-		t.Fatalf("Default.Classify(%T %v) = %v, want %v", err, err, got, want)
-	}
 	if got := Classify(err); got != want {
 		t.Fatalf("Classify(%T %v) = %v, want %v", err, err, got, want)
 	}
 }
 
-func TestChainConcurrent(t *testing.T) {
-	var panics atomic.Int64
-	c := ChainReport(func(ClassifierPanic) { panics.Add(1) },
-		ClassifierFunc(func(err error) Verdict {
-			if err == io.ErrShortBuffer {
-				panic("x")
-			}
-			return Continue
-		}), Default)
+func TestClassifyConcurrent(t *testing.T) {
+	var asked atomic.Int64
+	c := ClassifierFunc(func(err error) Verdict {
+		asked.Add(1)
+		if err == io.ErrShortBuffer {
+			panic("x")
+		}
+		return Continue
+	})
 	done := make(chan struct{})
 	for g := 0; g < 4; g++ {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			for i := 0; i < 200; i++ {
-				if c.Classify(io.ErrShortBuffer) != Alive || c.Classify(io.EOF) != Lost {
+				if Classify(io.ErrShortBuffer, c) != Alive || Classify(io.EOF, c) != Lost {
 					t.Error("wrong verdict")
 					return
 				}
@@ -435,7 +388,7 @@ func TestChainConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		<-done
 	}
-	if n := panics.Load(); n != 800 {
-		t.Fatalf("panics reported: %d, want 800", n)
+	if n := asked.Load(); n != 1600 {
+		t.Fatalf("classifier asked %d times, want 1600", n)
 	}
 }

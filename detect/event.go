@@ -70,11 +70,16 @@ func (s State) valid() bool { return s >= Down && s <= Rekey }
 // Event is a tunnel-state change reported by a monitoring source (a router's
 // syslog, a webhook, a fleet broker) or by the application itself.
 type Event struct {
-	Tunnel string    // tunnel id; "" means "every tunnel"
+	Tunnel string    // tunnel id; AllTunnels ("*") means every tunnel
 	State  State     // Down, Up or Rekey
 	At     time.Time // when the source saw the change; zero means "now"
 	Source string    // where the event came from, for logs ("syslog:rtx", "webhook")
 }
+
+// AllTunnels is the tunnel id of an event about every tunnel (a router
+// restart, an operator's "everything is down"). It is spelled the same in
+// Event.Tunnel and on every wire format.
+const AllTunnels = "*"
 
 // ErrInvalidEvent is returned (wrapped) by Validate for an event that must
 // not be acted on.
@@ -89,6 +94,9 @@ func (e Event) Validate() error {
 	if !e.State.valid() {
 		return fmt.Errorf("%w: state %d is not down, up or rekey", ErrInvalidEvent, int(e.State))
 	}
+	if e.Tunnel == "" {
+		return fmt.Errorf("%w: tunnel id is empty (use %q for every tunnel)", ErrInvalidEvent, AllTunnels)
+	}
 	if len(e.Tunnel) > maxTunnelLen {
 		return fmt.Errorf("%w: tunnel id longer than %d bytes", ErrInvalidEvent, maxTunnelLen)
 	}
@@ -101,11 +109,7 @@ func (e Event) Validate() error {
 }
 
 func (e Event) String() string {
-	t := e.Tunnel
-	if t == "" {
-		t = "*"
-	}
-	return fmt.Sprintf("tunnel %s %s (source %s)", t, e.State, e.Source)
+	return fmt.Sprintf("tunnel %s %s (source %s)", e.Tunnel, e.State, e.Source)
 }
 
 // Notifier receives events. *pool.Pool implements it; feeds deliver to one

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"regexp"
@@ -13,7 +14,7 @@ import (
 //
 // The tunnel id comes from the named capture group TunnelGroup (default
 // "tunnel"). When the group is absent from the pattern or did not take part
-// in the match, the id is Tunnel, whose zero value "" means "every tunnel";
+// in the match, the id is Tunnel, whose zero value means AllTunnels ("*");
 // choose rules that name their tunnel whenever the device can log it.
 //
 // With TunnelMap set, the device's id (a YAMAHA tunnel number, a Cisco
@@ -33,7 +34,8 @@ type Rule struct {
 	// TunnelGroup names the capture group holding the device's tunnel id.
 	// "" means "tunnel".
 	TunnelGroup string
-	// Tunnel is the id used when the group did not match.
+	// Tunnel is the id used when the group did not match. "" means
+	// AllTunnels.
 	Tunnel string
 	// TunnelMap maps device ids to configured tunnel ids; nil = use the
 	// device id as is. With a map, unmapped ids are ignored.
@@ -130,7 +132,7 @@ func NewParser(rules []Rule, maxLine int) (*Parser, error) {
 		if r.OtherLive != 0 && !r.OtherLive.valid() {
 			return nil, fmt.Errorf("detect: rule %q: invalid OtherLive %d", r.Name, int(r.OtherLive))
 		}
-		if err := (Event{Tunnel: r.Tunnel, State: Up}).Validate(); err != nil {
+		if err := (Event{Tunnel: cmp.Or(r.Tunnel, AllTunnels), State: Up}).Validate(); err != nil {
 			return nil, fmt.Errorf("detect: rule %q: Tunnel: %w", r.Name, err)
 		}
 		group := r.TunnelGroup
@@ -208,6 +210,9 @@ func (p *Parser) apply(r *compiledRule, msg []byte, m []int) (Event, bool, error
 	}
 	if !utf8.ValidString(id) {
 		return Event{}, false, fmt.Errorf("%w: rule %s: tunnel id is not UTF-8", ErrMalformed, r.Name)
+	}
+	if r.TunnelMap == nil && id == "" {
+		id = AllTunnels
 	}
 	if r.TunnelMap != nil {
 		mapped, ok := r.TunnelMap[id]

@@ -213,15 +213,15 @@ func (s *Syslog) ServeTCP(ln net.Listener) error {
 			return fmt.Errorf("detect: syslog tcp: %w", err)
 		}
 		if !s.allowed(c.RemoteAddr()) {
+			s.drop("source not in AllowFrom", c.RemoteAddr()) // counted before the peer can see the close
 			c.Close()
-			s.drop("source not in AllowFrom", c.RemoteAddr())
 			continue
 		}
 		select {
 		case s.connSem <- struct{}{}:
 		default:
-			c.Close()
 			s.drop("too many TCP connections", c.RemoteAddr())
+			c.Close()
 			continue
 		}
 		if !s.track(c) {

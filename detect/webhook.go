@@ -375,9 +375,6 @@ func decodePlain(body []byte) (Event, error) {
 		return Event{}, fmt.Errorf(`bad "state": %q (want down, up or rekey)`, truncate(in.State, 32))
 	}
 	ev := Event{Tunnel: in.Tunnel, State: st, Source: "webhook"}
-	if ev.Tunnel == "*" {
-		ev.Tunnel = ""
-	}
 	if in.At != nil {
 		ev.At = *in.At
 	}

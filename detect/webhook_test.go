@@ -154,7 +154,7 @@ func TestWebhookPlainEventContent(t *testing.T) {
 		t.Errorf("events = %+v, want [%+v]", evs, want)
 	}
 	post(t, srv.URL, []byte(`{"tunnel":"*","state":"up"}`), bearer)
-	if evs := rec.take(); len(evs) != 1 || evs[0].Tunnel != "" || evs[0].State != Up {
+	if evs := rec.take(); len(evs) != 1 || evs[0].Tunnel != AllTunnels || evs[0].State != Up {
 		t.Errorf(`"*" events = %+v, want one Up for every tunnel`, evs)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 )
 
 // memConnector is a tiny in-memory driver for the examples. Each connection

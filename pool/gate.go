@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // gate holds back new connections while a tunnel is reported down.
@@ -39,16 +41,16 @@ func (g *gate) close(tunnel string) bool {
 	return wasOpen
 }
 
-// up clears tunnel ("" clears all); it reports whether no tunnel is down
-// any more.
+// up clears tunnel (AllTunnels clears all); it reports whether no tunnel
+// is down any more.
 func (g *gate) up(tunnel string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if tunnel == "" {
+	if tunnel == detect.AllTunnels {
 		clear(g.down)
 	} else {
 		delete(g.down, tunnel)
-		delete(g.down, "") // an Up for a named tunnel answers a Down for all
+		delete(g.down, detect.AllTunnels) // an Up for a named tunnel answers a Down for all
 	}
 	return len(g.down) == 0
 }

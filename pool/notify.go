@@ -31,7 +31,7 @@ func (p *Pool) Notify(ev detect.Event) {
 		p.ignore(ev, err.Error())
 		return
 	}
-	if ev.Tunnel != "" && len(p.cfg.Tunnels) > 0 && !slices.Contains(p.cfg.Tunnels, ev.Tunnel) {
+	if ev.Tunnel != detect.AllTunnels && len(p.cfg.Tunnels) > 0 && !slices.Contains(p.cfg.Tunnels, ev.Tunnel) {
 		p.ignore(ev, "not one of this pool's tunnels")
 		return
 	}

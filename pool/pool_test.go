@@ -258,7 +258,7 @@ func TestNotifyDownFailFastAndTimeout(t *testing.T) {
 		cfg := quietConfig()
 		cfg.DownWait = wait
 		p, _ := openFake(t, cfg, false)
-		p.Notify(detect.Event{State: detect.Down})
+		p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Down})
 		waitFor(t, func() bool { return p.Stats().TunnelDown })
 		err := p.DB().PingContext(context.Background())
 		if !errors.Is(err, ErrTunnelDown) {
@@ -292,7 +292,7 @@ func TestAfterCloseResetAndNotifyAreNoOps(t *testing.T) {
 	}
 	p.Reset("x")
 	p.Sever("x")
-	p.Notify(detect.Event{State: detect.Down})
+	p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Down})
 	if err := p.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
@@ -356,7 +356,7 @@ func TestResetStormIsRaceFree(t *testing.T) {
 				case 1:
 					p.Sever("storm")
 				case 2:
-					p.Notify(detect.Event{State: detect.State(1 + j%3)})
+					p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.State(1 + j%3)})
 				default:
 					p.DB().PingContext(context.Background())
 				}

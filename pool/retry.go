@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // RetryPolicy says when RunConn and RunTx may run a unit of work again.
@@ -81,7 +83,7 @@ func (p *Pool) retryable(err error, pol RetryPolicy, beforeCommit bool) bool {
 	switch {
 	case !v.IsLost():
 		return errors.Is(err, ErrTunnelDown)
-	case v == detectLostUnsent, beforeCommit, pol.Idempotent:
+	case v == detect.LostUnsent, beforeCommit, pol.Idempotent:
 		return true
 	}
 	return false // lost with the statement in flight: outcome unknown

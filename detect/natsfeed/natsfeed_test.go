@@ -70,14 +70,14 @@ func TestPublishSubscribeRoundTrip(t *testing.T) {
 	if err := Publish(pub, "flapguard.tunnels", detect.Event{Tunnel: "aws-1", State: detect.Down, At: at, Source: "syslog:yamaha/tunnel-down"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Publish(pub, "flapguard.tunnels", detect.Event{State: detect.Rekey}); err != nil {
+	if err := Publish(pub, "flapguard.tunnels", detect.Event{Tunnel: detect.AllTunnels, State: detect.Rekey}); err != nil {
 		t.Fatal(err)
 	}
 	ev := recv(t, events)
 	if ev.Tunnel != "aws-1" || ev.State != detect.Down || !ev.At.Equal(at) || ev.Source != "nats:syslog:yamaha/tunnel-down" {
 		t.Errorf("event = %+v", ev)
 	}
-	if ev = recv(t, events); ev.Tunnel != "" || ev.State != detect.Rekey || !ev.At.IsZero() || ev.Source != "nats" {
+	if ev = recv(t, events); ev.Tunnel != detect.AllTunnels || ev.State != detect.Rekey || !ev.At.IsZero() || ev.Source != "nats" {
 		t.Errorf("every-tunnel event = %+v", ev)
 	}
 	// An invalid event is refused at the source.

@@ -18,6 +18,7 @@ import (
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/internal/faultproxy"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // full socket control for "mysql"
 )
 

@@ -35,6 +35,7 @@ import (
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/natsfeed"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql" with full socket control
 	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx" with full socket control
 )

@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql" with full socket control
 	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx" with full socket control
 )

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 )
 
 func main() {

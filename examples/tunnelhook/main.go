@@ -286,9 +286,6 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	id := make([]byte, 12)
 	rand.Read(id)
 	tunnel := ev.Tunnel
-	if tunnel == "" {
-		tunnel = "*"
-	}
 	body, err := json.Marshal(detect.WebhookEvent{
 		Tunnel: tunnel, State: ev.State.String(), Source: h.cfg.source, ID: hex.EncodeToString(id),
 		At: ptrTime(time.Now().UTC()),

@@ -20,6 +20,7 @@ import (
 	"github.com/flapguard/flapguard/internal/lab"
 	"github.com/flapguard/flapguard/internal/tdsserver"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter"
 	_ "github.com/flapguard/flapguard/pool/pgxadapter"
 )

@@ -222,11 +222,11 @@ func (s *scheduler) inject(f fault) {
 	case faultNotify:
 		what = "tunnel down (Notify) + blackhole"
 		for _, p := range s.pools {
-			p.Notify(detect.Event{State: detect.Down, Source: "soak"})
+			p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Down, Source: "soak"})
 		}
 		s.check("notify blackhole", l.Flap(f.d))
 		for _, p := range s.pools {
-			p.Notify(detect.Event{State: detect.Up, Source: "soak"})
+			p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Up, Source: "soak"})
 		}
 	}
 	s.record(what, start)

@@ -12,6 +12,7 @@ import (
 	"github.com/flapguard/flapguard/internal/lab"
 	"github.com/flapguard/flapguard/internal/tdsserver"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 )
 
 var tdsDialect = dialect{

@@ -1,11 +1,15 @@
-package detect
+package mssqladapter
 
-import mssql "github.com/microsoft/go-mssqldb"
+import (
+	mssql "github.com/microsoft/go-mssqldb"
 
-// go-mssqldb rules (v1.11.2), part of Default. File:line references are into
+	"github.com/flapguard/flapguard/detect"
+)
+
+// go-mssqldb rules (v1.11.2), judged by Classifier. File:line references are into
 // github.com/microsoft/go-mssqldb@v1.11.2.
 //
-//   - RetryableError: LostUnsent. The driver returns it only from
+//   - RetryableError: detect.LostUnsent. The driver returns it only from
 //     checkBadConn with mayRetry=true (mssql.go:274-302), and every such call
 //     follows a failed *send* of the request: Begin (mssql.go:401-404),
 //     Commit (341-344), Rollback (371-374), Stmt.queryContext (783-785),
@@ -15,16 +19,16 @@ import mssql "github.com/microsoft/go-mssqldb"
 //     database/sql already retries it (error.go:109-133). What it wraps is a
 //     text-only error ("failed to send SQL Batch: %v", mssql.go:587-590,
 //     610-613), so nothing inside can overrule it.
-//   - StreamError: Lost. Invalid TDS stream, or "did not get cancellation
+//   - StreamError: detect.Lost. Invalid TDS stream, or "did not get cancellation
 //     confirmation from the server" after ATTENTION (token.go:135-145): the
 //     driver marks the connection bad (mssql.go:291-292) and the statement's
 //     outcome is unknown. It has no Unwrap; the drain deadline it may embed
 //     is not the caller's.
-//   - ServerError: Lost. A DONE token with the server-error bit: "the server
+//   - ServerError: detect.Lost. A DONE token with the server-error bit: "the server
 //     got a fatal error that aborts the process and severs the connection"
 //     (error.go:91-99, token.go:1098-1099).
-//   - Error (a server message): Lost when its class (severity) is 20 or
-//     higher, or its number is one that ends the session; otherwise Alive.
+//   - Error (a server message): detect.Lost when its class (severity) is 20 or
+//     higher, or its number is one that ends the session; otherwise detect.Alive.
 //     Every entry of Error.All is checked, not only the last.
 //
 // Error numbers and severities: "Database engine error severities",
@@ -45,7 +49,7 @@ var mssqlLostNumbers = [...]int32{
 }
 
 // mssqlAliveNumbers are listed for documentation and to pin them in tests:
-// their class is below 20, so the class rule already says Alive.
+// their class is below 20, so the class rule already says detect.Alive.
 //
 //   - 1205 deadlock victim (severity 13; MSSQLSERVER_1205: "rolling back the
 //     victim's transaction"): the connection survives.
@@ -59,35 +63,35 @@ var mssqlLostNumbers = [...]int32{
 // which the generic rules judge. They are not mapped.
 var mssqlAliveNumbers = [...]int32{1205, 18456, 4060}
 
-func mssqlRule(err error) Verdict {
+func mssqlRule(err error) detect.Verdict {
 	switch e := err.(type) {
 	case mssql.RetryableError, *mssql.RetryableError:
-		return LostUnsent
+		return detect.LostUnsent
 	case mssql.StreamError, *mssql.StreamError:
-		return Lost
+		return detect.Lost
 	case mssql.ServerError, *mssql.ServerError:
-		return Lost
+		return detect.Lost
 	case mssql.Error:
 		return mssqlErrorVerdict(&e)
 	case *mssql.Error:
 		if e == nil {
-			return Continue
+			return detect.Continue
 		}
 		return mssqlErrorVerdict(e)
 	}
-	return Continue
+	return detect.Continue
 }
 
-func mssqlErrorVerdict(e *mssql.Error) Verdict {
+func mssqlErrorVerdict(e *mssql.Error) detect.Verdict {
 	if mssqlMessageLost(e.Number, e.Class) {
-		return Lost
+		return detect.Lost
 	}
 	for i := range e.All {
 		if mssqlMessageLost(e.All[i].Number, e.All[i].Class) {
-			return Lost
+			return detect.Lost
 		}
 	}
-	return Alive
+	return detect.Alive
 }
 
 func mssqlMessageLost(number int32, class uint8) bool {

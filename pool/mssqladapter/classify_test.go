@@ -1,4 +1,4 @@
-package detect
+package mssqladapter
 
 import (
 	"context"
@@ -16,45 +16,48 @@ import (
 	"unicode/utf16"
 
 	mssql "github.com/microsoft/go-mssqldb"
+
+	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/nettest"
 )
 
 func TestMSSQLConstructed(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want Verdict
+		want detect.Verdict
 	}{
-		{"constructed/Error 2627 class 14 (unique key)", mssql.Error{Number: 2627, Class: 14}, Alive},
-		{"constructed/Error 1205 deadlock victim class 13", mssql.Error{Number: 1205, Class: 13}, Alive},
-		{"constructed/Error 18456 login failed class 14", mssql.Error{Number: 18456, Class: 14}, Alive},
-		{"constructed/Error 4060 cannot open database class 11", mssql.Error{Number: 4060, Class: 11}, Alive},
-		{"constructed/Error class 19 (batch ended, conn kept)", mssql.Error{Number: 701, Class: 19}, Alive},
-		{"constructed/Error class 20", mssql.Error{Number: 9999, Class: 20}, Lost},
-		{"constructed/Error 596 class 21", mssql.Error{Number: 596, Class: 21}, Lost},
-		{"constructed/Error 6005 shutdown class 10", mssql.Error{Number: 6005, Class: 10}, Lost},
-		{"constructed/Error 6006 shut down class 10", mssql.Error{Number: 6006, Class: 10}, Lost},
-		{"constructed/*Error class 21", &mssql.Error{Number: 596, Class: 21}, Lost},
-		{"constructed/nil *Error", (*mssql.Error)(nil), Alive},
+		{"constructed/Error 2627 class 14 (unique key)", mssql.Error{Number: 2627, Class: 14}, detect.Alive},
+		{"constructed/Error 1205 deadlock victim class 13", mssql.Error{Number: 1205, Class: 13}, detect.Alive},
+		{"constructed/Error 18456 login failed class 14", mssql.Error{Number: 18456, Class: 14}, detect.Alive},
+		{"constructed/Error 4060 cannot open database class 11", mssql.Error{Number: 4060, Class: 11}, detect.Alive},
+		{"constructed/Error class 19 (batch ended, conn kept)", mssql.Error{Number: 701, Class: 19}, detect.Alive},
+		{"constructed/Error class 20", mssql.Error{Number: 9999, Class: 20}, detect.Lost},
+		{"constructed/Error 596 class 21", mssql.Error{Number: 596, Class: 21}, detect.Lost},
+		{"constructed/Error 6005 shutdown class 10", mssql.Error{Number: 6005, Class: 10}, detect.Lost},
+		{"constructed/Error 6006 shut down class 10", mssql.Error{Number: 6006, Class: 10}, detect.Lost},
+		{"constructed/*Error class 21", &mssql.Error{Number: 596, Class: 21}, detect.Lost},
+		{"constructed/nil *Error", (*mssql.Error)(nil), detect.Alive},
 		{"constructed/Error last ordinary, earlier fatal in All", mssql.Error{Number: 3621, Class: 10,
-			All: []mssql.Error{{Number: 596, Class: 21}, {Number: 3621, Class: 10}}}, Lost},
-		{"constructed/wrapped Error 1205", fmt.Errorf("tx: %w", mssql.Error{Number: 1205, Class: 13}), Alive},
-		{"constructed/StreamError", mssql.StreamError{InnerError: errors.New("did not get cancellation confirmation from the server")}, Lost},
-		{"constructed/StreamError wrapping a deadline", mssql.StreamError{InnerError: fmt.Errorf("x: %w", context.DeadlineExceeded)}, Lost},
-		{"constructed/ServerError (zero)", mssql.ServerError{}, Lost},
-		{"constructed/RetryableError (zero)", mssql.RetryableError{}, LostUnsent},
-		{"constructed/join RetryableError + Error 1205", errors.Join(mssql.RetryableError{}, mssql.Error{Number: 1205, Class: 13}), LostUnsent},
-		{"constructed/join Error 2627 + EOF", errors.Join(mssql.Error{Number: 2627, Class: 14}, io.EOF), Lost},
+			All: []mssql.Error{{Number: 596, Class: 21}, {Number: 3621, Class: 10}}}, detect.Lost},
+		{"constructed/wrapped Error 1205", fmt.Errorf("tx: %w", mssql.Error{Number: 1205, Class: 13}), detect.Alive},
+		{"constructed/StreamError", mssql.StreamError{InnerError: errors.New("did not get cancellation confirmation from the server")}, detect.Lost},
+		{"constructed/StreamError wrapping a deadline", mssql.StreamError{InnerError: fmt.Errorf("x: %w", context.DeadlineExceeded)}, detect.Lost},
+		{"constructed/ServerError (zero)", mssql.ServerError{}, detect.Lost},
+		{"constructed/RetryableError (zero)", mssql.RetryableError{}, detect.LostUnsent},
+		{"constructed/join RetryableError + Error 1205", errors.Join(mssql.RetryableError{}, mssql.Error{Number: 1205, Class: 13}), detect.LostUnsent},
+		{"constructed/join Error 2627 + EOF", errors.Join(mssql.Error{Number: 2627, Class: 14}, io.EOF), detect.Lost},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Default.Classify(tt.err); got != tt.want {
-				t.Fatalf("Default.Classify(%#v) = %v, want %v", tt.err, got, tt.want)
+			if got := detect.Classify(tt.err, classifier); got != tt.want {
+				t.Fatalf("Classify(%#v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
 	}
 	for _, n := range mssqlAliveNumbers {
 		for _, class := range []uint8{11, 13, 14, 16} {
-			if v := Default.Classify(mssql.Error{Number: n, Class: class}); v != Alive {
+			if v := detect.Classify(mssql.Error{Number: n, Class: class}, classifier); v != detect.Alive {
 				t.Fatalf("Error %d class %d: %v, want alive", n, class, v)
 			}
 		}
@@ -84,16 +87,16 @@ func mssqlConnect(t *testing.T, ctx context.Context, addr, extra string) error {
 func TestMSSQLRealConnectErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("real/mssql connect: server RSTs after PRELOGIN arrives", func(t *testing.T) {
-		err := mssqlConnect(t, ctx, serveOnce(t, rstAfterByte), "")
+		err := mssqlConnect(t, ctx, nettest.ServeOnce(t, nettest.RSTAfterByte), "")
 		t.Logf("%T: %v", err, err)
-		expect(t, err, Lost) // raw read error: the driver does not mark connect errors
-		expect(t, &ConnectError{Err: err}, LostUnsent)
+		expect(t, err, detect.Lost) // raw read error: the driver does not mark connect errors
+		expect(t, &detect.ConnectError{Err: err}, detect.LostUnsent)
 	})
 	t.Run("real/mssql connect: server FINs", func(t *testing.T) {
-		err := mssqlConnect(t, ctx, serveOnce(t, func(c net.Conn) { c.Close() }), "")
+		err := mssqlConnect(t, ctx, nettest.ServeOnce(t, func(c net.Conn) { c.Close() }), "")
 		t.Logf("%T: %v", err, err)
-		expect(t, err, Lost)
-		expect(t, &ConnectError{Err: err}, LostUnsent)
+		expect(t, err, detect.Lost)
+		expect(t, &detect.ConnectError{Err: err}, detect.LostUnsent)
 	})
 	t.Run("real/mssql connect: refused", func(t *testing.T) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -107,17 +110,17 @@ func TestMSSQLRealConnectErrors(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Fatalf("want ECONNREFUSED in chain, got %v", err)
 		}
-		expect(t, err, LostUnsent)
+		expect(t, err, detect.LostUnsent)
 	})
 	t.Run("real/mssql connect: silent server, connection timeout", func(t *testing.T) {
 		// PRELOGIN ignores the context (DRIVERS.md); the per-read deadline
 		// of "connection timeout" is what ends it.
 		release := make(chan struct{})
 		defer close(release)
-		addr := serveOnce(t, func(c net.Conn) { <-release; c.Close() })
+		addr := nettest.ServeOnce(t, func(c net.Conn) { <-release; c.Close() })
 		err := mssqlConnect(t, ctx, addr, "&connection+timeout=1")
 		t.Logf("%T: %v", err, err)
-		expect(t, err, Lost)
+		expect(t, err, detect.Lost)
 	})
 	t.Run("real/mssql connect: login failed 18456", func(t *testing.T) {
 		srv := newFakeTDS(t, func(req tdsRequest) []byte { return nil })
@@ -128,8 +131,8 @@ func TestMSSQLRealConnectErrors(t *testing.T) {
 		if !errors.As(err, &me) || me.Number != 18456 {
 			t.Fatalf("want mssql.Error 18456, got %v", err)
 		}
-		expect(t, err, Alive)
-		expect(t, &ConnectError{Err: err}, Alive)
+		expect(t, err, detect.Alive)
+		expect(t, &detect.ConnectError{Err: err}, detect.Alive)
 	})
 }
 
@@ -141,7 +144,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		db, _ := srv.open(t, "")
 		_, err := db.ExecContext(context.Background(), "INSERT t VALUES (1)")
 		t.Logf("%T: %v", err, err)
-		expect(t, err, Alive)
+		expect(t, err, detect.Alive)
 	})
 	t.Run("real/mssql exec: 1205 deadlock victim", func(t *testing.T) {
 		srv := newFakeTDS(t, func(req tdsRequest) []byte {
@@ -149,7 +152,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		})
 		db, _ := srv.open(t, "")
 		_, err := db.ExecContext(context.Background(), "UPDATE t SET a=1")
-		expect(t, err, Alive)
+		expect(t, err, detect.Alive)
 	})
 	t.Run("real/mssql exec: fatal 596 -> ServerError", func(t *testing.T) {
 		srv := newFakeTDS(t, func(req tdsRequest) []byte {
@@ -163,7 +166,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		if !errors.As(err, &se) {
 			t.Fatalf("want mssql.ServerError, got %T %v", err, err)
 		}
-		expect(t, err, Lost)
+		expect(t, err, detect.Lost)
 	})
 	t.Run("real/mssql exec: our socket closed before send -> RetryableError", func(t *testing.T) {
 		srv := newFakeTDS(t, func(req tdsRequest) []byte { return tdsDone(0, 1) })
@@ -183,7 +186,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		if !errors.As(err, &re) || !errors.Is(err, driver.ErrBadConn) {
 			t.Fatalf("want mssql.RetryableError, got %T %v", err, err)
 		}
-		expect(t, err, LostUnsent)
+		expect(t, err, detect.LostUnsent)
 		if n := srv.requests(); n != 1 {
 			t.Fatalf("server saw %d requests, want 1: the second must not have arrived", n)
 		}
@@ -192,7 +195,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		srv := newFakeTDS(t, nil)
 		srv.onRequest = func(c net.Conn, req tdsRequest) bool {
 			if req.n == 2 {
-				rst(c)
+				nettest.RST(c)
 				return false
 			}
 			return true
@@ -212,7 +215,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) {
 			t.Fatalf("want a reset/EOF read error, got %T %v", err, err)
 		}
-		expect(t, err, Lost)
+		expect(t, err, detect.Lost)
 	})
 	t.Run("real/mssql exec: server FINs while the statement runs", func(t *testing.T) {
 		srv := newFakeTDS(t, nil)
@@ -235,7 +238,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		}
 		_, err = conn.ExecContext(context.Background(), "INSERT t VALUES (1)")
 		t.Logf("%T: %v", err, err)
-		expect(t, err, Lost)
+		expect(t, err, detect.Lost)
 	})
 	t.Run("real/mssql exec: caller deadline, server confirms ATTENTION", func(t *testing.T) {
 		srv := newFakeTDS(t, func(req tdsRequest) []byte {
@@ -263,7 +266,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("want context.DeadlineExceeded, got %T %v", err, err)
 		}
-		expect(t, err, Alive)
+		expect(t, err, detect.Alive)
 	})
 	t.Run("real/mssql exec: caller deadline, ATTENTION never confirmed -> StreamError", func(t *testing.T) {
 		if testing.Short() {
@@ -293,7 +296,7 @@ func TestMSSQLRealSessionErrors(t *testing.T) {
 		if !errors.As(err, &se) {
 			t.Fatalf("want mssql.StreamError, got %T %v", err, err)
 		}
-		expect(t, err, Lost)
+		expect(t, err, detect.Lost)
 	})
 }
 
@@ -537,10 +540,10 @@ func TestDefaultNoAlloc(t *testing.T) {
 		"context.DeadlineExceed": context.DeadlineExceeded,
 	}
 	for name, err := range errs {
-		if n := testing.AllocsPerRun(100, func() { Default.Classify(err) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { detect.Classify(err, classifier) }); n != 0 {
 			t.Errorf("%s: %v allocations per Classify, want 0", name, n)
 		}
-		if n := testing.AllocsPerRun(100, func() { Classify(err) }); n != 0 {
+		if n := testing.AllocsPerRun(100, func() { detect.Classify(err, classifier) }); n != 0 {
 			t.Errorf("Classify %s: %v allocations, want 0", name, n)
 		}
 	}
@@ -550,7 +553,7 @@ func BenchmarkDefaultSQLError(b *testing.B) {
 	err := error(fmt.Errorf("insert: %w", mssql.Error{Number: 2627, Class: 14, Message: "Violation of PRIMARY KEY constraint"}))
 	b.ReportAllocs()
 	for b.Loop() {
-		if Default.Classify(err) != Alive {
+		if detect.Classify(err, classifier) != detect.Alive {
 			b.Fatal("wrong verdict")
 		}
 	}
@@ -560,8 +563,15 @@ func BenchmarkDefaultNetError(b *testing.B) {
 	err := error(&net.OpError{Op: "read", Net: "tcp", Err: &net.OpError{Op: "read", Err: syscall.ECONNRESET}})
 	b.ReportAllocs()
 	for b.Loop() {
-		if Default.Classify(err) != Lost {
+		if detect.Classify(err, classifier) != detect.Lost {
 			b.Fatal("wrong verdict")
 		}
+	}
+}
+
+func expect(t *testing.T, err error, want detect.Verdict) {
+	t.Helper()
+	if got := detect.Classify(err, classifier); got != want {
+		t.Fatalf("Classify(%T %v) = %v, want %v", err, err, got, want)
 	}
 }

@@ -1,4 +1,21 @@
-package pool
+// Package mssqladapter gives go-mssqldb (github.com/microsoft/go-mssqldb)
+// full flapguard protection. Import it for its side effect, the way
+// database/sql drivers are imported:
+//
+//	import _ "github.com/flapguard/flapguard/pool/mssqladapter"
+//
+//	p, err := pool.Open("sqlserver", "sqlserver://app:secret@db.example?database=app", pool.Config{})
+//
+// It registers "sqlserver" and "mssql" (the latter with go-mssqldb's
+// process-query-text behaviour, as the driver does). The pool then dials
+// every socket through the connector's Dialer, so it can harden, track and
+// sever them; bounds go-mssqldb's 5s wait for a cancel acknowledgement; and
+// reads the driver's errors with Classifier. A program that does not import
+// this package compiles no go-mssqldb code.
+//
+// "azuresql" lives in go-mssqldb's azuread package with the Azure SDK behind
+// it; use pool.OpenWithDialer with azuread.NewConnector and its Dialer field.
+package mssqladapter
 
 import (
 	"context"
@@ -8,18 +25,24 @@ import (
 
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/msdsn"
+
+	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/pool"
 )
 
-// go-mssqldb is flapguard's primary driver, so its support is built in:
-// Open("sqlserver", dsn, cfg) and Open("mssql", dsn, cfg) work with only
-// this package imported. ("azuresql" lives in go-mssqldb's azuread package
-// with the Azure SDK behind it; it works through Open with soft reset and
-// liveness, or with full control through OpenFunc and
-// azuread.NewConnector + its Dialer field.)
+// classifier reads go-mssqldb's errors together with the generic rules.
+var classifier = detect.WithRules(mssqlRule)
+
+// Classifier returns the classifier the pool uses for go-mssqldb's errors
+// (see classify.go for its rules). Use it with detect.Classify to judge an
+// error yourself.
+func Classifier() detect.Classifier { return classifier }
+
 func init() {
 	for name, process := range map[string]bool{"sqlserver": false, "mssql": true} {
-		RegisterDriver(name, Driver{
-			NewConnector: func(dsn string, dial DialFunc) (driver.Connector, error) {
+		pool.RegisterDriver(name, pool.Driver{
+			Classifier: classifier,
+			NewConnector: func(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 				cfg, err := msdsn.Parse(dsn)
 				if err != nil {
 					return nil, err
@@ -50,7 +73,7 @@ func init() {
 	}
 }
 
-type mssqlDialer DialFunc
+type mssqlDialer pool.DialFunc
 
 func (d mssqlDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return d(ctx, network, addr)

@@ -1,4 +1,4 @@
-package pool_test
+package mssqladapter_test
 
 import (
 	"context"

@@ -30,7 +30,7 @@
 // pgx and for MySQL/MariaDB through go-sql-driver/mysql, blank-import
 // pool/pgxadapter or pool/mysqladapter and open "pgx" or "mysql". These get
 // full protection, because the pool dials every socket the driver uses.
-// OpenFunc gives the same to any driver whose connector accepts a dial
+// OpenWithDialer gives the same to any driver whose connector accepts a dial
 // function; OpenDB wraps any driver.Connector, and Open any other registered
 // driver name, without socket control (no sever, no TCP hardening;
 // Stats().SocketControl is false). Like sql.Open, Open does not connect:
@@ -81,9 +81,9 @@
 // was already closed when the operation began.
 //
 // The prober and its states. One goroutine per pool judges the path:
-// StateHealthy, StateSuspect (a connection was lost, failed its liveness
-// check, or is stalled retransmitting into the void), StateDown (a fresh
-// connection failed, or a tunnel is reported down) and StateRecovering
+// Healthy, Suspect (a connection was lost, failed its liveness
+// check, or is stalled retransmitting into the void), Unreachable (a fresh
+// connection failed, or a tunnel is reported down) and Recovering
 // (the path answers again). It wakes every ProbeInterval (1s, ±20%) or at
 // once when a failure kicks it. Real traffic proves the path; otherwise it
 // pings an idle connection, and on any doubt it makes a fresh connection
@@ -146,7 +146,7 @@
 // # Where things live
 //
 //   - pool: the Pool. config.go (Config and its defaults), pool.go (Open,
-//     OpenDB, OpenFunc, Reset, Sever, Close), conn.go, stmt.go and
+//     OpenDB, OpenWithDialer, Reset, Sever, Close), conn.go, stmt.go and
 //     connector.go (the driver wrapper: generations, renew at borrow,
 //     lost-connection handling), dialer.go (socket tracking, TCP
 //     hardening, liveness deadline), clock.go, liveness.go, guard.go (cancel grace), classify.go,

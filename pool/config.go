@@ -85,16 +85,40 @@ type Config struct {
 	// Explicit Reset and Sever calls are not limited. Default 1s.
 	ResetCooldown time.Duration
 
-	// Tunnels lists the tunnel ids whose events (Notify) this pool obeys.
-	// Empty: every event. An event with an empty tunnel id applies to every
-	// pool.
+	// Tunnels lists the tunnel ids whose events (Notify) this pool obeys,
+	// and says they are redundant paths to the server (an AWS Site-to-Site
+	// VPN connection's two tunnels): the path is down only when every one
+	// of them is down. Empty: every tunnel id is obeyed and learned from
+	// the events (see Notify for how a DOWN is judged then). An event for
+	// detect.AllTunnels applies to every pool.
 	Tunnels []string
+
+	// RequireAllTunnels: the tunnels in Tunnels are not redundant, each
+	// carries part of the traffic, so any one's DOWN takes the path down.
+	RequireAllTunnels bool
+
+	// RefuseAllTunnels: ignore events for detect.AllTunnels, so no single
+	// event can take down every pool that hears it.
+	RefuseAllTunnels bool
+
+	// EventMaxAge: a tunnel event whose At is older than this when it
+	// arrives is ignored (a stale DOWN replayed by a relay must not sever a
+	// working pool). Events are otherwise ordered by when the pool receives
+	// them, never by At, and an At in the future is taken as now. Default
+	// 2m. Negative: no age limit.
+	EventMaxAge time.Duration
 
 	// DownWait: while a tunnel is reported down, a request that needs a new
 	// connection waits up to this long (or its own deadline) for the tunnel
 	// to come up, then fails with ErrTunnelDown. Default 5s. Negative: fail
 	// at once.
 	DownWait time.Duration
+
+	// AllowSoftMode lets Open use a database/sql driver that no flapguard
+	// adapter registered, with soft reset and liveness only (no sever, no
+	// TCP hardening, no cancel guard); Open logs that once at Warn. Without
+	// it Open returns an error naming the adapter import to add.
+	AllowSoftMode bool
 
 	// Orphans: after recovering from a dead path, end the server sessions
 	// the pool's abandoned connections left behind. The server does not
@@ -143,6 +167,7 @@ const (
 	defaultProbeTimeout     = 2 * time.Second
 	defaultResetCooldown    = time.Second
 	defaultDownWait         = 5 * time.Second
+	defaultEventMaxAge      = 2 * time.Minute
 	off                     = -1
 	maxReasonableDuration   = 24 * time.Hour
 	maxReasonableKeepAlives = 1000
@@ -181,6 +206,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"ProbeTimeout", &c.ProbeTimeout, defaultProbeTimeout, false, false},
 		{"ResetCooldown", &c.ResetCooldown, defaultResetCooldown, false, false},
 		{"DownWait", &c.DownWait, defaultDownWait, true, false},
+		{"EventMaxAge", &c.EventMaxAge, defaultEventMaxAge, true, false},
 	}
 	for _, d := range durs {
 		switch {
@@ -209,7 +235,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("pool: Config.LivenessTimeoutMin (%v) is above Config.LivenessTimeoutMax (%v)", c.LivenessTimeoutMin, c.LivenessTimeoutMax)
 	}
 	for i, t := range c.Tunnels {
-		if err := (detect.Event{Tunnel: t, State: detect.Up}).Validate(); err != nil || t == "" {
+		if err := (detect.Event{Tunnel: t, State: detect.Up}).Validate(); err != nil || t == detect.AllTunnels {
 			return c, fmt.Errorf("pool: Config.Tunnels[%d] %q is not a valid tunnel id", i, t)
 		}
 	}

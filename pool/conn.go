@@ -50,15 +50,16 @@ type conn struct {
 }
 
 var (
-	_ driver.Conn               = (*conn)(nil)
-	_ driver.Pinger             = (*conn)(nil)
-	_ driver.ExecerContext      = (*conn)(nil)
-	_ driver.QueryerContext     = (*conn)(nil)
-	_ driver.ConnPrepareContext = (*conn)(nil)
-	_ driver.ConnBeginTx        = (*conn)(nil)
-	_ driver.NamedValueChecker  = (*conn)(nil)
-	_ driver.SessionResetter    = (*conn)(nil)
-	_ driver.Validator          = (*conn)(nil)
+	_ driver.Conn                    = (*conn)(nil)
+	_ driver.Pinger                  = (*conn)(nil)
+	_ driver.ExecerContext           = (*conn)(nil)
+	_ driver.QueryerContext          = (*conn)(nil)
+	_ driver.ConnPrepareContext      = (*conn)(nil)
+	_ driver.ConnBeginTx             = (*conn)(nil)
+	_ driver.NamedValueChecker       = (*conn)(nil)
+	_ driver.SessionResetter         = (*conn)(nil)
+	_ driver.Validator               = (*conn)(nil)
+	_ interface{ Raw() driver.Conn } = (*conn)(nil)
 )
 
 func newConn(p *Pool, rc *rawConn) *conn {
@@ -123,7 +124,8 @@ func (c *conn) enter(ctx context.Context) error {
 			c.awaitProbe()
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				return c.ready(ctx, s)
+				_, err := c.ready(ctx, s)
+				return err
 			}
 		}
 	}
@@ -347,10 +349,14 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	if err := c.ready(ctx, s); err != nil {
+	pinged, err := c.ready(ctx, s)
+	if err != nil {
 		return err
 	}
 	if sr := c.l().resetter; sr != nil {
+		if pinged {
+			ctx = context.WithValue(ctx, pingedKey{}, true)
+		}
 		return sr.ResetSession(ctx)
 	}
 	return nil
@@ -360,14 +366,15 @@ func (c *conn) ResetSession(ctx context.Context) error {
 // prev) fit for use: renewed if retired or stale, pinged with the pool's
 // own deadline if it sat idle for longer than LivenessIdle, and renewed if
 // that ping failed. Only driver.ErrBadConn comes out of it: nothing has
-// been sent.
-func (c *conn) ready(ctx context.Context, prev int32) error {
+// been sent. pinged reports that the conn it leaves was just proved alive
+// (so the driver's own reset need not ping it again).
+func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
 	if prev == stateRetired {
-		return c.renew(ctx)
+		return true, c.renew(ctx)
 	}
 	if c.stale() {
 		c.retire(false)
-		return c.renew(ctx)
+		return true, c.renew(ctx)
 	}
 	if c.p.cfg.LivenessIdle != off {
 		now := c.p.monoNow()
@@ -377,13 +384,23 @@ func (c *conn) ready(ctx context.Context, prev int32) error {
 				c.retire(true)
 				if ctx.Err() != nil {
 					c.state.Store(stateRetired)
-					return driver.ErrBadConn
+					return false, driver.ErrBadConn
 				}
-				return c.renew(ctx)
+				return true, c.renew(ctx)
 			}
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
+}
+
+// Raw returns the driver's own conn under the wrapper, the convention of
+// wrapping drivers (otelsql, sqlmw): code that unwraps through several
+// wrappers keeps working. See DriverConn. A conn whose driver conn a reset
+// closed gets a new one first (bounded by Config.ConnectTimeout).
+func (c *conn) Raw() driver.Conn {
+	c.enter(context.Background()) // on failure the closed driver conn is returned and its use fails
+	return c.l().inner
 }
 
 // Close is database/sql's final close of the conn.

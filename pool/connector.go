@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flapguard/flapguard/detect"
 )
@@ -67,12 +68,14 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 // generation it belongs to. A pooled conn wraps one at a time; the prober
 // and the canary use one bare.
 type rawConn struct {
-	inner     driver.Conn
-	socks     *socketSet // nil without socket control
-	gen       uint64
-	sessionID int64       // server session id, for orphan reaping (0 unknown)
-	sessionFP string      // fingerprint of that session
-	bad       atomic.Bool // lost: must not be reused
+	inner driver.Conn
+	socks *socketSet // nil without socket control
+	gen   uint64
+	bad   atomic.Bool // lost: must not be reused
+	// connectedAt and localPort identify the server session for orphan
+	// reaping without a query at connect (see orphans.go).
+	connectedAt time.Time
+	localPort   int
 	// orphanable: an operation was cut by its caller's deadline; the driver
 	// may close the conn with a goodbye a dead path swallows, so the
 	// session is checked for (and ended) after recovery.
@@ -101,9 +104,16 @@ func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
-		if (r.bad.Load() || r.orphanable.Load()) && r.sessionID != 0 && r.p != nil {
-			// Lost or severed: the server may not know; remember to reap.
-			r.p.addOrphan(r.sessionID, r.sessionFP)
+		if r.p != nil && r.localPort != 0 {
+			switch {
+			case r.bad.Load():
+				// Lost or severed: the server may not know; remember to reap.
+				r.p.addOrphan(r.orphan())
+			case r.orphanable.Load():
+				// Cut by its caller's deadline: reaped only if a dead path
+				// is found soon (promoteOrphanCandidates).
+				r.p.addOrphanCandidate(r.orphan())
+			}
 		}
 		r.closeErr = r.inner.Close()
 		if r.socks != nil {
@@ -147,10 +157,14 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		stop := context.AfterFunc(ctx, func() { set.closeAll() })
 		defer stop()
 	}
+	if c.inner == nil {
+		return nil, nil, errors.New("pool: OpenDB: connector is nil")
+	}
+	started := time.Now()
 	ic, err := c.inner.Connect(ctx)
 	if err != nil {
 		// go-mssqldb returns a non-nil driver.Conn wrapping a nil *Conn on
-		// error (DRIVERS.md): look at err, never at ic.
+		// error (docs/drivers.md): look at err, never at ic.
 		if set != nil {
 			set.closeAll()
 		}
@@ -165,29 +179,44 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
 	}
 	rc := newRawConn(p, ic, set, gen)
-	if p.reaping() {
-		rc.sessionID, rc.sessionFP = querySession(ctx, ic, p.drv.SessionQuery)
+	rc.connectedAt = p.cfg.now()
+	if s := set.current(); s != nil {
+		rc.localPort = localPort(s)
 	}
+	p.observeConnect(time.Since(started))
 	p.stats.connects.Add(1)
-	p.pathWorks()
+	if Health(p.healthNow.Load()) == Unreachable {
+		p.sup.kick() // a new connection proves the path: look now
+	}
 	return rc, set, nil
 }
 
 func (c *connector) Driver() driver.Driver { return connectorDriver{c} }
 
-// Close closes the inner connector if it is an io.Closer. database/sql
-// calls it from DB.Close; the pool's own Close does that.
+// Close stops the pool, then closes the inner connector if it is an
+// io.Closer. database/sql calls it from DB.Close (sql.go, DB.Close), so a
+// framework that closes the *sql.DB stops the pool as Pool.Close does.
 func (c *connector) Close() error {
+	c.p.shutdown()
 	if cl, ok := c.inner.(io.Closer); ok {
 		return cl.Close()
 	}
 	return nil
 }
 
-// connectorDriver lets sql.DB.Driver() work. Opening by name through it is
-// not supported: the pool's connector is the way in.
+// connectorDriver is what sql.DB.Driver() returns. Its Open opens the DSN
+// it is given with the driver's own driver.Driver, as a plain database/sql
+// driver would: a connection outside the pool, never one to the pool's
+// server in disguise.
 type connectorDriver struct{ c *connector }
 
-func (d connectorDriver) Open(string) (driver.Conn, error) {
-	return d.c.Connect(context.Background())
+func (d connectorDriver) Open(dsn string) (driver.Conn, error) {
+	if d.c.inner == nil {
+		return nil, errors.New("pool: Driver().Open: the pool has no connector")
+	}
+	drv := d.c.inner.Driver()
+	if drv == nil {
+		return nil, errors.New("pool: Driver().Open: the connector has no driver.Driver to open a DSN with")
+	}
+	return drv.Open(dsn)
 }

@@ -19,7 +19,7 @@
 //     so requests hung on a blackholed flow return now. It needs the pool
 //     to dial the sockets itself: built in for go-mssqldb ("sqlserver",
 //     "mssql"), and for pgx and go-sql-driver/mysql through pool/pgxadapter
-//     and pool/mysqladapter; any other driver through OpenFunc. OpenDB and
+//     and pool/mysqladapter; any other driver through OpenWithDialer. OpenDB and
 //     other drivers get soft reset and liveness only.
 //   - Liveness at borrow: a connection idle longer than Config.LivenessIdle
 //     is pinged with a deadline the pool derives from the socket's measured

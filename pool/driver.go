@@ -1,9 +1,12 @@
 package pool
 
 import (
+	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/flapguard/flapguard/detect"
 )
@@ -35,17 +38,17 @@ type Driver struct {
 	// SafeToRetry error although the statement ran; see pgxadapter).
 	ClosedAtStart func(driver.Conn) bool
 
-	// Orphan reaping (see Config.Orphans). SessionQuery returns the
-	// server's id for the current session and a fingerprint that tells it
-	// apart from a later session that reuses the id (SQL Server reuses
-	// SPIDs at once, PostgreSQL reuses pids): two columns, (bigint, text).
-	// SessionCheck(id, fp) is a query returning a count: whether session id
-	// still exists with fingerprint fp (fp is given as a quoted SQL string
-	// literal). KillSession(id) ends it. ReapNeedsPermission: killing one's
-	// own sessions needs a permission users often lack (SQL Server: ALTER
-	// ANY CONNECTION), so OrphansAuto leaves reaping off.
-	SessionQuery        string
-	SessionCheck        func(id int64, fpLiteral string) string
+	// Orphan reaping (see Config.Orphans). Nothing is asked at connect:
+	// the pool knows each connection's local port and when it was made.
+	// FindSession(port, minAge) is a query returning one column, the id of
+	// a session of the current user whose client is this host's port port
+	// (as the reaping connection's own client address is seen by the
+	// server) and that started at least minAge ago by the server's clock,
+	// other than the reaping session; no row if there is none.
+	// KillSession(id) ends it. ReapNeedsPermission: killing one's own
+	// sessions needs a permission users often lack (SQL Server: ALTER ANY
+	// CONNECTION), so OrphansAuto leaves reaping off.
+	FindSession         func(clientPort int, minAge time.Duration) string
 	KillSession         func(id int64) string
 	ReapNeedsPermission bool
 }
@@ -78,17 +81,30 @@ func lookupDriver(name string) (Driver, bool) {
 	return d, ok
 }
 
-// Drivers returns the names with full socket control, for diagnostics.
-func Drivers() []string {
-	driversMu.RLock()
-	defer driversMu.RUnlock()
-	names := make([]string, 0, len(drivers))
-	for n := range drivers {
-		names = append(names, n)
-	}
-	return names
+// adapters names the adapter package for the driver names flapguard has one
+// for, so a forgotten import is reported with the line to add.
+var adapters = map[string]string{
+	"sqlserver": "github.com/flapguard/flapguard/pool/mssqladapter",
+	"mssql":     "github.com/flapguard/flapguard/pool/mssqladapter",
+	"pgx":       "github.com/flapguard/flapguard/pool/pgxadapter",
+	"pgx/v5":    "github.com/flapguard/flapguard/pool/pgxadapter",
+	"mysql":     "github.com/flapguard/flapguard/pool/mysqladapter",
+}
+
+func isRegistered(name string) bool {
+	return slices.Contains(sql.Drivers(), name)
 }
 
 func errUnknownDriver(name string) error {
-	return fmt.Errorf("pool: unknown driver %q (forgotten import? for pgx and mysql import _ \"github.com/flapguard/flapguard/pool/pgxadapter\" or .../pool/mysqladapter)", name)
+	if pkg, ok := adapters[name]; ok {
+		return fmt.Errorf("pool: unknown driver %q: add import _ %q", name, pkg)
+	}
+	return fmt.Errorf("pool: unknown driver %q: no database/sql driver and no flapguard adapter is registered under that name (forgotten import?)", name)
+}
+
+func errNoAdapter(name string) error {
+	if pkg, ok := adapters[name]; ok {
+		return fmt.Errorf("pool: driver %q has no flapguard adapter registered: add import _ %q (without it the pool cannot sever, harden TCP or bound the driver's waits; set Config.AllowSoftMode to run without)", name, pkg)
+	}
+	return fmt.Errorf("pool: driver %q has no flapguard adapter: the pool cannot sever its sockets, harden TCP or bound its waits; use a driver with an adapter (sqlserver, pgx, mysql), OpenWithDialer, or set Config.AllowSoftMode for soft reset and liveness only", name)
 }

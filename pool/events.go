@@ -1,7 +1,9 @@
 package pool
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
@@ -23,8 +25,8 @@ const (
 	// EventLivenessFailed: a connection did not answer its liveness ping at
 	// borrow within the pool's deadline and was discarded.
 	EventLivenessFailed
-	// EventStateChange: the path's health state changed (From → To).
-	EventStateChange
+	// EventHealthChange: the path's health changed (From → To).
+	EventHealthChange
 	// EventTunnel: a tunnel event was applied (Tunnel holds it).
 	EventTunnel
 	// EventTunnelIgnored: a tunnel event was not applied (Reason says why).
@@ -41,7 +43,7 @@ var kindNames = [...]string{
 	EventSever:          "sever",
 	EventConnLost:       "conn-lost",
 	EventLivenessFailed: "liveness-failed",
-	EventStateChange:    "state-change",
+	EventHealthChange:   "health-change",
 	EventTunnel:         "tunnel",
 	EventTunnelIgnored:  "tunnel-ignored",
 	EventProbe:          "probe",
@@ -57,25 +59,25 @@ func (k EventKind) String() string {
 
 // Event describes something the pool did or saw. Fields may be added.
 type Event struct {
-	Kind       EventKind
-	At         time.Time
-	Generation uint64 // the generation after the event
-	Reason     string
-	From, To   State        // EventStateChange
-	Tunnel     detect.Event // EventTunnel, EventTunnelIgnored
-	Count      int          // sockets severed, conns closed, sessions reaped
-	Err        error        // the error behind the event, if any
+	Kind        EventKind
+	At          time.Time
+	Generation  uint64 // the generation after the event
+	Reason      string
+	From, To    Health       // EventHealthChange
+	TunnelEvent detect.Event // EventTunnel, EventTunnelIgnored
+	Count       int          // sockets severed, conns closed, sessions reaped
+	Err         error        // the error behind the event, if any
 }
 
 // String formats the event on one line, e.g.
-// "state-change gen=3 suspect->recovering (old connections discarded)".
+// "health-change gen=3 suspect->recovering (old connections discarded)".
 func (e Event) String() string {
 	s := fmt.Sprintf("%s gen=%d", e.Kind, e.Generation)
 	switch e.Kind {
-	case EventStateChange:
+	case EventHealthChange:
 		s += fmt.Sprintf(" %s->%s", e.From, e.To)
 	case EventTunnel, EventTunnelIgnored:
-		s += " " + e.Tunnel.String()
+		s += " " + e.TunnelEvent.String()
 	}
 	if e.Reason != "" {
 		s += fmt.Sprintf(" (%s)", e.Reason)
@@ -102,11 +104,11 @@ func (p *Pool) emit(ev Event) {
 	if ev.Reason != "" {
 		attrs = append(attrs, "reason", ev.Reason)
 	}
-	if ev.Kind == EventStateChange {
+	if ev.Kind == EventHealthChange {
 		attrs = append(attrs, "from", ev.From.String(), "to", ev.To.String())
 	}
 	if ev.Kind == EventTunnel || ev.Kind == EventTunnelIgnored {
-		attrs = append(attrs, "tunnel", ev.Tunnel.Tunnel, "state", ev.Tunnel.State.String(), "source", ev.Tunnel.Source)
+		attrs = append(attrs, "tunnel", ev.TunnelEvent.Tunnel, "state", ev.TunnelEvent.State.String(), "source", ev.TunnelEvent.Source)
 	}
 	if ev.Count != 0 {
 		attrs = append(attrs, "count", ev.Count)
@@ -115,7 +117,11 @@ func (p *Pool) emit(ev Event) {
 		ev.Err = redactErr(ev.Err, p.secrets) // OnEvent never sees a password either
 		attrs = append(attrs, "err", ev.Err.Error())
 	}
-	p.log.Info("flapguard: "+ev.Kind.String(), attrs...)
+	level := slog.LevelInfo
+	if ev.Kind == EventTunnelIgnored || ev.Kind == EventProbe && ev.Err == nil {
+		level = slog.LevelDebug // a flood of bad events must not flood the log
+	}
+	p.log.Log(context.Background(), level, "flapguard: "+ev.Kind.String(), attrs...)
 	if f := p.cfg.OnEvent; f != nil {
 		f(ev)
 	}

@@ -129,7 +129,7 @@ func connID(db *sql.DB) string {
 // OpenDB wraps any driver.Connector. Without access to the driver's sockets
 // the pool offers generation reset, liveness at borrow, classification and
 // the tunnel gate, but no sever (Stats().SocketControl is false); Open with
-// a registered driver, or OpenFunc, gives full control.
+// a registered driver, or OpenWithDialer, gives full control.
 func ExampleOpenDB() {
 	p := pool.OpenDB(&memConnector{}, pool.Config{})
 	defer p.Close()
@@ -166,7 +166,7 @@ func ExampleOpen() {
 	fmt.Println(err)
 	// Output:
 	// sqlserver socket control: true
-	// pool: unknown driver "postgres" (forgotten import? for pgx and mysql import _ "github.com/flapguard/flapguard/pool/pgxadapter" or .../pool/mysqladapter)
+	// pool: unknown driver "postgres": no database/sql driver and no flapguard adapter is registered under that name (forgotten import?)
 	// pool: Config.ResetCooldown is negative (-1s); use 0 for the default 1s
 }
 
@@ -209,17 +209,17 @@ func ExamplePool_Notify() {
 		return
 	}
 	err := db.QueryRow("SELECT id").Scan(new(int64))
-	fmt.Println("while down:", errors.Is(err, pool.ErrTunnelDown), p.Stats().State)
+	fmt.Println("while down:", errors.Is(err, pool.ErrTunnelDown), p.Stats().Health)
 
 	p.Notify(detect.Event{Tunnel: "aws-1", State: detect.Up, Source: "example"})
-	if !waitFor(p, func(s pool.Stats) bool { return !s.TunnelDown && s.State == pool.StateRecovering }) {
+	if !waitFor(p, func(s pool.Stats) bool { return !s.TunnelDown && s.Health == pool.Recovering }) {
 		fmt.Println("UP not applied")
 		return
 	}
-	fmt.Println("after up:", connID(db), p.Stats().State)
+	fmt.Println("after up:", connID(db), p.Stats().Health)
 	// Output:
 	// before: driver conn #1
-	// while down: true down
+	// while down: true unreachable
 	// after up: driver conn #3 recovering
 }
 

@@ -29,7 +29,7 @@ type fakeDriver struct {
 
 	connectErr  atomic.Pointer[error]
 	connectHang atomic.Bool  // the login hangs in a socket read (a dead path)
-	connectHook func() error // if set, called first by Connect (tests that run one probe at a time)
+	connectHook atomic.Pointer[func() error] // if set, called first by Connect (tests that hold a probe)
 
 	// execErrs and commitErrs, when they hold an error, make the next Exec
 	// or Commit fail with it.
@@ -63,8 +63,8 @@ type fakeConn struct {
 }
 
 func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
-	if h := d.connectHook; h != nil {
-		if err := h(); err != nil {
+	if h := d.connectHook.Load(); h != nil {
+		if err := (*h)(); err != nil {
 			return nil, err
 		}
 	}
@@ -232,7 +232,7 @@ func openFake(t testing.TB, cfg Config, withSockets bool) (*Pool, *fakeDriver) {
 	if withSockets {
 		d.addr = silentListener(t)
 		var err error
-		p, err = OpenFunc(func(dial DialFunc) (driver.Connector, error) {
+		p, err = OpenWithDialer(func(dial DialFunc) (driver.Connector, error) {
 			d.dial = dial
 			return d, nil
 		}, cfg)

@@ -6,90 +6,74 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/flapguard/flapguard/detect"
 )
 
-// gate holds back new connections while a tunnel is reported down.
+// gate holds back new connections while the path's tunnels are reported
+// down. Only the supervisor blocks and releases it; Close stops it for
+// good (open, and never blocked again).
 type gate struct {
-	downFlag atomic.Bool // fast path for Connect
+	blockedFlag atomic.Bool // fast path for Connect
+	onWait      func()      // called when a request starts waiting
 
-	mu      sync.Mutex // protects following
-	down    map[string]bool
+	mu      sync.Mutex    // protects following
 	release chan struct{} // closed when the gate opens
-	closed  bool
+	stopped bool
 }
 
-func (g *gate) isDown() bool { return g.downFlag.Load() }
+func (g *gate) blocked() bool { return g.blockedFlag.Load() }
 
-// close marks tunnel down; it reports whether the gate was open before.
-func (g *gate) close(tunnel string) bool {
+// block holds back new connections; it reports whether the gate was open.
+func (g *gate) block() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.closed {
+	if g.stopped || g.blockedFlag.Load() {
 		return false
 	}
-	wasOpen := len(g.down) == 0
-	if g.down == nil {
-		g.down = make(map[string]bool)
-	}
-	g.down[tunnel] = true
-	if wasOpen {
-		g.release = make(chan struct{})
-		g.downFlag.Store(true)
-	}
-	return wasOpen
+	g.release = make(chan struct{})
+	g.blockedFlag.Store(true)
+	return true
 }
 
-// up clears tunnel (AllTunnels clears all); it reports whether no tunnel
-// is down any more.
-func (g *gate) up(tunnel string) bool {
+// open releases every waiter; it reports whether the gate was blocked.
+func (g *gate) open() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if tunnel == detect.AllTunnels {
-		clear(g.down)
-	} else {
-		delete(g.down, tunnel)
-		delete(g.down, detect.AllTunnels) // an Up for a named tunnel answers a Down for all
+	if !g.blockedFlag.Load() {
+		return false
 	}
-	return len(g.down) == 0
+	g.blockedFlag.Store(false)
+	close(g.release)
+	return true
 }
 
-// open releases waiters, whatever is marked down.
-func (g *gate) open() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	clear(g.down)
-	if g.downFlag.Load() {
-		g.downFlag.Store(false)
-		close(g.release)
-	}
-}
-
-// shut opens the gate for good (the pool is closing).
-func (g *gate) shut() {
+// stop opens the gate for good (the pool is closing).
+func (g *gate) stop() {
 	g.open()
 	g.mu.Lock()
-	g.closed = true
+	g.stopped = true
 	g.mu.Unlock()
 }
 
 // wait returns nil when the gate is open, or waits for it up to max (a
 // negative max fails at once) or the context's end, then fails with
-// ErrTunnelDown.
+// ErrTunnelDown. A request that starts waiting asks the supervisor to
+// probe the path now.
 func (g *gate) wait(ctx context.Context, max time.Duration) error {
-	if !g.downFlag.Load() {
+	if !g.blockedFlag.Load() {
 		return nil
 	}
 	g.mu.Lock()
 	ch := g.release
-	down := g.downFlag.Load()
+	blocked := g.blockedFlag.Load()
 	g.mu.Unlock()
-	if !down {
+	if !blocked {
 		return nil
 	}
 	if max < 0 {
 		return fmt.Errorf("%w (failing fast)", ErrTunnelDown)
+	}
+	if g.onWait != nil {
+		g.onWait()
 	}
 	t := time.NewTimer(max)
 	defer t.Stop()

@@ -29,56 +29,58 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func TestHealthTransitionsAndCooldown(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1000, 0)}
-	var h health
-	h.init(clk.now)
-	h.cooldown = time.Second
-	if h.get() != StateHealthy {
-		t.Fatal("not healthy at start")
-	}
-	c1, c2 := &conn{}, &conn{}
-	if from, ch := h.suspect(c1); !ch || from != StateHealthy || h.get() != StateSuspect {
-		t.Fatalf("suspect: from %v changed %v state %v", from, ch, h.get())
-	}
-	if _, ch := h.suspect(c2); ch {
-		t.Fatal("second suspicion changed state again")
-	}
-	h.suspect(c1)
-	if n := h.takeEvidence(); n != 2 {
-		t.Fatalf("evidence = %d; want 2 distinct conns", n)
-	}
-	if n := h.takeEvidence(); n != 0 {
-		t.Fatalf("evidence not cleared: %d", n)
-	}
-	h.set(StateDown)
-	if _, ch := h.suspect(c1); ch || h.get() != StateDown {
-		t.Fatal("a suspicion while down changed the state")
-	}
-	// Storm control.
-	if !h.allowReset() {
-		t.Fatal("first reset not allowed")
-	}
-	h.noteReset()
-	clk.advance(999 * time.Millisecond)
-	if h.allowReset() {
-		t.Fatal("reset allowed inside the cooldown")
-	}
-	clk.advance(time.Millisecond)
-	if !h.allowReset() {
-		t.Fatal("reset not allowed after the cooldown")
-	}
-}
-
-func TestStateStrings(t *testing.T) {
-	for s, want := range map[State]string{StateHealthy: "healthy", StateSuspect: "suspect", StateDown: "down", StateRecovering: "recovering", State(9): "State(9)"} {
-		if s.String() != want {
-			t.Errorf("%d: %q", int(s), s.String())
+func TestHealthStrings(t *testing.T) {
+	for h, want := range map[Health]string{Healthy: "healthy", Suspect: "suspect", Unreachable: "unreachable", Recovering: "recovering", Health(9): "Health(9)"} {
+		if h.String() != want {
+			t.Errorf("%d: %q", int(h), h.String())
 		}
 	}
 }
 
-// proberPool is a pool whose prober is driven by hand (probeTick), with an
+func TestEvidenceCountsDistinctConns(t *testing.T) {
+	var e evidence
+	c1, c2 := &conn{}, &conn{}
+	e.add(c1)
+	e.add(c2)
+	e.add(c1)
+	if n := e.take(); n != 2 {
+		t.Fatalf("evidence = %d; want 2 distinct conns", n)
+	}
+	if n := e.take(); n != 0 {
+		t.Fatalf("evidence not cleared: %d", n)
+	}
+}
+
+// health returns the supervisor's judgement as Stats shows it.
+func health(p *Pool) Health { return Health(p.healthNow.Load()) }
+
+// tick runs one scheduled round of the supervisor, as if other operations
+// had (progress) or had not reached the server since the last round, and
+// waits until every probe it started has been acted on.
+func tick(t testing.TB, p *Pool, progress bool) {
+	t.Helper()
+	p.sup.sync(func() {
+		p.sup.lastOps = p.totalOps()
+		if progress {
+			p.sup.lastOps--
+		}
+		p.sup.lastConnects = p.stats.connects.Load()
+		p.sup.step(true)
+	})
+	settle(t, p)
+}
+
+// settle waits until the supervisor runs no probe and has none to run.
+func settle(t testing.TB, p *Pool) {
+	t.Helper()
+	waitFor(t, func() bool {
+		busy := false
+		p.sup.sync(func() { busy = p.sup.probing || p.sup.probeAgain || p.sup.canary || p.sup.verifying != "" })
+		return !busy
+	})
+}
+
+// proberPool is a pool whose supervisor is driven by hand (tick), with an
 // injected clock, over a fake driver whose connects can be made to fail.
 func proberPool(t *testing.T) (*Pool, *fakeDriver, *fakeClock, *[]Event) {
 	t.Helper()
@@ -86,6 +88,7 @@ func proberPool(t *testing.T) (*Pool, *fakeDriver, *fakeClock, *[]Event) {
 	var mu sync.Mutex
 	var events []Event
 	cfg := quietConfig()
+	cfg.ProbeInterval = time.Hour // the schedule never fires: tests tick by hand
 	cfg.now = clk.now
 	cfg.LivenessIdle = -1
 	cfg.OnEvent = func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }
@@ -110,27 +113,28 @@ func TestProberDownSeversOnceThenRecovers(t *testing.T) {
 	}
 	down := errors.New("dial tcp: i/o timeout")
 	d.connectErr.Store(&down)
-	p.suspectConn(nil, "test")
-	p.probeTick(false)
-	if p.health.get() != StateDown || p.Stats().Severs != 1 {
-		t.Fatalf("after a failed fresh probe: state %v severs %d; want down and 1", p.health.get(), p.Stats().Severs)
+	p.suspectConn(nil)
+	tick(t, p, false)
+	if health(p) != Unreachable || p.Stats().Severs != 1 {
+		t.Fatalf("after a failed fresh probe: state %v severs %d; want down and 1", health(p), p.Stats().Severs)
 	}
 	for range 5 {
-		p.probeTick(false)
+		tick(t, p, false)
 	}
-	if s := p.Stats(); s.Severs != 1 || s.Resets != 1 || s.ProbeFailures != 6 {
+	if s := p.Stats(); s.Severs != 1 || s.Resets != 1 || s.ProbeFailures < 6 {
 		t.Fatalf("while down: %+v; want no more resets (no reset loop when the server is down)", s)
 	}
 	d.connectErr.Store(nil)
-	p.probeTick(false)
-	if p.health.get() != StateRecovering || p.Stats().Resets != 2 {
-		t.Fatalf("after the path answers: state %v resets %d", p.health.get(), p.Stats().Resets)
+	tick(t, p, false)
+	// Recovering, or already Healthy if the backoff schedule probed again.
+	if h := health(p); h == Unreachable || h == Suspect || p.Stats().Resets != 2 {
+		t.Fatalf("after the path answers: state %v resets %d", h, p.Stats().Resets)
 	}
-	p.probeTick(true) // traffic flows
-	if p.health.get() != StateHealthy {
-		t.Fatalf("state %v after progress; want healthy", p.health.get())
+	tick(t, p, true) // traffic flows
+	if health(p) != Healthy {
+		t.Fatalf("state %v after progress; want healthy", health(p))
 	}
-	if n := count(evs, EventStateChange); n < 3 {
+	if n := count(evs, EventHealthChange); n < 3 {
 		t.Fatalf("%d state-change events; want each transition reported", n)
 	}
 }
@@ -148,29 +152,30 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 	c2.PingContext(ctx)
 	c1.Close()
 	c2.Close()
-	for _, fc := range d.all() {
+	before := d.all()
+	for _, fc := range before {
 		fc.pingMode.Store(1)
 	}
-	p.probeTick(false) // idle: pings one pooled conn, it fails → fresh probe ok → new generation
-	if s := p.Stats(); s.Resets != 1 || p.health.get() != StateRecovering {
-		t.Fatalf("seed case: resets %d state %v; want 1 and recovering", s.Resets, p.health.get())
+	tick(t, p, false) // idle: pings one pooled conn, it fails → fresh probe ok → new generation
+	if s := p.Stats(); s.Resets != 1 || health(p) != Recovering {
+		t.Fatalf("seed case: resets %d state %v; want 1 and recovering", s.Resets, health(p))
 	}
-	for _, fc := range d.all() {
+	for _, fc := range before {
 		if !fc.closed.Load() {
 			t.Fatal("a dead idle conn survived the reset")
 		}
 	}
 	// Storm control: evidence again inside the cooldown does not reset.
-	p.suspectConn(&conn{}, "x")
-	p.suspectConn(&conn{}, "y")
-	p.probeTick(false)
+	p.suspectConn(&conn{})
+	p.suspectConn(&conn{})
+	tick(t, p, false)
 	if s := p.Stats(); s.Resets != 1 {
 		t.Fatalf("reset inside the cooldown: %d resets", s.Resets)
 	}
 	clk.advance(2 * time.Second)
-	p.suspectConn(&conn{}, "x")
-	p.suspectConn(&conn{}, "y")
-	p.probeTick(false)
+	p.suspectConn(&conn{})
+	p.suspectConn(&conn{})
+	tick(t, p, false)
 	if s := p.Stats(); s.Resets != 2 {
 		t.Fatalf("after the cooldown: %d resets; want 2", s.Resets)
 	}
@@ -183,10 +188,10 @@ func TestProberOneBadConnDoesNotReset(t *testing.T) {
 	c, _ := db.Conn(ctx)
 	c.PingContext(ctx)
 	c.Close() // one healthy idle conn
-	p.suspectConn(&conn{}, "one conn lost")
-	p.probeTick(true)
-	if s := p.Stats(); s.Resets != 0 || p.health.get() != StateHealthy {
-		t.Fatalf("one lost conn: resets %d state %v; want no reset, healthy", s.Resets, p.health.get())
+	p.suspectConn(&conn{})
+	tick(t, p, true)
+	if s := p.Stats(); s.Resets != 0 || health(p) != Healthy {
+		t.Fatalf("one lost conn: resets %d state %v; want no reset, healthy", s.Resets, health(p))
 	}
 }
 
@@ -196,11 +201,11 @@ func TestProberSkipsWhenTrafficProvesHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	pings := d.pings.Load()
-	p.probeTick(true)
+	tick(t, p, true)
 	if d.pings.Load() != pings || p.Stats().Probes != 0 {
 		t.Fatal("prober probed although traffic proved the path")
 	}
-	p.probeTick(false) // idle: one cheap ping of a pooled conn, no fresh connection
+	tick(t, p, false) // idle: one cheap ping of a pooled conn, no fresh connection
 	if d.pings.Load() != pings+1 || p.Stats().Probes != 0 {
 		t.Fatalf("idle tick: pings +%d, fresh probes %d; want one ping, no fresh probe", d.pings.Load()-pings, p.Stats().Probes)
 	}
@@ -217,8 +222,8 @@ func TestProberDoesNotCutHealthyBusyConns(t *testing.T) {
 		errc <- err
 	}()
 	waitFor(t, func() bool { return db.Stats().InUse == 1 })
-	p.suspectConn(&conn{}, "another session was killed")
-	p.probeTick(false)
+	p.suspectConn(&conn{})
+	tick(t, p, false)
 	select {
 	case err := <-errc:
 		t.Fatalf("a healthy in-flight query was cut by the prober: %v", err)
@@ -253,18 +258,19 @@ func TestProberFailedProbeWithProgressDoesNotSever(t *testing.T) {
 	if err := p.DB().Ping(); err != nil {
 		t.Fatal(err)
 	}
-	d.connectHook = func() error {
+	hook := func() error {
 		// While the probe connects, someone else's request succeeds.
-		d.connectHook = nil
+		d.connectHook.Store(nil)
 		if err := p.DB().Ping(); err != nil {
 			t.Error(err)
 		}
 		return errors.New("dial tcp: i/o timeout")
 	}
-	p.suspectConn(nil, "test")
-	p.probeTick(false)
-	if s := p.Stats(); s.Severs != 0 || p.health.get() == StateDown {
-		t.Fatalf("severs %d state %v; a probe that failed while the path worked must not sever", s.Severs, p.health.get())
+	d.connectHook.Store(&hook)
+	p.suspectConn(nil)
+	tick(t, p, false)
+	if s := p.Stats(); s.Severs != 0 || health(p) == Unreachable {
+		t.Fatalf("severs %d state %v; a probe that failed while the path worked must not sever", s.Severs, health(p))
 	}
 }
 
@@ -274,9 +280,9 @@ func TestProberReopensAfterDownWithoutUp(t *testing.T) {
 	p, _, _, _ := proberPool(t)
 	p.Notify(detect.Event{Tunnel: "t", State: detect.Down})
 	waitFor(t, func() bool { return p.Stats().TunnelDown })
-	p.probeTick(false)
-	if s := p.Stats(); s.TunnelDown || p.health.get() != StateRecovering {
-		t.Fatalf("after a good fresh probe: tunnel down %v, state %v; want the gate open and recovering", s.TunnelDown, p.health.get())
+	tick(t, p, false)
+	if s := p.Stats(); s.TunnelDown || health(p) != Recovering {
+		t.Fatalf("after a good fresh probe: tunnel down %v, state %v; want the gate open and recovering", s.TunnelDown, health(p))
 	}
 	if err := p.DB().Ping(); err != nil {
 		t.Fatalf("ping after reopening: %v", err)

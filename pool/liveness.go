@@ -5,19 +5,30 @@ import (
 	"database/sql/driver"
 	"errors"
 	"net"
+	"sync/atomic"
 	"time"
 )
 
+// pinged marks the context a borrower's ResetSession runs under after the
+// pool checked the connection's liveness itself.
+type pingedKey struct{}
+
+// Pinged reports whether the pool has just checked the liveness of the
+// connection whose SessionResetter.ResetSession is called with ctx. An
+// adapter whose driver pings in ResetSession (pgx) uses it to skip that
+// ping, so a borrow makes at most one round trip, as with the plain driver.
+func Pinged(ctx context.Context) bool {
+	v, _ := ctx.Value(pingedKey{}).(bool)
+	return v
+}
+
 // checkLiveness pings a conn that sat idle, with a deadline the pool
 // chooses from the measured round-trip time — not the caller's: pgx pings
-// with the caller's context (stdlib/sql.go ResetSession), so a blackholed
-// conn would burn the caller's whole deadline. With socket control the
-// socket is closed the moment the deadline passes, because go-mssqldb would
-// otherwise wait 5s more for its ATTENTION to be confirmed.
+// with the caller's context in ResetSession (docs/drivers.md), so a
+// blackholed conn would burn the caller's whole deadline.
 func (c *conn) checkLiveness(ctx context.Context) error {
 	l := c.l()
-	pg, ok := l.inner.(driver.Pinger)
-	if !ok {
+	if _, ok := l.inner.(driver.Pinger); !ok {
 		return nil
 	}
 	var sock net.Conn
@@ -25,20 +36,8 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 		sock = l.socks.current()
 	}
 	d := c.p.livenessTimeout(sock)
-	pctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	stop := func() bool { return false }
-	if l.socks != nil {
-		stop = context.AfterFunc(pctx, func() {
-			if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-				l.bad.Store(true)
-				l.socks.closeAll()
-			}
-		})
-	}
 	start := time.Now()
-	err := pg.Ping(pctx)
-	stop()
+	err := l.pingWithin(ctx, d)
 	c.p.stats.livenessChecks.Add(1)
 	if err == nil {
 		c.p.observePing(time.Since(start))
@@ -54,16 +53,45 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 	return err
 }
 
+// pingWithin pings the driver conn under ctx, bounded by d. With socket
+// control the socket is closed the moment d passes (unless ctx itself
+// ended), because go-mssqldb would otherwise wait 5s more for its
+// ATTENTION to be confirmed (docs/drivers.md).
+func (l *rawConn) pingWithin(ctx context.Context, d time.Duration) error {
+	pg, ok := l.inner.(driver.Pinger)
+	if !ok {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	if l.socks != nil {
+		stop := context.AfterFunc(pctx, func() {
+			if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+				l.bad.Store(true)
+				l.socks.closeAll()
+			}
+		})
+		defer stop()
+	}
+	return pg.Ping(pctx)
+}
+
+// observeConnect keeps an exponentially weighted mean of connect times,
+// which bounds the probe that verifies a tunnel's DOWN.
+func (p *Pool) observeConnect(d time.Duration) { ewma(&p.connectEWMA, d) }
+
 // observePing keeps an exponentially weighted mean of ping round trips, the
 // RTT estimate for conns whose sockets the pool cannot see.
-func (p *Pool) observePing(d time.Duration) {
+func (p *Pool) observePing(d time.Duration) { ewma(&p.pingEWMA, d) }
+
+func ewma(v *atomic.Int64, d time.Duration) {
 	for {
-		old := p.pingEWMA.Load()
+		old := v.Load()
 		nv := int64(d)
 		if old != 0 {
 			nv = old + (int64(d)-old)/8
 		}
-		if p.pingEWMA.CompareAndSwap(old, nv) {
+		if v.CompareAndSwap(old, nv) {
 			return
 		}
 	}

@@ -6,23 +6,49 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"net"
+	"time"
 )
+
+// localPort returns the local port of a TCP socket, 0 otherwise.
+func localPort(c net.Conn) int {
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
 
 // maxOrphans bounds what the pool remembers; older entries are dropped.
 const maxOrphans = 1024
 
+// orphanWindow: a connection cut by its caller's deadline is reaped only
+// if a dead path is found within this long after the cut. On a healthy
+// path the server finishes or aborts the statement itself, as it would
+// under plain database/sql, and nothing is killed.
+const orphanWindow = 10 * time.Second
+
+// orphanSlack absorbs the round trip of the reaping query itself when
+// comparing the session's start with the connection's (see FindSession).
+const orphanSlack = time.Second
+
+// orphan identifies a server session by what the client knew without
+// asking the server: its local port and when the connection was made.
 type orphan struct {
-	id    int64
-	fp    string
-	tries int // reap attempts that could not tell; dropped after maxReapTries
+	port        int
+	connectedAt time.Time
+	cutAt       time.Time // candidates: when the caller's deadline cut it
+	tries       int       // reap attempts that could not tell; dropped after maxReapTries
 }
 
 const maxReapTries = 5
 
+func (r *rawConn) orphan() orphan {
+	return orphan{port: r.localPort, connectedAt: r.connectedAt, cutAt: r.p.cfg.now()}
+}
+
 func (p *Pool) reaping() bool {
 	d := p.drv
-	if d.SessionQuery == "" || d.SessionCheck == nil || d.KillSession == nil {
+	if d.FindSession == nil || d.KillSession == nil {
 		return false
 	}
 	switch p.cfg.Orphans {
@@ -34,19 +60,144 @@ func (p *Pool) reaping() bool {
 	return false
 }
 
-// querySession asks a new connection for its server session id and
-// fingerprint. Failure leaves (0, "") and the conn is simply not reaped.
-func querySession(ctx context.Context, c driver.Conn, query string) (int64, string) {
-	row, err := rawQueryRow(ctx, c, query)
-	if err != nil || len(row) != 2 {
-		return 0, ""
+func (p *Pool) addOrphan(o orphan) {
+	if !p.reaping() {
+		return
 	}
-	id := toInt64(row[0])
-	fp := toString(row[1])
-	if id <= 0 || !safeLiteral(fp) {
-		return 0, ""
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.orphans) >= maxOrphans {
+		p.orphans = p.orphans[1:]
 	}
-	return id, fp
+	p.orphans = append(p.orphans, o)
+}
+
+func (p *Pool) addOrphanCandidate(o orphan) {
+	if !p.reaping() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.candidates) >= maxOrphans {
+		p.candidates = p.candidates[1:]
+	}
+	p.candidates = append(p.candidates, o)
+}
+
+// promoteOrphanCandidates is called when the supervisor finds a dead path
+// or dead flows: deadline-cut connections from just before are likely to
+// have left sessions behind (their goodbye was swallowed), so they are
+// reaped with the lost ones. Older candidates are forgotten.
+func (p *Pool) promoteOrphanCandidates() {
+	now := p.cfg.now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, o := range p.candidates {
+		if now.Sub(o.cutAt) <= orphanWindow {
+			p.orphans = append(p.orphans, o)
+		}
+	}
+	p.candidates = nil
+	if len(p.orphans) > maxOrphans {
+		p.orphans = p.orphans[len(p.orphans)-maxOrphans:]
+	}
+}
+
+// reap starts orphan reaping on a goroutine of the supervisor's, if there
+// is anything to reap and no reaping runs.
+func (s *supervisor) reap() {
+	p := s.p
+	if s.reaping || !p.reaping() {
+		return
+	}
+	p.mu.Lock()
+	n := len(p.orphans)
+	p.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	s.reaping = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		p.reapOrphans(s.ctx)
+		select {
+		case s.calls <- func() { s.reaping = false }:
+		case <-s.ctx.Done():
+		}
+	}()
+}
+
+// reapOrphans ends the server sessions of connections the pool lost, once
+// the path answers again. It runs on a connection of its own outside
+// database/sql's pool (which may be saturated just then), bounded by
+// ProbeTimeout. A session is found by the client port and start time of
+// the lost connection, as the reaping connection's server sees them (see
+// Driver.FindSession); sessions it could not check are kept for the next
+// round, up to maxReapTries.
+func (p *Pool) reapOrphans(parent context.Context) {
+	p.mu.Lock()
+	list := p.orphans
+	p.orphans = nil
+	p.mu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, p.cfg.ProbeTimeout)
+	defer cancel()
+	var keep []orphan
+	defer func() {
+		if len(keep) > 0 {
+			p.mu.Lock()
+			p.orphans = append(keep, p.orphans...)
+			if len(p.orphans) > maxOrphans {
+				p.orphans = p.orphans[len(p.orphans)-maxOrphans:]
+			}
+			p.mu.Unlock()
+		}
+	}()
+	retry := func(o orphan) {
+		if o.tries++; o.tries < maxReapTries {
+			keep = append(keep, o)
+		}
+	}
+	rc, err := p.conn.dial(ctx)
+	if err != nil {
+		p.log.Info("flapguard: orphan reaping postponed", "err", p.redact(err.Error()))
+		for _, o := range list {
+			retry(o)
+		}
+		return
+	}
+	defer rc.close()
+	reaped := 0
+	now := p.cfg.now()
+	for i, o := range list {
+		age := max(now.Sub(o.connectedAt)-orphanSlack, 0)
+		row, err := rawQueryRow(ctx, rc.inner, p.drv.FindSession(o.port, age))
+		if errors.Is(err, io.EOF) {
+			continue // no such session: gone already, or not ours
+		}
+		if err != nil || len(row) != 1 {
+			for _, o := range list[i:] {
+				retry(o)
+			}
+			p.log.Info("flapguard: orphan reaping postponed", "err", errString(p, err))
+			break
+		}
+		id := toInt64(row[0])
+		if id <= 0 {
+			continue
+		}
+		if _, err := rawQueryRow(ctx, rc.inner, p.drv.KillSession(id)); err != nil && !errors.Is(err, io.EOF) {
+			p.log.Warn("flapguard: could not end orphan session", "id", id, "err", p.redact(err.Error()))
+			retry(o)
+			continue
+		}
+		reaped++
+	}
+	p.stats.orphansReaped.Add(uint64(reaped))
+	p.emit(Event{Kind: EventOrphansReaped, Count: reaped, Reason: fmt.Sprintf("%d of %d lost sessions still present", reaped, len(list))})
 }
 
 // rawQueryRow runs a query without arguments on a driver conn of the
@@ -85,106 +236,12 @@ func rawQueryRow(ctx context.Context, c driver.Conn, query string) ([]driver.Val
 	return dest, nil
 }
 
-func (p *Pool) addOrphan(id int64, fp string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.orphans) >= maxOrphans {
-		p.orphans = p.orphans[1:]
-	}
-	p.orphans = append(p.orphans, orphan{id: id, fp: fp})
-}
-
-// reapOrphans ends the server sessions of connections the pool lost, once
-// the path answers again. It runs on the prober's or the event loop's
-// goroutine, on a connection of its own outside database/sql's pool (which
-// may be saturated just then), bounded by ProbeTimeout. Sessions it could
-// not check are kept for the next round, up to maxReapTries.
-func (p *Pool) reapOrphans() {
-	if !p.reaping() {
-		return
-	}
-	p.mu.Lock()
-	list := p.orphans
-	p.orphans = nil
-	p.mu.Unlock()
-	if len(list) == 0 || p.closed.Load() {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ProbeTimeout)
-	defer cancel()
-	var keep []orphan
-	defer func() {
-		if len(keep) > 0 {
-			p.mu.Lock()
-			p.orphans = append(keep, p.orphans...)
-			if len(p.orphans) > maxOrphans {
-				p.orphans = p.orphans[len(p.orphans)-maxOrphans:]
-			}
-			p.mu.Unlock()
-		}
-	}()
-	retry := func(o orphan) {
-		if o.tries++; o.tries < maxReapTries {
-			keep = append(keep, o)
-		}
-	}
-	rc, err := p.conn.dial(ctx)
-	if err != nil {
-		p.log.Info("flapguard: orphan reaping postponed", "err", p.redact(err.Error()))
-		for _, o := range list {
-			retry(o)
-		}
-		return
-	}
-	defer rc.close()
-	reaped := 0
-	for i, o := range list {
-		row, err := rawQueryRow(ctx, rc.inner, p.drv.SessionCheck(o.id, quoteLiteral(o.fp)))
-		if err != nil || len(row) != 1 {
-			for _, o := range list[i:] {
-				retry(o)
-			}
-			p.log.Info("flapguard: orphan reaping postponed", "err", errString(p, err))
-			break
-		}
-		if toInt64(row[0]) == 0 {
-			continue // gone already, or not ours any more
-		}
-		if _, err := rawQueryRow(ctx, rc.inner, p.drv.KillSession(o.id)); err != nil && !errors.Is(err, io.EOF) {
-			p.log.Warn("flapguard: could not end orphan session", "id", o.id, "err", p.redact(err.Error()))
-			retry(o)
-			continue
-		}
-		reaped++
-	}
-	p.stats.orphansReaped.Add(uint64(reaped))
-	p.emit(Event{Kind: EventOrphansReaped, Count: reaped, Reason: fmt.Sprintf("%d of %d lost sessions still present", reaped, len(list))})
-}
-
 func errString(p *Pool, err error) string {
 	if err == nil {
 		return "unexpected result"
 	}
 	return p.redact(err.Error())
 }
-
-// safeLiteral admits fingerprints made of the characters timestamps,
-// addresses and ports use, so quoting them is trivially safe in every SQL
-// dialect (no quotes, no backslashes: MySQL treats \ as an escape).
-func safeLiteral(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for _, r := range s {
-		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(" .:-+@|_[]/T", r)
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func quoteLiteral(s string) string { return "'" + s + "'" }
 
 func toInt64(v driver.Value) int64 {
 	switch v := v.(type) {

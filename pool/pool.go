@@ -4,20 +4,18 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
-
-	"github.com/flapguard/flapguard/detect"
 )
 
 // Pool is a database/sql pool that can be discarded as a whole while its
 // callers keep the same *sql.DB. It is safe for concurrent use.
 //
-// A Pool owns two background goroutines (the prober and the tunnel-event
-// loop), stopped by Close.
+// A Pool owns one background goroutine (the supervisor) and the jobs it
+// starts, stopped by Close, or by closing its *sql.DB.
 type Pool struct {
 	db      *sql.DB
 	cfg     Config
@@ -28,24 +26,26 @@ type Pool struct {
 	secrets []string
 	cfgErr  error // a bad Config given to OpenDB, returned by every Connect
 
-	gen      atomic.Uint64
-	closed   atomic.Bool
-	pingEWMA atomic.Int64 // nanoseconds
+	gen         atomic.Uint64
+	closed      atomic.Bool
+	healthNow   atomic.Int32 // a copy of the supervisor's Health
+	waiting     atomic.Bool  // a request waits at the gate: probe now
+	pingEWMA    atomic.Int64 // nanoseconds
+	connectEWMA atomic.Int64 // nanoseconds
 
-	mu        sync.Mutex // protects following
-	conns     map[*conn]struct{}
-	pending   map[*socketSet]uint64 // connects in progress, by generation
-	closedOps uint64                // ops counted by conns since closed
-	orphans   []orphan              // server sessions of lost conns, to reap
+	mu         sync.Mutex // protects following
+	conns      map[*conn]struct{}
+	pending    map[*socketSet]uint64 // connects in progress, by generation
+	closedOps  uint64                // ops counted by conns since closed
+	orphans    []orphan              // server sessions of lost conns, to reap
+	candidates []orphan              // sessions cut by their caller's deadline (see orphans.go)
 
-	stats  counters
-	gate   gate
-	health health
+	stats    counters
+	gate     gate
+	evidence evidence
+	inbox    inbox
+	sup      *supervisor
 
-	events    chan detect.Event
-	trigger   chan struct{}
-	done      chan struct{}
-	wg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -54,12 +54,18 @@ type Pool struct {
 // its arguments but does not connect; call DB().PingContext to check the
 // server.
 //
-// "sqlserver" and "mssql" (go-mssqldb) are built in with full protection:
-// the pool dials every socket, so it can harden them, sever them and bound
-// go-mssqldb's waits. "pgx" and "mysql" get the same after a blank import
-// of pool/pgxadapter or pool/mysqladapter. Any other registered
-// database/sql driver works with soft reset and liveness only (no socket
-// control; Stats().SocketControl is false).
+// Full protection (the pool dials every socket, so it can harden, sever
+// and bound the driver's waits) comes from an adapter package, imported
+// for its side effect like a database/sql driver:
+//
+//	import _ "github.com/flapguard/flapguard/pool/mssqladapter" // "sqlserver", "mssql"
+//	import _ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx", "pgx/v5"
+//	import _ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql"
+//
+// A driver that database/sql knows but no adapter registered is an error
+// naming the import to add, unless Config.AllowSoftMode is set: then the
+// pool works with soft reset and liveness only (Stats().SocketControl is
+// false).
 func Open(driverName, dataSourceName string, cfg Config) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -70,45 +76,54 @@ func Open(driverName, dataSourceName string, cfg Config) (*Pool, error) {
 		p := newPool(cfg, d, secrets)
 		inner, err := d.NewConnector(dataSourceName, p.dialer.DialContext)
 		if err != nil {
-			return nil, fmt.Errorf("pool: open %s: bad DSN: %w", driverName, redactErr(err, secrets))
+			return nil, fmt.Errorf("pool: open %s: bad DSN: %w", driverName, sealErr(err, secrets))
 		}
 		return p.start(inner), nil
 	}
+	if !isRegistered(driverName) {
+		return nil, errUnknownDriver(driverName)
+	}
+	if !cfg.AllowSoftMode {
+		return nil, errNoAdapter(driverName)
+	}
 	inner, err := genericConnector(driverName, dataSourceName)
 	if err != nil {
-		return nil, redactErr(err, secrets)
+		return nil, sealErr(err, secrets)
 	}
-	return newPool(cfg, Driver{}, secrets).start(inner), nil
+	p := newPool(cfg, Driver{}, secrets)
+	p.log.Warn("flapguard: driver has no adapter; soft reset and liveness only (no sever, no TCP hardening, no cancel guard)", "driver", driverName)
+	return p.start(inner), nil
 }
 
-// OpenFunc opens a pool with full socket control for any driver whose
+// OpenWithDialer opens a pool with full socket control for any driver whose
 // connector can take a dial function (pgx's DialFunc, mysql's DialFunc,
 // go-mssqldb's Dialer, ...): newConnector is called once with the pool's
-// dialer.
-func OpenFunc(newConnector func(dial DialFunc) (driver.Connector, error), cfg Config) (*Pool, error) {
+// dialer, and every socket the connector dials through it is hardened,
+// tracked and severable.
+func OpenWithDialer(newConnector func(dial DialFunc) (driver.Connector, error), cfg Config) (*Pool, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 	if newConnector == nil {
-		return nil, fmt.Errorf("pool: OpenFunc: newConnector is nil")
+		return nil, errors.New("pool: OpenWithDialer: newConnector is nil")
 	}
 	p := newPool(cfg, Driver{NewConnector: func(string, DialFunc) (driver.Connector, error) { return nil, nil }}, nil)
 	inner, err := newConnector(p.dialer.DialContext)
 	if err != nil {
-		return nil, fmt.Errorf("pool: OpenFunc: %w", err)
+		return nil, fmt.Errorf("pool: OpenWithDialer: %w", err)
 	}
 	if inner == nil {
-		return nil, fmt.Errorf("pool: OpenFunc: newConnector returned a nil connector")
+		return nil, errors.New("pool: OpenWithDialer: newConnector returned a nil connector")
 	}
 	return p.start(inner), nil
 }
 
 // OpenDB opens a pool over a driver's connector, like sql.OpenDB. The pool
 // cannot see the connector's sockets, so it has soft reset and liveness but
-// no sever (use Open or OpenFunc for that). A bad cfg is reported by every
-// attempt to connect (DB().Ping returns it), since OpenDB has no error
-// result.
+// no sever (use Open or OpenWithDialer for that). A bad cfg is reported by
+// every attempt to connect (DB().Ping returns it), since OpenDB has no
+// error result.
 func OpenDB(c driver.Connector, cfg Config) *Pool {
 	cfg2, err := cfg.withDefaults()
 	if err != nil {
@@ -116,7 +131,7 @@ func OpenDB(c driver.Connector, cfg Config) *Pool {
 		cfg2.ProbeInterval = off
 	}
 	if c == nil && err == nil {
-		err = fmt.Errorf("pool: OpenDB: connector is nil")
+		err = errors.New("pool: OpenDB: connector is nil")
 	}
 	p := newPool(cfg2, Driver{}, nil)
 	p.cfgErr = err
@@ -131,120 +146,33 @@ func newPool(cfg Config, d Driver, secrets []string) *Pool {
 		secrets: secrets,
 		conns:   make(map[*conn]struct{}),
 		pending: make(map[*socketSet]uint64),
-		events:  make(chan detect.Event, 64),
-		trigger: make(chan struct{}, 1),
-		done:    make(chan struct{}),
 	}
 	p.gen.Store(1)
-	p.health.init(cfg.now)
-	p.health.cooldown = cfg.ResetCooldown
+	p.inbox.limit = maxLearnedTunnels
+	if len(cfg.Tunnels) > 0 {
+		p.inbox.limit = len(cfg.Tunnels)
+	}
+	p.gate.onWait = func() {
+		p.waiting.Store(true)
+		p.sup.kick()
+	}
 	if d.NewConnector != nil {
 		p.dialer = newDialer(p)
 	}
+	p.sup = newSupervisor(p)
 	return p
 }
 
 func (p *Pool) start(inner driver.Connector) *Pool {
 	p.conn = &connector{p: p, inner: inner}
 	p.db = sql.OpenDB(p.conn)
-	p.wg.Add(2)
-	go p.eventLoop()
-	go p.probeLoop()
+	p.sup.start()
 	return p
 }
 
 // DB returns the pool's *sql.DB. It stays the same for the Pool's life:
-// hand it to existing code, sqlx or GORM. Do not Close it directly; Close
-// the Pool.
+// hand it to existing code, sqlx or GORM. Closing it closes the Pool too.
 func (p *Pool) DB() *sql.DB { return p.db }
-
-// Reset discards the whole pool, like .NET's SqlConnection.ClearAllPools: a
-// new generation begins, idle connections are closed now, and connections
-// in use are discarded when returned. No query fails because of a Reset by
-// itself. Use it when old connections are suspect but not known to be dead
-// (a planned rekey, a failover). After Close it does nothing.
-func (p *Pool) Reset(reason string) { p.reset(reason, false, false) }
-
-// Sever is a Reset that also closes the sockets of every old-generation
-// connection, so requests hung on a blackholed connection fail now instead
-// of at their deadline (or after ~15 minutes of retransmits without one).
-// Use it when the path is known dead (a tunnel DOWN, a failed probe).
-// Without socket control (OpenDB) it is a Reset.
-func (p *Pool) Sever(reason string) { p.reset(reason, true, false) }
-
-func (p *Pool) reset(reason string, sever, auto bool) {
-	if p.closed.Load() {
-		return
-	}
-	if auto && !p.health.allowReset() {
-		return
-	}
-	gen := p.gen.Add(1)
-	p.health.noteReset()
-	p.mu.Lock()
-	old := make([]*conn, 0, len(p.conns))
-	for c := range p.conns {
-		if c.l().gen < gen {
-			old = append(old, c)
-		}
-	}
-	var pend []*socketSet
-	if sever {
-		for s, g := range p.pending {
-			if g < gen {
-				pend = append(pend, s)
-			}
-		}
-	}
-	p.mu.Unlock()
-
-	closed, severed := 0, 0
-	for _, c := range old {
-		if c.state.CompareAndSwap(stateIdle, stateRetired) || c.state.CompareAndSwap(stateFresh, stateRetired) {
-			closed++
-			severed += c.retire(sever)
-			continue
-		}
-		if l := c.l(); sever && l.socks != nil && l.gen < gen {
-			l.bad.Store(true)
-			severed += l.socks.closeAll()
-		}
-	}
-	for _, s := range pend {
-		severed += s.closeAll()
-	}
-	if sever && p.dialer != nil {
-		severed += p.dialer.closeLoose(gen)
-	}
-	kind := EventReset
-	p.stats.resets.Add(1)
-	if sever {
-		kind = EventSever
-		p.stats.severs.Add(1)
-		p.stats.severedSockets.Add(uint64(severed))
-	}
-	p.stats.resetClosed.Add(uint64(closed))
-	p.emit(Event{Kind: kind, Generation: gen, Reason: reason, Count: closed + severed})
-}
-
-// abandonPending cuts the connects that started before generation gen (into
-// a path that was dead then); their connectors try again (see dial).
-func (p *Pool) abandonPending(gen uint64) int {
-	p.mu.Lock()
-	var pend []*socketSet
-	for s, g := range p.pending {
-		if g < gen {
-			pend = append(pend, s)
-		}
-	}
-	p.mu.Unlock()
-	n := 0
-	for _, s := range pend {
-		s.abandoned.Store(true)
-		n += s.closeAll()
-	}
-	return n
-}
 
 func (p *Pool) register(c *conn) {
 	p.mu.Lock()
@@ -293,16 +221,24 @@ func (p *Pool) totalOps() uint64 {
 	return n
 }
 
-// Close closes the pool: its *sql.DB, its background goroutines (it waits
-// for them) and every connection. It is idempotent. Requests hung on a dead
-// connection are released too (their sockets are closed).
+// Close closes the pool: its *sql.DB, its supervisor (it waits for it and
+// its jobs) and every connection. Closing the *sql.DB (as GORM, sqlx and
+// ent do) does the same. Both are idempotent and may be called in any
+// order. Requests hung on a dead connection are released too (their
+// sockets are closed).
 func (p *Pool) Close() error {
+	err := p.db.Close() // calls connector.Close, which calls shutdown
+	p.shutdown()
+	return err
+}
+
+// shutdown stops everything the pool runs. database/sql calls it through
+// connector.Close from DB.Close.
+func (p *Pool) shutdown() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
-		close(p.done)
-		p.gate.shut()
-		p.closeErr = p.db.Close()
-		p.wg.Wait()
+		p.gate.stop()
+		p.sup.stop()
 		// database/sql closes in-use conns only when they are released; a
 		// request hung on a blackholed socket would never release its conn.
 		for _, c := range p.snapshot() {
@@ -315,22 +251,11 @@ func (p *Pool) Close() error {
 			p.dialer.closeLoose(^uint64(0))
 		}
 	})
-	return p.closeErr
 }
 
 // genericConnector builds a connector for a database/sql driver registered
 // by name, without socket control.
 func genericConnector(name, dsn string) (driver.Connector, error) {
-	found := false
-	for _, n := range sql.Drivers() {
-		if n == name {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return nil, errUnknownDriver(name)
-	}
 	db, err := sql.Open(name, dsn)
 	if err != nil {
 		return nil, fmt.Errorf("pool: open %s: %w", name, err)
@@ -355,8 +280,7 @@ type dsnConnector struct {
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
+// String describes the pool for logs, e.g. "pool.Pool(gen=3 health=healthy)".
 func (p *Pool) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "flapguard.Pool(gen=%d state=%s)", p.gen.Load(), p.health.get())
-	return b.String()
+	return fmt.Sprintf("pool.Pool(gen=%d health=%s)", p.gen.Load(), Health(p.healthNow.Load()))
 }

@@ -334,7 +334,7 @@ func TestOpenBadInput(t *testing.T) {
 		t.Fatalf("error leaks the password: %v", err)
 	}
 	t.Logf("bad DSN error: %v", err)
-	if _, err := OpenFunc(nil, Config{}); err == nil {
+	if _, err := OpenWithDialer(nil, Config{}); err == nil {
 		t.Fatal("nil newConnector accepted")
 	}
 	p := OpenDB(nil, Config{})
@@ -392,7 +392,7 @@ func TestPendingConnectIsRetriedWhenThePathComesBack(t *testing.T) {
 		return len(p.pending) == 1
 	})
 	d.connectHang.Store(false)
-	p.reset("path back", false, false)
+	p.reset("path back", false)
 	if n := p.abandonPending(p.gen.Load()); n != 1 {
 		t.Fatalf("abandoned %d sockets; want 1", n)
 	}
@@ -446,8 +446,8 @@ func TestFreshConnGetsLivenessOnFirstUse(t *testing.T) {
 }
 
 func TestEventString(t *testing.T) {
-	ev := Event{Kind: EventStateChange, Generation: 3, From: StateSuspect, To: StateRecovering, Reason: "old connections discarded"}
-	if got, want := ev.String(), "state-change gen=3 suspect->recovering (old connections discarded)"; got != want {
+	ev := Event{Kind: EventHealthChange, Generation: 3, From: Suspect, To: Recovering, Reason: "old connections discarded"}
+	if got, want := ev.String(), "health-change gen=3 suspect->recovering (old connections discarded)"; got != want {
 		t.Fatalf("%q, want %q", got, want)
 	}
 	ev = Event{Kind: EventSever, Generation: 2, Count: 7, Err: errors.New("x")}

@@ -66,23 +66,58 @@ func redactWith(s string, secrets []string) string {
 // redact removes this pool's DSN password from s.
 func (p *Pool) redact(s string) string { return redactWith(s, p.secrets) }
 
-// redactedError keeps an error's chain (errors.Is/As still see the driver's
-// error) while its message carries no password.
+// redactedError keeps an error's chain (errors.Is/As still see what the
+// driver returned, as far as it carries no secret) while no message in it
+// carries a password: every error Unwrap hands out is redacted the same
+// way, so walking the chain never reaches the raw text.
 type redactedError struct {
-	msg string
-	err error
+	msg     string
+	err     error
+	secrets []string
 }
 
 func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
 
+func (e *redactedError) Unwrap() []error {
+	var kids []error
+	switch x := e.err.(type) {
+	case interface{ Unwrap() error }:
+		if k := x.Unwrap(); k != nil {
+			kids = []error{k}
+		}
+	case interface{ Unwrap() []error }:
+		kids = x.Unwrap()
+	}
+	out := make([]error, 0, len(kids))
+	for _, k := range kids {
+		out = append(out, redactErr(k, e.secrets))
+	}
+	return out
+}
+
+// redactErr returns err itself when its message carries none of secrets,
+// and a redactedError otherwise.
 func redactErr(err error, secrets []string) error {
 	if err == nil || len(secrets) == 0 {
 		return err
 	}
 	msg := err.Error()
 	if r := redactWith(msg, secrets); r != msg {
-		return &redactedError{msg: r, err: err}
+		return &redactedError{msg: r, err: err, secrets: secrets}
 	}
 	return err
+}
+
+// sealedError is an error reduced to its redacted message. Open returns
+// DSN parse errors sealed: a driver's parse error may keep the whole DSN in
+// a field (pgx's ParseConfigError.ConnString) that errors.As would reach.
+type sealedError struct{ msg string }
+
+func (e *sealedError) Error() string { return e.msg }
+
+func sealErr(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	return &sealedError{msg: redactWith(err.Error(), secrets)}
 }

@@ -18,7 +18,7 @@ func TestLivenessSendsOnlyAPing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pool.Open("sqlmock", "flapguard-liveness", pool.Config{ProbeInterval: -1, LivenessIdle: time.Millisecond})
+	p, err := pool.Open("sqlmock", "flapguard-liveness", pool.Config{ProbeInterval: -1, LivenessIdle: time.Millisecond, AllowSoftMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}

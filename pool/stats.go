@@ -10,7 +10,7 @@ type Stats struct {
 	sql.DBStats
 
 	Generation       uint64 // current generation; starts at 1
-	State            State  // the path's health as the pool sees it
+	Health           Health // the path's health as the pool sees it
 	SocketControl    bool   // the pool dials the driver's sockets (sever works)
 	TunnelDown       bool   // a tunnel event gated new connections
 	Resets           uint64 // resets of any kind, including severs
@@ -24,15 +24,19 @@ type Stats struct {
 	Probes           uint64 // fresh-connection probes
 	ProbeFailures    uint64
 	Events           uint64 // tunnel events applied
-	EventsIgnored    uint64 // tunnel events ignored (other tunnel, invalid, stale, overflow)
+	EventsIgnored    uint64 // tunnel events ignored (other tunnel, invalid, too old, too many tunnels)
+	EventsFuture     uint64 // tunnel events dated in the future, taken as received now
+	TunnelsForgotten uint64 // learned tunnels dropped from the bounded table
 	OrphansReaped    uint64 // server sessions killed after recovery
 	Renewed          uint64 // pooled conns given a new driver conn at borrow
+	Rebuilt          uint64 // conns reopened in the background after a reset
 }
 
 type counters struct {
 	resets, severs, severedSockets, resetClosed, connects, connsLost atomic.Uint64
 	livenessChecks, livenessFailures, probes, probeFailures          atomic.Uint64
 	events, eventsIgnored, orphansReaped, renewed                    atomic.Uint64
+	eventsFuture, tunnelsForgotten, rebuilt                          atomic.Uint64
 }
 
 // Stats returns a snapshot of the pool's statistics.
@@ -41,9 +45,9 @@ func (p *Pool) Stats() Stats {
 	return Stats{
 		DBStats:          p.db.Stats(),
 		Generation:       p.gen.Load(),
-		State:            p.health.get(),
+		Health:           Health(p.healthNow.Load()),
 		SocketControl:    p.dialer != nil,
-		TunnelDown:       p.gate.isDown(),
+		TunnelDown:       p.gate.blocked(),
 		Resets:           s.resets.Load(),
 		Severs:           s.severs.Load(),
 		SeveredSockets:   s.severedSockets.Load(),
@@ -58,5 +62,8 @@ func (p *Pool) Stats() Stats {
 		EventsIgnored:    s.eventsIgnored.Load(),
 		OrphansReaped:    s.orphansReaped.Load(),
 		Renewed:          s.renewed.Load(),
+		EventsFuture:     s.eventsFuture.Load(),
+		TunnelsForgotten: s.tunnelsForgotten.Load(),
+		Rebuilt:          s.rebuilt.Load(),
 	}
 }

@@ -184,7 +184,7 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 	if o.verbose {
 		cfg.OnEvent = func(ev pool.Event) {
 			msg := fmt.Sprintf("           t=%04.1fs flapguard: %s gen=%d", ev.At.Sub(t0).Seconds(), ev.Kind, ev.Generation)
-			if ev.Kind == pool.EventStateChange {
+			if ev.Kind == pool.EventHealthChange {
 				msg += fmt.Sprintf(" %v→%v", ev.From, ev.To)
 			}
 			if ev.Reason != "" {

@@ -230,7 +230,7 @@ func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logg
 		if err != nil {
 			status = err.Error()
 		}
-		fmt.Fprintf(out, "query: %s in %v (state %s, generation %d)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().State, p.Stats().Generation)
+		fmt.Fprintf(out, "query: %s in %v (state %s, generation %d)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().Health, p.Stats().Generation)
 	}
 }
 

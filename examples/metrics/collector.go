@@ -28,8 +28,8 @@ type counterDesc struct {
 
 var _ prometheus.Collector = (*collector)(nil)
 
-// states lists every pool.State, for the one-hot flapguard_state gauge.
-var states = []pool.State{pool.StateHealthy, pool.StateSuspect, pool.StateDown, pool.StateRecovering}
+// states lists every pool.Health, for the one-hot flapguard_state gauge.
+var states = []pool.Health{pool.Healthy, pool.Suspect, pool.Unreachable, pool.Recovering}
 
 // newCollector describes p's metrics. constLabels (nil for none) tell
 // several pools of one process apart, e.g. {"pool": "orders"}.
@@ -89,7 +89,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.idle, float64(s.Idle))
 	gauge(c.generation, float64(s.Generation))
 	for _, st := range states {
-		gauge(c.state, boolFloat(s.State == st), st.String())
+		gauge(c.state, boolFloat(s.Health == st), st.String())
 	}
 	gauge(c.tunnelDown, boolFloat(s.TunnelDown))
 	for _, k := range c.counters {
@@ -115,7 +115,7 @@ type eventCounter struct {
 // eventKinds lists every pool.EventKind, so each series exists (at 0)
 // before its first event.
 var eventKinds = []pool.EventKind{
-	pool.EventReset, pool.EventSever, pool.EventConnLost, pool.EventLivenessFailed, pool.EventStateChange,
+	pool.EventReset, pool.EventSever, pool.EventConnLost, pool.EventLivenessFailed, pool.EventHealthChange,
 	pool.EventTunnel, pool.EventTunnelIgnored, pool.EventProbe, pool.EventOrphansReaped,
 }
 

@@ -122,7 +122,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err == nil {
 			// Some steps break connections on purpose: let the pool's
 			// prober finish reacting (back to healthy) before the next.
-			err = waitFor(sctx, func() bool { return p.Stats().State == pool.StateHealthy })
+			err = waitFor(sctx, func() bool { return p.Stats().Health == pool.Healthy })
 		}
 		cancel()
 		if err != nil {
@@ -178,7 +178,7 @@ func notifyOnSignals(p *pool.Pool, out io.Writer) (stop func()) {
 // and ends well before the next one (ProbeInterval, 1s ±20%), and the
 // output says who opened the gate.
 func tunnelFlap(ctx context.Context, p *pool.Pool, out io.Writer) error {
-	if err := waitFor(ctx, func() bool { return p.Stats().State == pool.StateHealthy }); err != nil {
+	if err := waitFor(ctx, func() bool { return p.Stats().Health == pool.Healthy }); err != nil {
 		return fmt.Errorf("pool did not settle after the earlier steps: %w", err)
 	}
 	time.Sleep(100 * time.Millisecond) // a prober wake-up queued by the earlier failures runs now
@@ -248,7 +248,7 @@ func holdOn(ctx context.Context, db *sql.DB, p *pool.Pool, d time.Duration, out 
 		if err != nil {
 			status = err.Error()
 		}
-		fmt.Fprintf(out, "query: %s in %v (state %s)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().State)
+		fmt.Fprintf(out, "query: %s in %v (state %s)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().Health)
 	}
 }
 

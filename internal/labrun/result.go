@@ -173,7 +173,7 @@ func (r *Result) Log(t testing.TB) {
 		if s.Pool != nil {
 			p := s.Pool
 			t.Logf("%s pool: generation %d, resets %d (severs %d, %d sockets), liveness failures %d/%d, probes %d (%d failed), renewed %d, orphans reaped %d, state %s",
-				s.Side, p.Generation, p.Resets, p.Severs, p.SeveredSockets, p.LivenessFailures, p.LivenessChecks, p.Probes, p.ProbeFailures, p.Renewed, p.OrphansReaped, p.State)
+				s.Side, p.Generation, p.Resets, p.Severs, p.SeveredSockets, p.LivenessFailures, p.LivenessChecks, p.Probes, p.ProbeFailures, p.Renewed, p.OrphansReaped, p.Health)
 		}
 	}
 }

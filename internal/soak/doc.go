@@ -30,7 +30,7 @@
 //
 // Besides the invariants, a run logs what helps to explain a failure:
 // every fault window (from before the lab was asked to after the fault was
-// lifted), a summary table (outcomes, pool counters, StateDown time,
+// lifted), a summary table (outcomes, pool counters, Unreachable time,
 // latency outside fault windows, the most frequent errors), failed
 // operations and pool severs outside every fault window, and for each
 // orphan session when its client socket was dialed and closed, the pool

@@ -10,7 +10,7 @@ import (
 )
 
 // eventLog counts the pool's events and measures the time it spent in
-// StateDown. OnEvent is called from several goroutines.
+// Unreachable. OnEvent is called from several goroutines.
 type eventLog struct {
 	mu        sync.Mutex // protects following
 	kinds     map[pool.EventKind]int
@@ -27,22 +27,22 @@ func (e *eventLog) on(ev pool.Event) {
 	defer e.mu.Unlock()
 	e.kinds[ev.Kind]++
 	switch ev.Kind {
-	case pool.EventReset, pool.EventSever, pool.EventStateChange, pool.EventTunnel, pool.EventOrphansReaped:
+	case pool.EventReset, pool.EventSever, pool.EventHealthChange, pool.EventTunnel, pool.EventOrphansReaped:
 		e.trail = append(e.trail, ev)
 	}
-	if ev.Kind != pool.EventStateChange {
+	if ev.Kind != pool.EventHealthChange {
 		return
 	}
 	switch {
-	case ev.To == pool.StateDown && e.downSince.IsZero():
+	case ev.To == pool.Unreachable && e.downSince.IsZero():
 		e.downSince, e.downs = ev.At, e.downs+1
-	case ev.From == pool.StateDown && ev.To != pool.StateDown && !e.downSince.IsZero():
+	case ev.From == pool.Unreachable && ev.To != pool.Unreachable && !e.downSince.IsZero():
 		e.down += ev.At.Sub(e.downSince)
 		e.downSince = time.Time{}
 	}
 }
 
-// downTime is the time spent in StateDown so far (an open stretch counts
+// downTime is the time spent in Unreachable so far (an open stretch counts
 // up to now) and how many times the pool entered it.
 func (e *eventLog) downTime() (time.Duration, int) {
 	e.mu.Lock()
@@ -64,7 +64,7 @@ func (e *eventLog) during(from, to time.Time, t0 time.Time) string {
 			continue
 		}
 		d := ev.Kind.String()
-		if ev.Kind == pool.EventStateChange {
+		if ev.Kind == pool.EventHealthChange {
 			d += " " + ev.From.String() + "->" + ev.To.String()
 		}
 		if ev.Reason != "" {

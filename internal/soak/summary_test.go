@@ -45,7 +45,7 @@ func summary(rs []result, ws []window, counts [numFaultKinds]int, elapsed time.D
 	}
 	tw.Flush()
 
-	fmt.Fprintln(&b, "\npool (Stats, and StateDown time measured from OnEvent state changes)")
+	fmt.Fprintln(&b, "\npool (Stats, and Unreachable time measured from OnEvent state changes)")
 	fmt.Fprintln(tw, "server\tresets\tsevers\tsevered sockets\tconns lost\tliveness fails\tprobes (failed)\torphans reaped\tconnects\tDOWN entries\tDOWN time\tsettled in\t")
 	for _, r := range rs {
 		down, entries := r.events.downTime()

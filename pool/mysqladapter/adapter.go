@@ -14,6 +14,7 @@ package mysqladapter
 import (
 	"database/sql/driver"
 	"fmt"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -23,12 +24,16 @@ import (
 func init() {
 	pool.RegisterDriver("mysql", pool.Driver{
 		NewConnector: NewConnector,
-		Classifier:   Classifier,
+		Classifier:   classifier,
 		// A user may kill its own threads without extra privileges. HOST is
-		// "client-ip:port" as the server saw it.
-		SessionQuery: "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
-		SessionCheck: func(id int64, fp string) string {
-			return fmt.Sprintf("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND HOST = %s", id, fp)
+		// "client-host:port" as the server saw it; the reaping connection's
+		// own USER() gives the host part. Nothing is asked at connect; the
+		// processlist has no connection start time, so the session is
+		// matched by user, client host and port (go-sql-driver/mysql keeps
+		// no connection id from the handshake, docs/drivers.md).
+		FindSession: func(port int, _ time.Duration) string {
+			return fmt.Sprintf("SELECT ID FROM information_schema.PROCESSLIST WHERE HOST = CONCAT(SUBSTRING_INDEX(USER(), '@', -1), ':', %d) "+
+				"AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID() LIMIT 1", port)
 		},
 		KillSession: func(id int64) string {
 			return fmt.Sprintf("KILL CONNECTION %d", id)

@@ -49,7 +49,11 @@ import (
 //   - the caller's context error, which the driver returns after its watcher
 //     closed the socket (packets.go:53-57, connection.go:722-770): Alive
 //     (generic rule; see detect.Default).
-var Classifier detect.Classifier = detect.WithRules(mysqlRule)
+var classifier = detect.WithRules(mysqlRule)
+
+// Classifier returns the classifier the pool uses for this driver's errors
+// (rules above). Use it with detect.Classify to judge an error yourself.
+func Classifier() detect.Classifier { return classifier }
 
 // errBadConnNoWriteText is the text of the driver's unexported
 // errBadConnNoWrite (errors.go:37). driver.ErrBadConn reads "driver: bad

@@ -27,7 +27,7 @@ const myAddr = "127.0.0.1:3306"
 
 func myDSN(addr string) string { return "root@tcp(" + addr + ")/test?timeout=5s" }
 
-func classify(err error) detect.Verdict { return detect.Classify(err, Classifier) }
+func classify(err error) detect.Verdict { return detect.Classify(err, classifier) }
 
 func expect(t *testing.T, err error, want detect.Verdict) {
 	t.Helper()
@@ -71,11 +71,11 @@ func TestClassifierConstructed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { expect(t, tt.err, tt.want) })
 	}
-	if v := Classifier.Classify(errors.New("unknown")); v != detect.Continue {
+	if v := classifier.Classify(errors.New("unknown")); v != detect.Continue {
 		t.Fatalf("unrecognised error: %v, want continue", v)
 	}
 	dup := my(1062)
-	if n := testing.AllocsPerRun(100, func() { Classifier.Classify(dup) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { classifier.Classify(dup) }); n != 0 {
 		t.Fatalf("%v allocations per Classify, want 0", n)
 	}
 }

@@ -12,8 +12,10 @@
 package pgxadapter
 
 import (
+	"context"
 	"database/sql/driver"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,12 +27,16 @@ import (
 func init() {
 	d := pool.Driver{
 		NewConnector:  NewConnector,
-		Classifier:    Classifier,
+		Classifier:    classifier,
 		ClosedAtStart: closedAtStart,
 		// A role may terminate its own backends without extra privileges.
-		SessionQuery: "SELECT pid::bigint, coalesce(client_port, -1)::text || '@' || backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
-		SessionCheck: func(id int64, fp string) string {
-			return fmt.Sprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND coalesce(client_port, -1)::text || '@' || backend_start::text = %s", id, fp)
+		// The session is found by the client's port and address (as the
+		// reaping connection's server sees its own) and its start time:
+		// nothing is asked at connect.
+		FindSession: func(port int, minAge time.Duration) string {
+			return fmt.Sprintf("SELECT pid::bigint FROM pg_stat_activity WHERE client_port = %d AND client_addr IS NOT DISTINCT FROM inet_client_addr() "+
+				"AND usename = current_user AND pid <> pg_backend_pid() AND backend_start <= now() - interval '%d milliseconds' ORDER BY backend_start LIMIT 1",
+				port, minAge.Milliseconds())
 		},
 		KillSession: func(id int64) string {
 			return fmt.Sprintf("SELECT pg_terminate_backend(%d)", id)
@@ -51,7 +57,15 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 		return nil, err
 	}
 	cfg.DialFunc = pgconn.DialFunc(dial)
-	return stdlib.GetConnector(*cfg), nil
+	return stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(shouldPing)), nil
+}
+
+// shouldPing keeps pgx's own rule (ping a conn whose last ResetSession was
+// more than 1s ago, stdlib/sql.go:566-598) except right after the pool
+// pinged the conn itself with its own deadline: one round trip per borrow,
+// as with plain pgx.
+func shouldPing(ctx context.Context, p stdlib.ShouldPingParams) bool {
+	return !pool.Pinged(ctx) && p.IdleDuration > time.Second
 }
 
 // closedAtStart lets the pool believe pgx's "safe to retry" only for an

@@ -59,7 +59,11 @@ import (
 //     chose the deadline) or a network timeout (Lost)
 //     (pgconn/errors.go:164-178).
 //   - pgconn.ErrConnClosed (errors.go:105-109): Lost.
-var Classifier detect.Classifier = detect.WithRules(pgRule)
+var classifier = detect.WithRules(pgRule)
+
+// Classifier returns the classifier the pool uses for this driver's errors
+// (rules above). Use it with detect.Classify to judge an error yourself.
+func Classifier() detect.Classifier { return classifier }
 
 func pgRule(err error) detect.Verdict {
 	switch e := err.(type) {

@@ -33,7 +33,7 @@ func pgDSN(addr string) string {
 	return "postgres://postgres@" + addr + "/test?sslmode=disable&default_query_exec_mode=simple_protocol"
 }
 
-func classify(err error) detect.Verdict { return detect.Classify(err, Classifier) }
+func classify(err error) detect.Verdict { return detect.Classify(err, classifier) }
 
 func expect(t *testing.T, err error, want detect.Verdict) {
 	t.Helper()
@@ -80,7 +80,7 @@ func TestClassifierConstructed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { expect(t, tt.err, tt.want) })
 	}
-	if v := Classifier.Classify(errors.New("unknown")); v != detect.Continue {
+	if v := classifier.Classify(errors.New("unknown")); v != detect.Continue {
 		t.Fatalf("unrecognised error: %v, want continue", v)
 	}
 }

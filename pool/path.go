@@ -1,0 +1,102 @@
+package pool
+
+import (
+	"github.com/flapguard/flapguard/detect"
+)
+
+// applyEvents records tunnel events in the table (supervisor goroutine).
+func (s *supervisor) applyEvents(evs []detect.Event) {
+	now := s.p.cfg.now()
+	for _, ev := range evs {
+		s.p.stats.events.Add(1)
+		s.p.emit(Event{Kind: EventTunnel, TunnelEvent: ev})
+		if ev.State == detect.Rekey {
+			s.resetWanted = true
+			continue
+		}
+		if s.tunnels.apply(ev, now) {
+			s.resetWanted = true
+		}
+	}
+	s.p.stats.tunnelsForgotten.Store(s.tunnels.evicted)
+	s.epoch++
+}
+
+// reconcile brings the gate and the pool in line with the tunnel table,
+// under storm control: at most one event-driven sever per ResetCooldown; a
+// DOWN inside the cooldown is applied at its end if the table still says
+// down then (the trailing edge). Reopening is never delayed (it ends
+// gating) and follows a sever, so it is bounded by them too. A storm never
+// leaves the pool stuck: it ends in the state of the last event.
+func (s *supervisor) reconcile() {
+	down, verify := s.tunnels.pathState()
+	switch {
+	case down && !s.gated:
+		if s.cooled(s.lastEdge) {
+			s.goDown("tunnels down")
+		}
+	case !down && s.gated && !s.canary:
+		s.goUp("tunnels up")
+	case !down && !s.gated && verify != "" && s.verifying != verify:
+		s.verifying = verify
+		s.startProbe(job{kind: jobVerify, tunnel: verify})
+	}
+	if s.resetWanted && !s.gated && s.health != Unreachable {
+		s.autoReset("tunnel rekeyed, or came up without a down", true)
+	}
+}
+
+// goDown: the tunnels say the path is down. Requests hung on it return now
+// and new connections wait at the gate.
+func (s *supervisor) goDown(reason string) {
+	p := s.p
+	s.lastEdge = p.cfg.now()
+	s.epoch++
+	s.gated, s.resetWanted, s.resetDone, s.backoff = true, false, false, 0
+	s.idleBefore = max(s.idleBefore, p.idleCount())
+	p.gate.block()
+	s.setHealth(Unreachable, reason)
+	p.reset(reason, true)
+	if p.cfg.ProbeInterval != off {
+		s.armIn(minProbeBackoff)
+	}
+}
+
+// goUp: the tunnels say the path is back. A new generation begins, and a
+// fresh connection (the canary) must answer before the gate opens.
+func (s *supervisor) goUp(reason string) {
+	p := s.p
+	s.epoch++
+	if !s.resetDone {
+		p.reset(reason, false)
+		s.resetDone = true
+	}
+	p.abandonPending(p.gen.Load())
+	s.canary = true
+	s.startProbe(job{kind: jobCanary})
+}
+
+// recovered: a fresh connection succeeded while the path was down. The
+// gate opens (whatever the tunnel table says: a DOWN whose UP never came
+// must not shut the pool for good), and the pool is rebuilt.
+func (s *supervisor) recovered(reason string) {
+	p := s.p
+	if s.gated {
+		if down, _ := s.tunnels.pathState(); down {
+			p.log.Info("flapguard: the path answers although tunnels are reported down; reopening")
+			s.tunnels.markAllUp()
+		}
+	}
+	if !s.resetDone {
+		p.reset(reason, false)
+	}
+	s.resetDone, s.canary, s.backoff = false, false, 0
+	p.abandonPending(p.gen.Load())
+	s.gated = false
+	p.gate.open()
+	s.setHealth(Recovering, reason)
+	n := s.idleBefore
+	s.idleBefore = 0
+	s.rebuild(n)
+	s.reap()
+}

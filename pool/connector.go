@@ -72,10 +72,11 @@ type rawConn struct {
 	socks *socketSet // nil without socket control
 	gen   uint64
 	bad   atomic.Bool // lost: must not be reused
-	// connectedAt and localPort identify the server session for orphan
-	// reaping without a query at connect (see orphans.go).
+	// The server session, for orphan reaping (orphans.go): its id (0
+	// unknown), fingerprint, and when the connection was made.
+	sessionID   int64
+	sessionFP   string
 	connectedAt time.Time
-	localPort   int
 	// orphanable: an operation was cut by its caller's deadline; the driver
 	// may close the conn with a goodbye a dead path swallows, so the
 	// session is checked for (and ended) after recovery.
@@ -104,7 +105,7 @@ func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
-		if r.p != nil && r.localPort != 0 {
+		if r.p != nil && r.sessionID != 0 {
 			switch {
 			case r.bad.Load():
 				// Lost or severed: the server may not know; remember to reap.
@@ -180,8 +181,8 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 	}
 	rc := newRawConn(p, ic, set, gen)
 	rc.connectedAt = p.cfg.now()
-	if s := set.current(); s != nil {
-		rc.localPort = localPort(s)
+	if p.reaping() {
+		rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)
 	}
 	p.observeConnect(time.Since(started))
 	p.stats.connects.Add(1)

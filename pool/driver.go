@@ -38,17 +38,23 @@ type Driver struct {
 	// SafeToRetry error although the statement ran; see pgxadapter).
 	ClosedAtStart func(driver.Conn) bool
 
-	// Orphan reaping (see Config.Orphans). Nothing is asked at connect:
-	// the pool knows each connection's local port and when it was made.
-	// FindSession(port, minAge) is a query returning one column, the id of
-	// a session of the current user whose client is this host's port port
-	// (as the reaping connection's own client address is seen by the
-	// server) and that started at least minAge ago by the server's clock,
-	// other than the reaping session; no row if there is none.
-	// KillSession(id) ends it. ReapNeedsPermission: killing one's own
-	// sessions needs a permission users often lack (SQL Server: ALTER ANY
-	// CONNECTION), so OrphansAuto leaves reaping off.
-	FindSession         func(clientPort int, minAge time.Duration) string
+	// Orphan reaping (see Config.Orphans). A session is identified by the
+	// server's id for it and, against a later session that reuses the id
+	// (SQL Server reuses SPIDs at once, PostgreSQL reuses pids), either a
+	// fingerprint or its age. SessionOf returns the id the driver learned
+	// at connect without a round trip (pgx: the backend PID from the
+	// startup), 0 if it has none; otherwise, and only while reaping is on,
+	// SessionQuery is run once at connect and returns two columns (bigint
+	// id, text fingerprint). SessionCheck(id, fp, minAge) is a query
+	// returning a count: whether session id still exists with fingerprint
+	// fp (a quoted SQL string literal, "" when SessionOf gave the id) and
+	// started at least minAge ago by the server's clock. KillSession(id)
+	// ends it. ReapNeedsPermission: killing one's own sessions needs a
+	// permission users often lack (SQL Server: ALTER ANY CONNECTION), so
+	// OrphansAuto leaves reaping off.
+	SessionOf           func(driver.Conn) int64
+	SessionQuery        string
+	SessionCheck        func(id int64, fp string, minAge time.Duration) string
 	KillSession         func(id int64) string
 	ReapNeedsPermission bool
 }

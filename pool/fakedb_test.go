@@ -28,7 +28,7 @@ type fakeDriver struct {
 	conns []*fakeConn
 
 	connectErr  atomic.Pointer[error]
-	connectHang atomic.Bool  // the login hangs in a socket read (a dead path)
+	connectHang atomic.Bool                  // the login hangs in a socket read (a dead path)
 	connectHook atomic.Pointer[func() error] // if set, called first by Connect (tests that hold a probe)
 
 	// execErrs and commitErrs, when they hold an error, make the next Exec

@@ -6,17 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	"strings"
 	"time"
 )
-
-// localPort returns the local port of a TCP socket, 0 otherwise.
-func localPort(c net.Conn) int {
-	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
-		return a.Port
-	}
-	return 0
-}
 
 // maxOrphans bounds what the pool remembers; older entries are dropped.
 const maxOrphans = 1024
@@ -28,13 +20,13 @@ const maxOrphans = 1024
 const orphanWindow = 10 * time.Second
 
 // orphanSlack absorbs the round trip of the reaping query itself when
-// comparing the session's start with the connection's (see FindSession).
+// comparing the session's start with the connection's (SessionCheck).
 const orphanSlack = time.Second
 
-// orphan identifies a server session by what the client knew without
-// asking the server: its local port and when the connection was made.
+// orphan is a server session a lost connection may have left behind.
 type orphan struct {
-	port        int
+	id          int64
+	fp          string
 	connectedAt time.Time
 	cutAt       time.Time // candidates: when the caller's deadline cut it
 	tries       int       // reap attempts that could not tell; dropped after maxReapTries
@@ -43,12 +35,12 @@ type orphan struct {
 const maxReapTries = 5
 
 func (r *rawConn) orphan() orphan {
-	return orphan{port: r.localPort, connectedAt: r.connectedAt, cutAt: r.p.cfg.now()}
+	return orphan{id: r.sessionID, fp: r.sessionFP, connectedAt: r.connectedAt, cutAt: r.p.cfg.now()}
 }
 
 func (p *Pool) reaping() bool {
 	d := p.drv
-	if d.FindSession == nil || d.KillSession == nil {
+	if (d.SessionOf == nil && d.SessionQuery == "") || d.SessionCheck == nil || d.KillSession == nil {
 		return false
 	}
 	switch p.cfg.Orphans {
@@ -131,10 +123,9 @@ func (s *supervisor) reap() {
 // reapOrphans ends the server sessions of connections the pool lost, once
 // the path answers again. It runs on a connection of its own outside
 // database/sql's pool (which may be saturated just then), bounded by
-// ProbeTimeout. A session is found by the client port and start time of
-// the lost connection, as the reaping connection's server sees them (see
-// Driver.FindSession); sessions it could not check are kept for the next
-// round, up to maxReapTries.
+// ProbeTimeout. A session is ended only if its id and fingerprint (or age)
+// still match, so a reused id is never hit; sessions it could not check
+// are kept for the next round, up to maxReapTries.
 func (p *Pool) reapOrphans(parent context.Context) {
 	p.mu.Lock()
 	list := p.orphans
@@ -174,10 +165,11 @@ func (p *Pool) reapOrphans(parent context.Context) {
 	now := p.cfg.now()
 	for i, o := range list {
 		age := max(now.Sub(o.connectedAt)-orphanSlack, 0)
-		row, err := rawQueryRow(ctx, rc.inner, p.drv.FindSession(o.port, age))
-		if errors.Is(err, io.EOF) {
-			continue // no such session: gone already, or not ours
+		fp := ""
+		if o.fp != "" {
+			fp = quoteLiteral(o.fp)
 		}
+		row, err := rawQueryRow(ctx, rc.inner, p.drv.SessionCheck(o.id, fp, age))
 		if err != nil || len(row) != 1 {
 			for _, o := range list[i:] {
 				retry(o)
@@ -185,12 +177,11 @@ func (p *Pool) reapOrphans(parent context.Context) {
 			p.log.Info("flapguard: orphan reaping postponed", "err", errString(p, err))
 			break
 		}
-		id := toInt64(row[0])
-		if id <= 0 {
-			continue
+		if toInt64(row[0]) == 0 {
+			continue // gone already, or not ours any more
 		}
-		if _, err := rawQueryRow(ctx, rc.inner, p.drv.KillSession(id)); err != nil && !errors.Is(err, io.EOF) {
-			p.log.Warn("flapguard: could not end orphan session", "id", id, "err", p.redact(err.Error()))
+		if _, err := rawQueryRow(ctx, rc.inner, p.drv.KillSession(o.id)); err != nil && !errors.Is(err, io.EOF) {
+			p.log.Warn("flapguard: could not end orphan session", "id", o.id, "err", p.redact(err.Error()))
 			retry(o)
 			continue
 		}
@@ -199,6 +190,46 @@ func (p *Pool) reapOrphans(parent context.Context) {
 	p.stats.orphansReaped.Add(uint64(reaped))
 	p.emit(Event{Kind: EventOrphansReaped, Count: reaped, Reason: fmt.Sprintf("%d of %d lost sessions still present", reaped, len(list))})
 }
+
+// sessionOf returns a new connection's server session id and fingerprint:
+// from the driver without a round trip where it can (SessionOf), else by
+// SessionQuery. Failure leaves (0, "") and the conn is simply not reaped.
+func (p *Pool) sessionOf(ctx context.Context, c driver.Conn) (int64, string) {
+	if f := p.drv.SessionOf; f != nil {
+		if id := f(c); id > 0 {
+			return id, ""
+		}
+		return 0, ""
+	}
+	row, err := rawQueryRow(ctx, c, p.drv.SessionQuery)
+	if err != nil || len(row) != 2 {
+		return 0, ""
+	}
+	id := toInt64(row[0])
+	fp := toString(row[1])
+	if id <= 0 || !safeLiteral(fp) {
+		return 0, ""
+	}
+	return id, fp
+}
+
+// safeLiteral admits fingerprints made of the characters timestamps,
+// addresses and ports use, so quoting them is trivially safe in every SQL
+// dialect (no quotes, no backslashes: MySQL treats \ as an escape).
+func safeLiteral(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune(" .:-+@|_[]/T", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func quoteLiteral(s string) string { return "'" + s + "'" }
 
 // rawQueryRow runs a query without arguments on a driver conn of the
 // pool's own (outside database/sql) and returns its first row.

@@ -62,11 +62,14 @@ func init() {
 			// go-mssqldb answers a cancelled context with ATTENTION and then
 			// waits cancelDrainTimeout = 5s for confirmation (token.go:118).
 			SlowCancel: true,
-			FindSession: func(port int, minAge time.Duration) string {
-				return "SELECT CAST(c.session_id AS bigint) FROM sys.dm_exec_connections c WHERE c.client_tcp_port = " + strconv.Itoa(port) +
-					" AND c.client_net_address = (SELECT client_net_address FROM sys.dm_exec_connections WHERE session_id = @@SPID)" +
-					" AND c.connect_time <= DATEADD(millisecond, -" + strconv.FormatInt(minAge.Milliseconds(), 10) + ", GETDATE())" +
-					" AND c.session_id <> @@SPID"
+			// go-mssqldb parses the SPID and throws it away (buf.go:164-170,
+			// docs/drivers.md): with reaping on (OrphansOn) it is asked for
+			// once at connect.
+			SessionQuery: "SELECT CAST(@@SPID AS bigint), CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) " +
+				"FROM sys.dm_exec_connections c WHERE c.session_id = @@SPID",
+			SessionCheck: func(id int64, fp string, _ time.Duration) string {
+				return "SELECT COUNT(*) FROM sys.dm_exec_connections c WHERE c.session_id = " + strconv.FormatInt(id, 10) +
+					" AND CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) = " + fp
 			},
 			KillSession:         func(id int64) string { return "KILL " + strconv.FormatInt(id, 10) },
 			ReapNeedsPermission: true, // KILL needs ALTER ANY CONNECTION

@@ -26,14 +26,14 @@ func init() {
 		NewConnector: NewConnector,
 		Classifier:   classifier,
 		// A user may kill its own threads without extra privileges. HOST is
-		// "client-host:port" as the server saw it; the reaping connection's
-		// own USER() gives the host part. Nothing is asked at connect; the
-		// processlist has no connection start time, so the session is
-		// matched by user, client host and port (go-sql-driver/mysql keeps
-		// no connection id from the handshake, docs/drivers.md).
-		FindSession: func(port int, _ time.Duration) string {
-			return fmt.Sprintf("SELECT ID FROM information_schema.PROCESSLIST WHERE HOST = CONCAT(SUBSTRING_INDEX(USER(), '@', -1), ':', %d) "+
-				"AND USER = SUBSTRING_INDEX(USER(), '@', 1) AND ID <> CONNECTION_ID() LIMIT 1", port)
+		// "client-ip:port" as the server saw it. go-sql-driver/mysql keeps no
+		// connection id from the handshake (packets.go:204-206,
+		// docs/drivers.md), so while reaping is on the id is asked for once
+		// at connect: one round trip plain database/sql does not make
+		// (Config.Orphans = OrphansOff avoids it).
+		SessionQuery: "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+		SessionCheck: func(id int64, fp string, _ time.Duration) string {
+			return fmt.Sprintf("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND HOST = %s", id, fp)
 		},
 		KillSession: func(id int64) string {
 			return fmt.Sprintf("KILL CONNECTION %d", id)

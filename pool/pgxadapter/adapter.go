@@ -30,13 +30,17 @@ func init() {
 		Classifier:    classifier,
 		ClosedAtStart: closedAtStart,
 		// A role may terminate its own backends without extra privileges.
-		// The session is found by the client's port and address (as the
-		// reaping connection's server sees its own) and its start time:
-		// nothing is asked at connect.
-		FindSession: func(port int, minAge time.Duration) string {
-			return fmt.Sprintf("SELECT pid::bigint FROM pg_stat_activity WHERE client_port = %d AND client_addr IS NOT DISTINCT FROM inet_client_addr() "+
-				"AND usename = current_user AND pid <> pg_backend_pid() AND backend_start <= now() - interval '%d milliseconds' ORDER BY backend_start LIMIT 1",
-				port, minAge.Milliseconds())
+		// The backend PID comes with the startup (pgconn.go:474-476,
+		// docs/drivers.md): nothing is asked at connect. A reused pid is
+		// told apart by its start time, which must precede our connect.
+		SessionOf: func(c driver.Conn) int64 {
+			if sc, ok := c.(*stdlib.Conn); ok {
+				return int64(sc.Conn().PgConn().PID())
+			}
+			return 0
+		},
+		SessionCheck: func(id int64, _ string, minAge time.Duration) string {
+			return fmt.Sprintf("SELECT count(*) FROM pg_stat_activity WHERE pid = %d AND backend_start <= now() - interval '%d milliseconds'", id, minAge.Milliseconds())
 		},
 		KillSession: func(id int64) string {
 			return fmt.Sprintf("SELECT pg_terminate_backend(%d)", id)

@@ -154,6 +154,15 @@ func (c *conn) trustUnsent() bool {
 	return f == nil || f(c.l().inner)
 }
 
+// closedAtStart is taken before an operation: was the driver conn already
+// closed (by the driver, after an earlier error or the caller's own
+// cancel)? Then nothing of this operation can have reached the server and
+// its error says nothing new about the path.
+func (c *conn) closedAtStart() bool {
+	f := c.p.drv.ClosedAtStart
+	return f != nil && f(c.l().inner)
+}
+
 // observeOp is observe for an operation that may have sent a statement;
 // trust says whether the driver's "unsent" verdict can be believed.
 func (c *conn) observeOp(ctx context.Context, err error, trust bool) error {
@@ -425,6 +434,16 @@ type txConn struct {
 }
 
 func (t *txConn) Commit() error {
+	if t.c.closedAtStart() {
+		// COMMIT cannot be sent on a closed conn (pgx after a cancelled
+		// statement in the transaction): the driver's error, as plain
+		// database/sql returns it; the transaction was not committed.
+		err := t.Tx.Commit()
+		if err != nil {
+			t.c.l().bad.Store(true)
+		}
+		return err
+	}
 	trust := t.c.trustUnsent()
 	return t.c.observeOp(context.Background(), t.Tx.Commit(), trust)
 }

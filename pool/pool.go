@@ -222,34 +222,35 @@ func (p *Pool) totalOps() uint64 {
 }
 
 // Close closes the pool: its *sql.DB, its supervisor (it waits for it and
-// its jobs) and every connection. Closing the *sql.DB (as GORM, sqlx and
-// ent do) does the same. Both are idempotent and may be called in any
-// order. Requests hung on a dead connection are released too (their
-// sockets are closed).
+// its jobs) and every connection, and it cuts the sockets of connections
+// still in use, so requests hung on a dead path return. Closing the
+// *sql.DB (as GORM, sqlx and ent do) stops the pool too, but like plain
+// database/sql lets work in progress finish: its connections close when
+// released. Both are idempotent and may be called in any order.
 func (p *Pool) Close() error {
 	err := p.db.Close() // calls connector.Close, which calls shutdown
 	p.shutdown()
+	// database/sql closes in-use conns only when they are released; a
+	// request hung on a blackholed socket would never release its conn.
+	for _, c := range p.snapshot() {
+		if l := c.l(); l.socks != nil {
+			l.bad.Store(true)
+			l.socks.closeAll()
+		}
+	}
+	if p.dialer != nil {
+		p.dialer.closeLoose(^uint64(0))
+	}
 	return err
 }
 
-// shutdown stops everything the pool runs. database/sql calls it through
-// connector.Close from DB.Close.
+// shutdown stops everything the pool runs in the background. database/sql
+// calls it through connector.Close from DB.Close.
 func (p *Pool) shutdown() {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
 		p.gate.stop()
 		p.sup.stop()
-		// database/sql closes in-use conns only when they are released; a
-		// request hung on a blackholed socket would never release its conn.
-		for _, c := range p.snapshot() {
-			if l := c.l(); l.socks != nil {
-				l.bad.Store(true)
-				l.socks.closeAll()
-			}
-		}
-		if p.dialer != nil {
-			p.dialer.closeLoose(^uint64(0))
-		}
 	})
 }
 

@@ -162,6 +162,7 @@ func (s *supervisor) onProbe(r probeResult) {
 			s.tunnels.confirmDown(r.tunnel)
 			s.goDown(fmt.Sprintf("tunnel %s down and a fresh connection failed", r.tunnel))
 		} else {
+			s.tunnels.checkedHarmless(r.tunnel)
 			p.log.Info("flapguard: a tunnel is down but the path answers; nothing severed", "tunnel", r.tunnel)
 		}
 		return

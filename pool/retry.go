@@ -24,10 +24,13 @@ type RetryPolicy struct {
 	// MaxAttempts bounds the attempts, the first included. Default 4.
 	MaxAttempts int
 
-	// BackOff spaces the attempts. nil: exponential from 50ms to 2s with
-	// jitter, for at most 30s in all. It also waits while a tunnel is
-	// reported down, so retries do not hammer a dead path.
-	BackOff backoff.BackOff
+	// NewBackOff returns the backoff that spaces one call's attempts. It is
+	// called once per RunConn or RunTx call, so one RetryPolicy value is
+	// safe to share between concurrent calls (a cenkalti/backoff BackOff
+	// is not safe for concurrent use). nil: exponential from 50ms to 2s
+	// with jitter, for at most 30s in all. Retries also wait while the
+	// tunnels are reported down, so they do not hammer a dead path.
+	NewBackOff func() backoff.BackOff
 }
 
 // ErrNotCommitted: RunTx gave up after the connection was lost before
@@ -38,14 +41,14 @@ var ErrNotCommitted = errors.New("pool: transaction not committed (connection lo
 // RunConn runs fn on a connection of its own and retries it on a fresh one
 // according to pol. fn must do all its work through c.
 func (p *Pool) RunConn(ctx context.Context, pol RetryPolicy, fn func(ctx context.Context, c *sql.Conn) error) error {
-	return p.retry(ctx, pol, func() (error, bool) {
+	return p.retry(ctx, pol, func() (bool, error) {
 		c, err := p.db.Conn(ctx)
 		if err != nil {
-			return err, p.retryable(err, pol, false)
+			return p.retryable(err, pol, false), err
 		}
 		defer c.Close()
 		err = fn(ctx, c)
-		return err, p.retryable(err, pol, false)
+		return p.retryable(err, pol, false), err
 	})
 }
 
@@ -55,20 +58,20 @@ func (p *Pool) RunConn(ctx context.Context, pol RetryPolicy, fn func(ctx context
 // A connection lost during COMMIT leaves the outcome unknown: unless pol is
 // Idempotent, the error is returned and errors.Is(err, ErrOutcomeUnknown).
 func (p *Pool) RunTx(ctx context.Context, pol RetryPolicy, opts *sql.TxOptions, fn func(ctx context.Context, tx *sql.Tx) error) error {
-	err := p.retry(ctx, pol, func() (error, bool) {
+	err := p.retry(ctx, pol, func() (bool, error) {
 		tx, err := p.db.BeginTx(ctx, opts)
 		if err != nil {
-			return err, p.retryable(err, pol, true)
+			return p.retryable(err, pol, true), err
 		}
 		if err := fn(ctx, tx); err != nil {
 			tx.Rollback()
 			if errors.Is(err, ErrConnLost) {
-				return notCommitted(err), p.retryable(err, pol, true)
+				return p.retryable(err, pol, true), notCommitted(err)
 			}
-			return err, p.retryable(err, pol, true)
+			return p.retryable(err, pol, true), err
 		}
 		err = tx.Commit()
-		return err, p.retryable(err, pol, false)
+		return p.retryable(err, pol, false), err
 	})
 	return err
 }
@@ -89,7 +92,7 @@ func (p *Pool) retryable(err error, pol RetryPolicy, beforeCommit bool) bool {
 	return false // lost with the statement in flight: outcome unknown
 }
 
-func (p *Pool) retry(ctx context.Context, pol RetryPolicy, attempt func() (error, bool)) error {
+func (p *Pool) retry(ctx context.Context, pol RetryPolicy, attempt func() (again bool, err error)) error {
 	if pol.MaxAttempts < 0 {
 		return fmt.Errorf("pool: RetryPolicy.MaxAttempts is negative (%d)", pol.MaxAttempts)
 	}
@@ -97,8 +100,12 @@ func (p *Pool) retry(ctx context.Context, pol RetryPolicy, attempt func() (error
 	if maxAttempts == 0 {
 		maxAttempts = 4
 	}
-	b := pol.BackOff
-	if b == nil {
+	var b backoff.BackOff
+	if pol.NewBackOff != nil {
+		if b = pol.NewBackOff(); b == nil {
+			return errors.New("pool: RetryPolicy.NewBackOff returned nil")
+		}
+	} else {
 		eb := backoff.NewExponentialBackOff()
 		eb.InitialInterval = 50 * time.Millisecond
 		eb.MaxInterval = 2 * time.Second
@@ -116,7 +123,7 @@ func (p *Pool) retry(ctx context.Context, pol RetryPolicy, attempt func() (error
 			last = err
 			return err
 		}
-		err, again := attempt()
+		again, err := attempt()
 		last = err
 		if err == nil {
 			return nil

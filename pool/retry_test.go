@@ -6,6 +6,9 @@ import (
 	"database/sql/driver"
 	"errors"
 	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,7 +24,7 @@ func retryPool(t *testing.T) (*Pool, *fakeDriver) {
 	return p, d
 }
 
-var fastBackOff = backoff.NewConstantBackOff(time.Millisecond)
+func fastBackOff() backoff.BackOff { return backoff.NewConstantBackOff(time.Millisecond) }
 
 func exec(ctx context.Context, c *sql.Conn) error {
 	_, err := c.ExecContext(ctx, "INSERT")
@@ -32,7 +35,7 @@ func TestRetryNeverRetriesOutcomeUnknownWrite(t *testing.T) {
 	p, d := retryPool(t)
 	d.execErrs <- io.ErrUnexpectedEOF // lost while reading the reply
 	attempts := 0
-	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+	err := p.RunConn(context.Background(), RetryPolicy{NewBackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
 		attempts++
 		return exec(ctx, c)
 	})
@@ -49,7 +52,7 @@ func TestRetryRetriesPreSendFailure(t *testing.T) {
 	d.execErrs <- driver.ErrBadConn // the driver says: nothing was sent
 	d.execErrs <- driver.ErrBadConn
 	attempts := 0
-	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+	err := p.RunConn(context.Background(), RetryPolicy{NewBackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
 		attempts++
 		return exec(ctx, c)
 	})
@@ -62,7 +65,7 @@ func TestRetryIdempotentRetriesLost(t *testing.T) {
 	p, d := retryPool(t)
 	d.execErrs <- io.EOF
 	attempts := 0
-	err := p.RunConn(context.Background(), RetryPolicy{Idempotent: true, BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+	err := p.RunConn(context.Background(), RetryPolicy{Idempotent: true, NewBackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
 		attempts++
 		return exec(ctx, c)
 	})
@@ -76,7 +79,7 @@ func TestRetryStopsAtOrdinaryErrorAndMaxAttempts(t *testing.T) {
 	sqlErr := errors.New("duplicate key")
 	d.execErrs <- sqlErr
 	attempts := 0
-	err := p.RunConn(context.Background(), RetryPolicy{BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+	err := p.RunConn(context.Background(), RetryPolicy{NewBackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
 		attempts++
 		return exec(ctx, c)
 	})
@@ -87,7 +90,7 @@ func TestRetryStopsAtOrdinaryErrorAndMaxAttempts(t *testing.T) {
 		d.execErrs <- driver.ErrBadConn
 	}
 	attempts = 0
-	err = p.RunConn(context.Background(), RetryPolicy{MaxAttempts: 3, BackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
+	err = p.RunConn(context.Background(), RetryPolicy{MaxAttempts: 3, NewBackOff: fastBackOff}, func(ctx context.Context, c *sql.Conn) error {
 		attempts++
 		return exec(ctx, c)
 	})
@@ -103,7 +106,7 @@ func TestRunTxRetriesLossBeforeCommitNotDuringCommit(t *testing.T) {
 	p, d := retryPool(t)
 	d.execErrs <- io.EOF // lost inside the tx: not committed, safe to rerun
 	attempts := 0
-	err := p.RunTx(context.Background(), RetryPolicy{BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+	err := p.RunTx(context.Background(), RetryPolicy{NewBackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
 		attempts++
 		_, err := tx.ExecContext(ctx, "INSERT")
 		return err
@@ -114,7 +117,7 @@ func TestRunTxRetriesLossBeforeCommitNotDuringCommit(t *testing.T) {
 
 	d.commitErrs <- io.EOF // lost during COMMIT: unknown
 	attempts = 0
-	err = p.RunTx(context.Background(), RetryPolicy{BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+	err = p.RunTx(context.Background(), RetryPolicy{NewBackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
 		attempts++
 		_, err := tx.ExecContext(ctx, "INSERT")
 		return err
@@ -126,7 +129,7 @@ func TestRunTxRetriesLossBeforeCommitNotDuringCommit(t *testing.T) {
 	for range 3 {
 		d.execErrs <- io.EOF
 	}
-	err = p.RunTx(context.Background(), RetryPolicy{MaxAttempts: 2, BackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
+	err = p.RunTx(context.Background(), RetryPolicy{MaxAttempts: 2, NewBackOff: fastBackOff}, nil, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "INSERT")
 		return err
 	})
@@ -149,5 +152,28 @@ func TestPanickingClassifierDoesNotTakeThePoolDown(t *testing.T) {
 	}
 	if _, err := p.DB().ExecContext(context.Background(), "INSERT"); err != nil {
 		t.Fatalf("pool unusable after a panicking classifier: %v", err)
+	}
+}
+
+func TestRetryPolicyIsSafeToShareAndRejectsANilBackOff(t *testing.T) {
+	p, _ := retryPool(t)
+	err := p.RunConn(context.Background(), RetryPolicy{NewBackOff: func() backoff.BackOff { return nil }}, exec)
+	if err == nil || !strings.Contains(err.Error(), "NewBackOff returned nil") {
+		t.Fatalf("nil backoff: err = %v; want a clear error", err)
+	}
+	// One policy value, many concurrent calls: each gets its own backoff.
+	var made atomic.Int64
+	pol := RetryPolicy{NewBackOff: func() backoff.BackOff { made.Add(1); return fastBackOff() }}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := p.RunConn(context.Background(), pol, exec); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if made.Load() != 8 {
+		t.Fatalf("NewBackOff called %d times for 8 calls", made.Load())
 	}
 }

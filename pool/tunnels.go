@@ -47,7 +47,10 @@ type tunnelTable struct {
 	evicted    uint64
 	// confirmed: learned tunnels whose DOWN a failed fresh connection
 	// proved to be an outage; the path is down while one of them is.
-	confirmed map[string]bool
+	// checked: learned tunnels whose DOWN a fresh connection found harmless
+	// (another tunnel carries the traffic). Both last until the tunnel's
+	// next event.
+	confirmed, checked map[string]bool
 }
 
 func newTunnelTable(cfg *Config) tunnelTable {
@@ -73,6 +76,7 @@ func (t *tunnelTable) apply(ev detect.Event, now time.Time) (unexpectedUp bool) 
 			unexpectedUp = !t.allDown && !t.anyDown()
 			t.allDown = false
 			clear(t.confirmed)
+			clear(t.checked)
 			for _, ti := range t.m {
 				ti.down, ti.seen = false, now
 			}
@@ -91,6 +95,7 @@ func (t *tunnelTable) apply(ev detect.Event, now time.Time) (unexpectedUp bool) 
 		t.m[ev.Tunnel] = ti
 	}
 	ti.seen = now
+	delete(t.checked, ev.Tunnel)
 	switch ev.State {
 	case detect.Down:
 		ti.down = true
@@ -113,6 +118,7 @@ func (t *tunnelTable) evictOldest() {
 	}
 	delete(t.m, oldest)
 	delete(t.confirmed, oldest)
+	delete(t.checked, oldest)
 	t.evicted++
 }
 
@@ -159,13 +165,18 @@ func (t *tunnelTable) pathState() (down bool, verify string) {
 	case len(downIDs) == len(t.m):
 		return true, ""
 	}
+	slices.Sort(downIDs)
 	for _, id := range downIDs {
 		if t.confirmed[id] {
 			return true, ""
 		}
 	}
-	slices.Sort(downIDs)
-	return false, downIDs[0]
+	for _, id := range downIDs {
+		if !t.checked[id] {
+			return false, id
+		}
+	}
+	return false, ""
 }
 
 // confirmDown records that id's DOWN is an outage (see confirmed).
@@ -178,11 +189,22 @@ func (t *tunnelTable) confirmDown(id string) {
 	}
 }
 
+// checkedHarmless records that id's DOWN left the path working.
+func (t *tunnelTable) checkedHarmless(id string) {
+	if t.checked == nil {
+		t.checked = make(map[string]bool)
+	}
+	if ti := t.m[id]; ti != nil && ti.down {
+		t.checked[id] = true
+	}
+}
+
 // markAllUp is used when the path answers although tunnels are marked
 // down (a DOWN whose UP never came).
 func (t *tunnelTable) markAllUp() {
 	t.allDown = false
 	clear(t.confirmed)
+	clear(t.checked)
 	for _, ti := range t.m {
 		ti.down = false
 	}

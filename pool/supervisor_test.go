@@ -1,0 +1,288 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/flapguard/flapguard/detect"
+)
+
+// supPool is a pool over the fake driver with socket control, an injected
+// clock and a probe schedule that never fires by itself: tests drive the
+// supervisor with apply, tick and settle.
+func supPool(t *testing.T, mod func(*Config)) (*Pool, *fakeDriver, *fakeClock) {
+	t.Helper()
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	cfg := Config{ProbeInterval: time.Hour, LivenessIdle: -1, DownWait: -1, now: clk.now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	p, d := openFake(t, cfg, true)
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+	return p, d, clk
+}
+
+// apply hands events to the pool and waits until the supervisor has acted
+// on them, including the probes they started.
+func apply(t *testing.T, p *Pool, evs ...detect.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		if ev.Source == "" {
+			ev.Source = "test"
+		}
+		p.Notify(ev)
+	}
+	p.sup.sync(func() { p.sup.step(false) })
+	settle(t, p)
+}
+
+func down(id string) detect.Event { return detect.Event{Tunnel: id, State: detect.Down} }
+func up(id string) detect.Event   { return detect.Event{Tunnel: id, State: detect.Up} }
+
+func TestOneOfTwoRedundantTunnelsDownSeversNothing(t *testing.T) {
+	p, _, _ := supPool(t, func(c *Config) { c.Tunnels = []string{"aws-1", "aws-2"} })
+	apply(t, p, down("aws-1"))
+	if s := p.Stats(); s.Severs != 0 || s.Resets != 0 || s.TunnelDown || s.Health != Healthy {
+		t.Fatalf("one of two tunnels down: %+v; want nothing severed, gate open, healthy", s)
+	}
+	if err := p.DB().Ping(); err != nil {
+		t.Fatalf("ping with aws-2 carrying the traffic: %v", err)
+	}
+	apply(t, p, down("aws-2"))
+	if s := p.Stats(); s.Severs != 1 || !s.TunnelDown || s.Health != Unreachable {
+		t.Fatalf("both tunnels down: %+v; want one sever, gate shut, unreachable", s)
+	}
+	apply(t, p, up("aws-1"))
+	if s := p.Stats(); s.TunnelDown || s.Health != Recovering {
+		t.Fatalf("one tunnel back: %+v; want the gate open and recovering", s)
+	}
+}
+
+func TestRequireAllTunnelsDownOfOneSevers(t *testing.T) {
+	p, _, _ := supPool(t, func(c *Config) {
+		c.Tunnels = []string{"a", "b"}
+		c.RequireAllTunnels = true
+	})
+	apply(t, p, down("a"))
+	if s := p.Stats(); s.Severs != 1 || !s.TunnelDown {
+		t.Fatalf("RequireAllTunnels, one down: %+v; want sever and gate", s)
+	}
+}
+
+func TestLearnedTunnelsSingleIsInstantRedundantIsVerified(t *testing.T) {
+	p, d, clk := supPool(t, nil)
+	// The only tunnel seen goes down: sever at once (the seed case).
+	apply(t, p, down("t1"))
+	if s := p.Stats(); s.Severs != 1 || !s.TunnelDown || s.Probes != 0 {
+		t.Fatalf("only tunnel down: %+v; want an immediate sever, no probe first", s)
+	}
+	apply(t, p, up("t1"), up("t2"))
+	if s := p.Stats(); s.TunnelDown {
+		t.Fatalf("after UP: gate still shut: %+v", s)
+	}
+	clk.advance(2 * time.Second) // past the cooldown
+	// Another tunnel is known up: a DOWN is verified first, and the path
+	// works, so nothing is severed.
+	probes := p.Stats().Probes
+	apply(t, p, down("t1"))
+	if s := p.Stats(); s.Severs != 1 || s.TunnelDown || s.Probes <= probes {
+		t.Fatalf("redundant tunnel down, path works: %+v; want one verifying probe and no sever", s)
+	}
+	// The path really is dead: the verifying probe fails and the pool severs.
+	apply(t, p, up("t1"))
+	clk.advance(2 * time.Second)
+	dead := errors.New("dial tcp: connect: connection timed out")
+	d.connectErr.Store(&dead)
+	apply(t, p, down("t1"))
+	if s := p.Stats(); s.Severs != 2 || !s.TunnelDown {
+		t.Fatalf("redundant tunnel down, path dead: %+v; want the second sever and the gate shut", s)
+	}
+}
+
+func TestFutureDatedEventDoesNotFreezeTheTunnel(t *testing.T) {
+	p, _, clk := supPool(t, nil)
+	apply(t, p, detect.Event{Tunnel: "t", State: detect.Down, At: clk.now().Add(time.Hour)})
+	if s := p.Stats(); !s.TunnelDown || s.EventsFuture != 1 {
+		t.Fatalf("future-dated DOWN: %+v; want it applied as received now, and counted", s)
+	}
+	apply(t, p, detect.Event{Tunnel: "t", State: detect.Up, At: clk.now()})
+	if s := p.Stats(); s.TunnelDown {
+		t.Fatalf("a current UP after a future-dated DOWN left the gate shut: %+v", s)
+	}
+	if err := p.DB().Ping(); err != nil {
+		t.Fatalf("ping after UP: %v", err)
+	}
+	clk.advance(2 * time.Second)
+	apply(t, p, down("t"))
+	if s := p.Stats(); !s.TunnelDown || s.Severs != 2 {
+		t.Fatalf("a later DOWN was not obeyed: %+v", s)
+	}
+}
+
+func TestEventStormCollapsesAndEndsInTheLastState(t *testing.T) {
+	for _, last := range []detect.State{detect.Up, detect.Down} {
+		t.Run("ends "+last.String(), func(t *testing.T) {
+			p, d, clk := supPool(t, nil)
+			opened := d.opened.Load()
+			for i := range 1000 {
+				st := detect.Down
+				if i%2 == 1 {
+					st = detect.Up
+				}
+				p.Notify(detect.Event{Tunnel: "t", State: st, Source: "storm"})
+				if i%50 == 0 {
+					apply(t, p) // the supervisor wakes now and then during the storm
+				}
+			}
+			apply(t, p, detect.Event{Tunnel: "t", State: last, Source: "storm"})
+			clk.advance(2 * time.Second) // the cooldown ends: the trailing edge
+			apply(t, p)
+			s := p.Stats()
+			t.Logf("1000 toggles ending %s: severs %d, resets %d, connections opened %d, gate shut %v", last, s.Severs, s.Resets, d.opened.Load()-opened, s.TunnelDown)
+			if s.Severs > 2 {
+				t.Fatalf("%d severs; want at most one per cooldown (2 here)", s.Severs)
+			}
+			if s.TunnelDown != (last == detect.Down) {
+				t.Fatalf("storm ended %s but the gate is shut=%v", last, s.TunnelDown)
+			}
+		})
+	}
+}
+
+func TestTunnelTableIsBounded(t *testing.T) {
+	p, _, _ := supPool(t, nil)
+	for i := range 100_000 {
+		p.Notify(detect.Event{Tunnel: fmt.Sprintf("spoof-%d", i), State: detect.Up, Source: "spoof"})
+		if i%1000 == 0 {
+			apply(t, p)
+		}
+	}
+	apply(t, p)
+	var n int
+	p.sup.sync(func() { n = len(p.sup.tunnels.m) })
+	s := p.Stats()
+	t.Logf("100k spoofed tunnel ids: table %d, forgotten %d, ignored %d", n, s.TunnelsForgotten, s.EventsIgnored)
+	if n > maxLearnedTunnels || s.TunnelsForgotten == 0 {
+		t.Fatalf("table holds %d tunnels (cap %d), forgotten %d", n, maxLearnedTunnels, s.TunnelsForgotten)
+	}
+}
+
+// holdConnect makes the next Connect block until release is closed, then
+// succeed; every Connect after it fails (the path died meanwhile).
+func holdConnect(d *fakeDriver) (started, release chan struct{}) {
+	started, release = make(chan struct{}), make(chan struct{})
+	dead := errors.New("dial tcp: connect: connection timed out")
+	hook := func() error {
+		d.connectErr.Store(&dead)
+		close(started)
+		<-release
+		d.connectHook.Store(nil)
+		return nil
+	}
+	d.connectHook.Store(&hook)
+	return started, release
+}
+
+func TestProbeOvertakenByDownDoesNotUndoIt(t *testing.T) {
+	p, d, _ := supPool(t, nil)
+	started, release := holdConnect(d)
+	p.suspectConn(nil)
+	p.suspectConn(nil)
+	p.sup.sync(func() { p.sup.step(true) }) // a fresh probe starts and is held in its connect
+	<-started
+	apply0 := func() { p.Notify(down("t")); p.sup.sync(func() { p.sup.step(false) }) }
+	apply0()
+	if s := p.Stats(); !s.TunnelDown || s.Health != Unreachable {
+		t.Fatalf("DOWN while a probe runs: %+v; want it applied at once", s)
+	}
+	close(release) // the probe that started before the DOWN succeeds
+	settle(t, p)
+	if s := p.Stats(); !s.TunnelDown || s.Health != Unreachable {
+		t.Fatalf("a probe that started before the DOWN undid it: %+v", s)
+	}
+}
+
+func TestCloseDuringProbeOrCanaryReturnsFast(t *testing.T) {
+	for _, name := range []string{"probe", "canary"} {
+		t.Run(name, func(t *testing.T) {
+			p, d, _ := supPool(t, nil)
+			d.connectHang.Store(true) // every connect hangs in its login
+			if name == "probe" {
+				p.suspectConn(nil)
+				p.sup.sync(func() { p.sup.step(true) })
+			} else {
+				apply(t, p, down("t"))
+				p.Notify(up("t"))
+				p.sup.sync(func() { p.sup.step(false) })
+			}
+			waitFor(t, func() bool { busy := false; p.sup.sync(func() { busy = p.sup.probing }); return busy })
+			start := time.Now()
+			p.Close()
+			took := time.Since(start)
+			t.Logf("Close during a hung %s took %v", name, took)
+			if took > 100*time.Millisecond {
+				t.Fatalf("Close took %v during a %s; want under 100ms", took, name)
+			}
+		})
+	}
+}
+
+func TestRequestWaitingAtTheGateProbesNow(t *testing.T) {
+	p, d, _ := supPool(t, func(c *Config) { c.DownWait = 5 * time.Second })
+	dead := errors.New("dial tcp: connect: connection timed out")
+	d.connectErr.Store(&dead)
+	apply(t, p, down("t"))
+	// While the path stays dead the probes back off.
+	waitFor(t, func() bool { return p.Stats().ProbeFailures >= 5 })
+	d.connectErr.Store(nil) // the path is back; the next scheduled probe is far off
+	start := time.Now()
+	if err := p.DB().PingContext(context.Background()); err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+	took := time.Since(start)
+	t.Logf("a request waiting at the gate was released after %v", took)
+	if took > 300*time.Millisecond {
+		t.Fatalf("released after %v; a waiting request must make the supervisor probe at once", took)
+	}
+}
+
+func TestPoolIsRebuiltAfterUp(t *testing.T) {
+	p, d, _ := supPool(t, nil)
+	db := p.DB()
+	db.SetMaxIdleConns(4)
+	ctx := context.Background()
+	var held []interface{ Close() error }
+	for range 4 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	apply(t, p, down("t"))
+	opened := d.opened.Load()
+	apply(t, p, up("t"))
+	waitFor(t, func() bool { return p.Stats().Rebuilt == 4 })
+	gen := p.gen.Load()
+	fresh := 0
+	for _, c := range p.snapshot() {
+		if c.l().gen == gen && c.state.Load() == stateIdle {
+			fresh++
+		}
+	}
+	t.Logf("after UP: %d idle conns of the new generation, %d opened", fresh, d.opened.Load()-opened)
+	if fresh != 4 {
+		t.Fatalf("%d idle conns of the new generation; want the 4 held before", fresh)
+	}
+}

@@ -1,0 +1,177 @@
+package compat
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+
+	"github.com/flapguard/flapguard/pool"
+)
+
+// compareSides runs f on every side, each as a subtest, and fails unless
+// all sides computed deeply equal results. A side whose scenario failed
+// fails the test by itself; the results are then not compared.
+func compareSides[R any](t *testing.T, sides []*side, f func(t *testing.T, s *side) R) {
+	t.Helper()
+	results := make([]R, len(sides))
+	ok := true
+	for i, s := range sides {
+		ok = t.Run(s.name, func(t *testing.T) { results[i] = f(t, s) }) && ok
+	}
+	if !ok {
+		return
+	}
+	if testing.Verbose() {
+		t.Logf("%s computed: %s", sides[0].name, show(results[0]))
+	}
+	for i := 1; i < len(sides); i++ {
+		if !reflect.DeepEqual(results[0], results[i]) {
+			t.Errorf("%s and %s differ:\n%s", sides[0].name, sides[i].name,
+				diff(sides[0].name, show(results[0]), sides[i].name, show(results[i])))
+		}
+	}
+}
+
+func show(v any) string {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Sprintf("%#v", v)
+	}
+	return string(b)
+}
+
+// diff shows both texts line by line, marking the lines that differ.
+func diff(aName, a, bName, b string) string {
+	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
+	var out strings.Builder
+	for i := 0; i < max(len(al), len(bl)); i++ {
+		var x, y string
+		if i < len(al) {
+			x = al[i]
+		}
+		if i < len(bl) {
+			y = bl[i]
+		}
+		if x == y {
+			fmt.Fprintf(&out, "    %s\n", x)
+			continue
+		}
+		fmt.Fprintf(&out, "  - %s: %s\n  + %s: %s\n", aName, x, bName, y)
+	}
+	return out.String()
+}
+
+// errKind describes an error by what callers test it for, not by its
+// message (which names the side's own tables): its outermost type (GORM's
+// error translators use type assertions, so wrapping matters), the
+// server's error code, and every sentinel it matches. Two errors of the
+// same kind are handled the same by any caller.
+func errKind(err error) string {
+	if err == nil {
+		return "nil"
+	}
+	parts := []string{fmt.Sprintf("%T", err)}
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		parts = append(parts, "SQLSTATE "+pg.Code)
+	}
+	var my *mysql.MySQLError
+	if errors.As(err, &my) {
+		parts = append(parts, fmt.Sprintf("mysql %d", my.Number))
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			parts = append(parts, s.name)
+		}
+	}
+	// database/sql's errDBClosed is not exported.
+	if err.Error() == "sql: database is closed" {
+		parts = append(parts, "sql: database is closed")
+	}
+	return strings.Join(parts, ", ")
+}
+
+var sentinels = []struct {
+	name string
+	err  error
+}{
+	{"sql.ErrNoRows", sql.ErrNoRows},
+	{"sql.ErrTxDone", sql.ErrTxDone},
+	{"sql.ErrConnDone", sql.ErrConnDone},
+	{"driver.ErrBadConn", driver.ErrBadConn},
+	{"context.Canceled", context.Canceled},
+	{"context.DeadlineExceeded", context.DeadlineExceeded},
+	{"gorm.ErrRecordNotFound", gorm.ErrRecordNotFound},
+	{"gorm.ErrDuplicatedKey", gorm.ErrDuplicatedKey},
+	{"gorm.ErrForeignKeyViolated", gorm.ErrForeignKeyViolated},
+	{"gorm.ErrInvalidTransaction", gorm.ErrInvalidTransaction},
+	{"mysql.ErrInvalidConn", mysql.ErrInvalidConn},
+	{"pool.ErrConnLost", pool.ErrConnLost},
+	{"pool.ErrOutcomeUnknown", pool.ErrOutcomeUnknown},
+	{"pool.ErrClosed", pool.ErrClosed},
+	{"errRollback", errRollback},
+}
+
+// errRollback is returned by transaction bodies that must roll back.
+var errRollback = errors.New("compat: roll back")
+
+// wantErr records the kind of an error the scenario must produce: a step
+// meant to fail that succeeds on both sides would compare equal and prove
+// nothing.
+func wantErr(t *testing.T, what string, err error) string {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: succeeded, the scenario expects an error", what)
+	}
+	return errKind(err)
+}
+
+// must fails the scenario on an error in a step meant to succeed.
+func must(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// TestErrKind checks that the comparison tells apart what a caller
+// distinguishes, so that equal kinds mean equal handling.
+func TestErrKind(t *testing.T) {
+	dup := &pgconn.PgError{Code: "23505"}
+	fk := &pgconn.PgError{Code: "23503"}
+	distinct := []error{
+		nil,
+		dup,
+		fk,
+		fmt.Errorf("wrapped: %w", dup), // a type assertion no longer finds it
+		&mysql.MySQLError{Number: 1062},
+		&mysql.MySQLError{Number: 1064},
+		sql.ErrNoRows,
+		sql.ErrTxDone,
+		context.Canceled,
+		fmt.Errorf("query: %w", context.Canceled),
+		&pool.LostError{Err: context.Canceled},
+		errors.New("sql: database is closed"),
+	}
+	seen := map[string]int{}
+	for i, err := range distinct {
+		k := errKind(err)
+		if j, dup := seen[k]; dup {
+			t.Errorf("errors %d (%v) and %d (%v) have the same kind %q", j, distinct[j], i, err, k)
+		}
+		seen[k] = i
+	}
+	if a, b := errKind(&pgconn.PgError{Code: "23505", Message: "on table a"}), errKind(&pgconn.PgError{Code: "23505", Message: "on table b"}); a != b {
+		t.Errorf("same code, other message: %q != %q", a, b)
+	}
+}

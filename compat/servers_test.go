@@ -67,7 +67,7 @@ var servers = []*server{
 		sleep: func(secs int, tag string) string {
 			return fmt.Sprintf("SELECT SLEEP(%d) + LENGTH('%s')", secs, tag)
 		},
-		running:          "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' AND INFO LIKE ? AND ID <> CONNECTION_ID()",
+		running:          "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND IN ('Query', 'Execute') AND INFO LIKE ? AND ID <> CONNECTION_ID()",
 		sessionsMatching: "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
 		killSession:      func(id int64) string { return fmt.Sprintf("KILL %d", id) },
 		dialector:        func(db *sql.DB) gorm.Dialector { return gormmysql.New(gormmysql.Config{Conn: db}) },
@@ -252,8 +252,10 @@ func (s *side) gorm(t *testing.T) *gorm.DB {
 	return gdb
 }
 
-// waitRunning waits until a query containing tag runs on the server.
-func (s *side) waitRunning(t *testing.T, tag string) {
+// waitRunning waits until a query containing tag runs on the server. The
+// query's own goroutine reports on early if it returns first (a scenario
+// mistake: the query was never cancelled).
+func (s *side) waitRunning(t *testing.T, tag string, early <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -270,6 +272,8 @@ func (s *side) waitRunning(t *testing.T, tag string) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("query %q never seen running on %s", tag, s.srv.name)
+		case err := <-early:
+			t.Fatalf("query %q returned before it was seen running: %v", tag, err)
 		case <-tick.C:
 		}
 	}

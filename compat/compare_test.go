@@ -19,25 +19,40 @@ import (
 )
 
 // compareSides runs f on every side, each as a subtest, and fails unless
-// all sides computed deeply equal results. A side whose scenario failed
-// fails the test by itself; the results are then not compared.
+// all sides computed deeply equal results.
 func compareSides[R any](t *testing.T, sides []*side, f func(t *testing.T, s *side) R) {
 	t.Helper()
-	results := make([]R, len(sides))
-	ok := true
+	names := make([]string, len(sides))
 	for i, s := range sides {
-		ok = t.Run(s.name, func(t *testing.T) { results[i] = f(t, s) }) && ok
+		names[i] = s.name
 	}
-	if !ok {
+	compareRuns(t, names, func(t *testing.T, i int) R { return f(t, sides[i]) })
+}
+
+// compareRuns runs f once per name, each as a subtest, and fails unless all
+// runs computed deeply equal results. A run that stopped early (t.Fatal)
+// has failed the test by itself and is not compared; one that only
+// reported errors is.
+func compareRuns[R any](t *testing.T, names []string, f func(t *testing.T, i int) R) {
+	t.Helper()
+	results := make([]R, len(names))
+	finished := make([]bool, len(names))
+	for i, name := range names {
+		t.Run(name, func(t *testing.T) {
+			results[i] = f(t, i)
+			finished[i] = true
+		})
+	}
+	if !finished[0] {
 		return
 	}
 	if testing.Verbose() {
-		t.Logf("%s computed: %s", sides[0].name, show(results[0]))
+		t.Logf("%s computed: %s", names[0], show(results[0]))
 	}
-	for i := 1; i < len(sides); i++ {
-		if !reflect.DeepEqual(results[0], results[i]) {
-			t.Errorf("%s and %s differ:\n%s", sides[0].name, sides[i].name,
-				diff(sides[0].name, show(results[0]), sides[i].name, show(results[i])))
+	for i := 1; i < len(names); i++ {
+		if finished[i] && !reflect.DeepEqual(results[0], results[i]) {
+			t.Errorf("%s and %s differ:\n%s", names[0], names[i],
+				diff(names[0], show(results[0]), names[i], show(results[i])))
 		}
 	}
 }

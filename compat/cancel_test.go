@@ -140,7 +140,7 @@ func TestCancel(t *testing.T) {
 				_, err := tx.ExecContext(ctx, q)
 				return err
 			})
-			r.StmtInTxCommit = errKind(tx.Commit())
+			r.StmtInTxCommit = errClass(tx.Commit())
 			must(t, "count", db.QueryRow("SELECT count(*) FROM "+tbl).Scan(&r.StmtInTxRows))
 			r.StmtInTxAfter = sqlAfterCancel(t, db)
 
@@ -248,7 +248,7 @@ func TestCancelORM(t *testing.T) {
 				var n int64
 				return tx.GetContext(ctx, &n, q)
 			})
-			r.SqlxTxCommit = errKind(tx.Commit())
+			r.SqlxTxCommit = errClass(tx.Commit())
 			r.SqlxTxAfter = sqlxAfter()
 			return r
 		})

@@ -37,12 +37,12 @@ type server struct {
 	// running is a query with one parameter (a LIKE pattern) counting the
 	// sessions whose current query matches it.
 	running string
-	// kill is a query ending every session whose current query matches
-	// a LIKE pattern (with pg_terminate_backend) or returning their ids (to
-	// KILL one by one).
+	// sessionsMatching lists the ids of the other sessions whose (last)
+	// query matches a LIKE pattern; killSession ends one of them.
 	sessionsMatching string
 	killSession      func(id int64) string
-	dialector        func(*sql.DB) gorm.Dialector
+	// dialector is GORM's dialect over an existing *sql.DB.
+	dialector func(*sql.DB) gorm.Dialector
 }
 
 var servers = []*server{

@@ -125,7 +125,7 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request) *rejection {
 	// The message is authentic from here on.
 	if h.seen != nil && !h.seen.claim(e.MessageId) {
 		h.c.duplicates.Add(1)
-		h.rlog.logf(slog.LevelInfo, "duplicate", "snsfeed: redelivered message ignored", "message_id", quote(e.MessageId), "topic", e.TopicArn)
+		h.rlog.logf(slog.LevelInfo, "duplicate", "snsfeed: redelivered message ignored", "message_id", e.MessageId, "topic", e.TopicArn)
 		reply(rw, http.StatusOK, "duplicate: message already handled")
 		return nil
 	}

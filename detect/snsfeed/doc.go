@@ -28,11 +28,13 @@
 //     (someone removed the subscription on purpose, or the topic is gone).
 //   - Notification: Message is the CloudWatch alarm. NewStateValue ALARM
 //     is a Down event, OK an Up event; INSUFFICIENT_DATA is no event (the
-//     metric stopped, which says nothing about the tunnel). The tunnel id
-//     comes from Config.Tunnels, keyed by "<VpnId>/<TunnelIpAddress>" or
-//     by the alarm name; At is the alarm's StateChangeTime; Source is
-//     "sns:<alarm name>". Alarms on other metrics, alarms that fire when
-//     TunnelState is high, and alarms mapped to no tunnel give no event.
+//     metric stopped, which says nothing about the tunnel; define the
+//     alarms with TreatMissingData "breaching" so that a tunnel that stops
+//     reporting raises ALARM). The tunnel id comes from Config.Tunnels,
+//     keyed by "<VpnId>/<TunnelIpAddress>" or by the alarm name; At is the
+//     alarm's StateChangeTime; Source is "sns:<alarm name>". Alarms on
+//     other metrics, alarms that fire when TunnelState is high, and alarms
+//     mapped to no tunnel give no event.
 //
 // Limits: bodies over MaxBody (64 KiB) get 413; a message whose Timestamp
 // is more than MaxAge (5 minutes) from now gets 400; redeliveries of a
@@ -51,18 +53,19 @@
 // an https URL on sns.<region>.amazonaws.com (or .amazonaws.com.cn in
 // China, GovCloud regions included). Nothing is fetched from anywhere else,
 // and SubscribeURLs follow the same rule. The certificate is trusted
-// because it comes over verified TLS from an AWS SNS host; SNS serves the
-// leaf alone, so there is no chain to check unless Config.Roots is set.
-// Its validity period is checked on every use. Only topics in
+// because it comes over verified TLS from an AWS SNS host; no chain to a
+// root is required unless Config.Roots is set. Its validity period is
+// checked on every use. Only topics in
 // Config.Topics are accepted, before any certificate is fetched.
 //
 // Not authenticated: who sent the HTTP request (anyone can POST; only
-// signed messages from your topics act), and the alarm's meaning: anyone
-// allowed to publish to the topic (see its access policy) can publish a
-// signed alarm-shaped message. Keep publishing to CloudWatch (the
-// cloudwatch.amazonaws.com service principal) and your operators. A
-// captured message can be replayed until MaxAge and while its MessageId
-// is still remembered (SeenIDs); TLS keeps messages from being captured.
+// signed messages from your topics act), and who published: any principal
+// allowed to publish to the topic can publish a signed alarm-shaped
+// message. Let only the alarms publish (a topic policy for the
+// cloudwatch.amazonaws.com service principal, and no IAM grant of
+// sns:Publish on the topic; examples/awsvpn has one). A captured message
+// can be replayed until MaxAge and while its MessageId is still
+// remembered (SeenIDs); TLS keeps messages from being captured.
 //
 // Deploy: serve HTTPS with a certificate from a public CA (SNS does not
 // deliver to self-signed endpoints), list exactly your topic ARNs, set the

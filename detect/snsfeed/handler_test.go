@@ -2,10 +2,12 @@ package snsfeed
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -267,5 +269,52 @@ func TestFloodLogsOneLinePerReasonPerInterval(t *testing.T) {
 	r.post(bad, "")
 	if !strings.Contains(r.logText(), "suppressed=999") {
 		t.Fatalf("the next line does not count the suppressed ones:\n%s", r.logText())
+	}
+}
+
+func TestSubscribeURLOffAWSIsNotFetched(t *testing.T) {
+	for name, u := range map[string]string{
+		"another host":   "https://evil.example/?Action=ConfirmSubscription&TopicArn=" + testTopic + "&Token=c0ffee",
+		"http":           strings.Replace(testSubURL, "https://", "http://", 1),
+		"another topic":  strings.Replace(testSubURL, "vpn-tunnel-state", "other", 1),
+		"another action": strings.Replace(testSubURL, "ConfirmSubscription", "Unsubscribe", 1),
+		"with a port":    strings.Replace(testSubURL, ".com/", ".com:444/", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.fetch.set(u, []byte("<ok/>"))
+			r.wantRejected(r.send(confirmation(typeSubscribe).with("SubscribeURL", u)), http.StatusForbidden, ReasonSubscribeURL)
+			if got := r.fetch.urls(); !slices.Equal(got, []string{testCertURL}) {
+				t.Fatalf("fetched %q", got)
+			}
+			if st := r.h.Stats(); st.Confirmations != 0 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestConcurrentDeliveries(t *testing.T) {
+	r := newRig(t, nil)
+	const workers, each = 8, 25
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				m := notification(alarmJSON("ALARM", "2026-03-14T11:59:57+0000")).with("MessageId", fmt.Sprintf("%d-%d", w, i))
+				if rec := r.send(m); rec.Code != http.StatusOK {
+					t.Errorf("status %d: %s", rec.Code, rec.Body)
+				}
+				r.send(m) // and its redelivery
+			}
+		})
+	}
+	wg.Wait()
+	st := r.h.Stats()
+	if st.Events != workers*each || st.Duplicates != workers*each || len(r.got()) != workers*each {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := len(r.fetch.urls()); n < 1 || n > workers {
+		t.Fatalf("%d certificate fetches for one URL", n)
 	}
 }

@@ -1,0 +1,75 @@
+// Package snsfeed is an AWS-native tunnel feed: an http.Handler that
+// receives CloudWatch alarm notifications delivered by Amazon SNS and turns
+// the alarms on an AWS Site-to-Site VPN's TunnelState metric into detect
+// events for a Notifier (a *pool.Pool).
+//
+// The setup it expects (examples/awsvpn has CloudFormation and CLI for it):
+// one CloudWatch alarm per tunnel on AWS/VPN TunnelState with the
+// dimensions VpnId and TunnelIpAddress, "TunnelState < 1" (so ALARM means
+// down), whose ALARM and OK actions publish to an SNS topic with an HTTPS
+// subscription pointing at this handler.
+//
+//	h, err := snsfeed.New(snsfeed.Config{
+//		Notifier: p, // *pool.Pool
+//		Topics:   []string{"arn:aws:sns:eu-west-1:123456789012:vpn-tunnel-state"},
+//		Tunnels: map[string]string{
+//			"vpn-0abc1234def567890/203.0.113.10": "aws-1",
+//			"vpn-0abc1234def567890/203.0.113.20": "aws-2",
+//		},
+//	})
+//	srv := h.Server(":8443")
+//	err = srv.ListenAndServeTLS("cert.pem", "key.pem")
+//
+// What happens to each SNS message type:
+//
+//   - SubscriptionConfirmation for an accepted topic: the handler GETs its
+//     SubscribeURL, which confirms the subscription (Stats.Confirmations).
+//   - UnsubscribeConfirmation: logged and counted; nothing is resubscribed
+//     (someone removed the subscription on purpose, or the topic is gone).
+//   - Notification: Message is the CloudWatch alarm. NewStateValue ALARM
+//     is a Down event, OK an Up event; INSUFFICIENT_DATA is no event (the
+//     metric stopped, which says nothing about the tunnel; define the
+//     alarms with TreatMissingData "breaching" so that a tunnel that stops
+//     reporting raises ALARM). The tunnel id comes from Config.Tunnels,
+//     keyed by "<VpnId>/<TunnelIpAddress>" or by the alarm name; At is the
+//     alarm's StateChangeTime; Source is "sns:<alarm name>". Alarms on
+//     other metrics, alarms that fire when TunnelState is high, and alarms
+//     mapped to no tunnel give no event.
+//
+// Limits: bodies over MaxBody (64 KiB) get 413; a message whose Timestamp
+// is more than MaxAge (5 minutes) from now gets 400; redeliveries of a
+// MessageId already handled get 200 and no second event. Refusals are
+// logged at most once per reason per LogInterval, and counted (Stats).
+// Serve the handler with (*Handler).Server or with the same timeouts: a
+// ReadHeaderTimeout and ReadTimeout of seconds so that slow clients cannot
+// hold connections, and a WriteTimeout above 2 × FetchTimeout, since a
+// request may fetch a certificate and then confirm a subscription.
+//
+// # Security
+//
+// Authenticated: every message's SNS signature (SignatureVersion 1,
+// SHA1withRSA, or 2, SHA256withRSA; Config.MinSignatureVersion can refuse
+// 1), checked against the certificate at its SigningCertURL, which must be
+// an https URL on sns.<region>.amazonaws.com (or .amazonaws.com.cn in
+// China, GovCloud regions included). Nothing is fetched from anywhere else,
+// and SubscribeURLs follow the same rule. The certificate is trusted
+// because it comes over verified TLS from an AWS SNS host; no chain to a
+// root is required unless Config.Roots is set. Its validity period is
+// checked on every use. Only topics in
+// Config.Topics are accepted, before any certificate is fetched.
+//
+// Not authenticated: who sent the HTTP request (anyone can POST; only
+// signed messages from your topics act), and who published: any principal
+// allowed to publish to the topic can publish a signed alarm-shaped
+// message. Let only the alarms publish (a topic policy for the
+// cloudwatch.amazonaws.com service principal, and no IAM grant of
+// sns:Publish on the topic; examples/awsvpn has one). A captured message
+// can be replayed until MaxAge and while its MessageId is still
+// remembered (SeenIDs); TLS keeps messages from being captured.
+//
+// Deploy: serve HTTPS with a certificate from a public CA (SNS does not
+// deliver to self-signed endpoints), list exactly your topic ARNs, set the
+// topic's SignatureVersion to 2 and MinSignatureVersion to 2, restrict the
+// topic's publishers, and keep Config.Emulator nil: it exists for tests
+// against local emulators such as GoAws and weakens each check it names.
+package snsfeed

@@ -36,6 +36,7 @@ import (
 
 	"github.com/flapguard/flapguard/detect/snsfeed"
 	"github.com/flapguard/flapguard/pool"
+	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 )
 
 // The two tunnels of one Site-to-Site VPN connection, as the pool knows
@@ -138,7 +139,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Tunnels: tunnelIDs,
 		Logger:  logger,
 		OnEvent: func(ev pool.Event) {
-			if ev.Kind == pool.EventTunnel || ev.Kind == pool.EventStateChange {
+			if ev.Kind == pool.EventTunnel || ev.Kind == pool.EventHealthChange {
 				logger.Info("awsvpn: pool", "event", ev.String())
 			}
 		},

@@ -41,7 +41,7 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 		Tunnels: []string{"aws-1", "aws-2"}, ProbeInterval: -1,
 		OnEvent: func(ev pool.Event) {
 			switch ev.Kind {
-			case pool.EventTunnel, pool.EventTunnelIgnored, pool.EventStateChange:
+			case pool.EventTunnel, pool.EventTunnelIgnored, pool.EventHealthChange:
 				events <- ev
 			}
 		},
@@ -82,9 +82,22 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 		t.Fatalf("ALARM: %d %q", down.status, down.reply)
 	}
 	waitTunnel(t, events, "aws-1", detect.Down)
-	waitState(t, events, pool.StateDown)
+	// aws-2 still carries the traffic: one redundant tunnel down gates
+	// nothing.
+	if st := p.Stats(); st.TunnelDown || st.Severs != 0 {
+		t.Fatalf("one of two tunnels down: gated %v, severs %d; want neither", st.TunnelDown, st.Severs)
+	}
+	// ALARM on tunnel 2 as well: now the path is down.
+	emu.call(t, "Action", "Publish", "TopicArn", topic,
+		"Subject", `ALARM: "`+vpn+`-tunnel-2" in US East (N. Virginia)`,
+		"Message", alarm("ALARM", "203.0.113.20", time.Now()))
+	if d := tp.next(t, "the second ALARM notification"); d.status != http.StatusOK {
+		t.Fatalf("second ALARM: %d %q", d.status, d.reply)
+	}
+	waitTunnel(t, events, "aws-2", detect.Down)
+	waitState(t, events, pool.Unreachable)
 	if !p.Stats().TunnelDown {
-		t.Fatal("the pool is not gated after DOWN")
+		t.Fatal("the pool is not gated after both tunnels went down")
 	}
 	if emu.count(isCertGET) <= certsBefore {
 		t.Fatal("the handler did not fetch GoAws's certificate to verify the notification")
@@ -98,11 +111,11 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 		t.Fatalf("OK: %d %q", up.status, up.reply)
 	}
 	waitTunnel(t, events, "aws-1", detect.Up)
-	waitState(t, events, pool.StateRecovering)
+	waitState(t, events, pool.Recovering)
 	if p.Stats().TunnelDown {
 		t.Fatal("the pool is still gated after UP")
 	}
-	if st := h.Stats(); st.Events != 2 || st.RejectedTotal() != 0 {
+	if st := h.Stats(); st.Events != 3 || st.RejectedTotal() != 0 {
 		t.Fatalf("stats after DOWN and UP: %+v", st)
 	}
 
@@ -122,11 +135,11 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 		t.Fatalf("replay: %d %q", d.status, d.reply)
 	}
 	st := h.Stats()
-	if st.Events != 2 || st.Rejected[snsfeed.ReasonSignature] != 2 || st.Duplicates != 1 {
+	if st.Events != 3 || st.Rejected[snsfeed.ReasonSignature] != 2 || st.Duplicates != 1 {
 		t.Fatalf("stats after tampering and replay: %+v", st)
 	}
-	if ps := p.Stats(); ps.Events != 2 || ps.EventsIgnored != 0 {
-		t.Fatalf("pool applied %d events, ignored %d; want 2 and 0", ps.Events, ps.EventsIgnored)
+	if ps := p.Stats(); ps.Events != 3 || ps.EventsIgnored != 0 {
+		t.Fatalf("pool applied %d events, ignored %d; want 3 and 0", ps.Events, ps.EventsIgnored)
 	}
 
 	// The handlers below report to a counter, not the pool: their events
@@ -224,11 +237,11 @@ func waitTunnel(t *testing.T, events <-chan pool.Event, tunnel string, st detect
 		select {
 		case ev := <-events:
 			if ev.Kind == pool.EventTunnelIgnored {
-				t.Fatalf("the pool ignored %v: %s", ev.Tunnel, ev.Reason)
+				t.Fatalf("the pool ignored %v: %s", ev.TunnelEvent, ev.Reason)
 			}
 			if ev.Kind == pool.EventTunnel {
-				if ev.Tunnel.Tunnel != tunnel || ev.Tunnel.State != st || !strings.HasPrefix(ev.Tunnel.Source, "sns:") {
-					t.Fatalf("pool got %v, want %s %s from sns", ev.Tunnel, tunnel, st)
+				if ev.TunnelEvent.Tunnel != tunnel || ev.TunnelEvent.State != st || !strings.HasPrefix(ev.TunnelEvent.Source, "sns:") {
+					t.Fatalf("pool got %v, want %s %s from sns", ev.TunnelEvent, tunnel, st)
 				}
 				return
 			}
@@ -238,16 +251,16 @@ func waitTunnel(t *testing.T, events <-chan pool.Event, tunnel string, st detect
 	}
 }
 
-func waitState(t *testing.T, events <-chan pool.Event, to pool.State) {
+func waitState(t *testing.T, events <-chan pool.Event, to pool.Health) {
 	t.Helper()
 	dl := deadline()
 	for {
 		select {
 		case ev := <-events:
-			if ev.Kind == pool.EventStateChange && ev.To == to {
+			if ev.Kind == pool.EventHealthChange && ev.To == to {
 				return
 			}
-			if ev.Kind != pool.EventStateChange {
+			if ev.Kind != pool.EventHealthChange {
 				t.Fatalf("unexpected pool event %v while waiting for state %s", ev, to)
 			}
 		case <-dl:

@@ -64,6 +64,8 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	return cn, nil
 }
 
+var errAbandoned = errors.New("pool: connect cut because the path came back while it ran")
+
 // rawConn is a driver conn with the sockets it was dialed with and the
 // generation it belongs to. A pooled conn wraps one at a time; the prober
 // and the canary use one bare.
@@ -178,6 +180,14 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		// Marked as a connect error: whatever broke, no statement of the
 		// caller's was sent on a connection that never opened.
 		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
+	}
+	if set != nil && set.abandoned.Load() {
+		// The pool cut this connect (it had started before the path came
+		// back) just as the driver finished it: the socket is closed under
+		// a conn that looks open. Nothing of the caller's was sent; dial
+		// tries again.
+		ic.Close()
+		return nil, set, &detect.ConnectError{Err: errAbandoned}
 	}
 	rc := newRawConn(p, ic, set, gen)
 	rc.connectedAt = p.cfg.now()

@@ -9,6 +9,11 @@
 // default keepalive); the flapguard side uses pool.Config{} with only Dial
 // set, so the numbers are those of the zero configuration.
 //
+// A scenario can run on an emulated WAN (Scenario.Path, lab.SetPath):
+// TestWAN (wan_test.go) runs S1 on a 40ms path with ±5ms of jitter each
+// way, and S9, a path losing 1% or 3% of packets each way with no fault at
+// all, under bursty traffic (LossyScenario).
+//
 // The scenarios are tests (scenarios_test.go); with FLAPGUARD_LAB_RESULTS
 // set to a directory they also write one JSON file per scenario, from which
 // examples/labreport renders BENCHMARKS.md and its charts.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,11 @@ func sized(db *sql.DB, n int) {
 }
 
 func newPool(t testing.TB, driverName, dsn string, cfg pool.Config, workers int) *Side {
+	if os.Getenv("FLAPGUARD_LAB_EVENTS") != "" && cfg.OnEvent == nil {
+		// Diagnostics: every pool event in the test's log.
+		t0 := time.Now()
+		cfg.OnEvent = func(ev pool.Event) { t.Logf("pool event +%v: %s", time.Since(t0).Round(time.Millisecond), ev) }
+	}
 	p, err := pool.Open(driverName, dsn, cfg)
 	if err != nil {
 		t.Fatal(err)

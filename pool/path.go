@@ -19,7 +19,6 @@ func (s *supervisor) applyEvents(evs []detect.Event) {
 		}
 	}
 	s.p.stats.tunnelsForgotten.Store(s.tunnels.evicted)
-	s.epoch++
 }
 
 // reconcile brings the gate and the pool in line with the tunnel table,
@@ -34,6 +33,19 @@ func (s *supervisor) reconcile() {
 	case down && !s.gated:
 		if s.cooled(s.lastEdge) {
 			s.goDown("tunnels down")
+		} else {
+			s.missedDown = true
+		}
+	case !down && !s.gated && s.missedDown:
+		// The tunnels went down and came back inside the cooldown: old
+		// flows may have died with them (a rekey), and nothing cut them.
+		// One sever at the end of the cooldown (the trailing edge).
+		if s.cooled(s.lastEdge) {
+			s.missedDown = false
+			s.lastEdge = s.p.cfg.now()
+			idle := s.p.idleCount()
+			s.p.reset("tunnels went down and up during the cooldown", true)
+			s.rebuild(idle)
 		}
 	case !down && s.gated && !s.canary:
 		s.goUp("tunnels up")
@@ -51,8 +63,9 @@ func (s *supervisor) reconcile() {
 func (s *supervisor) goDown(reason string) {
 	p := s.p
 	s.lastEdge = p.cfg.now()
-	s.epoch++
-	s.gated, s.resetWanted, s.resetDone, s.backoff = true, false, false, 0
+	s.epoch++ // a probe started before this must not undo it
+	s.downSince = p.cfg.now()
+	s.gated, s.resetWanted, s.resetDone, s.backoff, s.severDue, s.missedDown = true, false, false, 0, false, false
 	s.idleBefore = max(s.idleBefore, p.idleCount())
 	p.gate.block()
 	s.setHealth(Unreachable, reason)
@@ -66,7 +79,6 @@ func (s *supervisor) goDown(reason string) {
 // fresh connection (the canary) must answer before the gate opens.
 func (s *supervisor) goUp(reason string) {
 	p := s.p
-	s.epoch++
 	if !s.resetDone {
 		p.reset(reason, false)
 		s.resetDone = true
@@ -90,7 +102,9 @@ func (s *supervisor) recovered(reason string) {
 	if !s.resetDone {
 		p.reset(reason, false)
 	}
-	s.resetDone, s.canary, s.backoff = false, false, 0
+	s.resetDone, s.canary, s.backoff, s.severDue = false, false, 0, false
+	s.epoch++        // a probe started while the path was down is stale now
+	p.severStalled() // flows that stayed dead while the path came back
 	p.abandonPending(p.gen.Load())
 	s.gated = false
 	p.gate.open()

@@ -16,6 +16,7 @@ const (
 	jobFresh                     // make, ping and close a new connection
 	jobCanary                    // jobFresh after the tunnels came up
 	jobVerify                    // jobFresh with a short deadline: is a tunnel's DOWN an outage?
+	jobDown                      // jobFresh with a short deadline while the path is down: is it back?
 )
 
 // job is one probe the supervisor asked for, with what it knew then.
@@ -23,18 +24,20 @@ type job struct {
 	kind     jobKind
 	idle     *conn
 	tunnel   string
-	evidence int // distinct conns that failed
-	stalled  int // busy conns retransmitting into the void
+	evidence int  // distinct conns that failed
+	stalled  int  // busy conns retransmitting into the void
+	short    bool // a stall-triggered probe: deadline from measured connect times
 	idleDead bool
 	epoch    uint64
 }
 
 type probeResult struct {
 	job
-	err        error // of the fresh connection
-	idleOK     bool  // jobIdle: the conn answered
-	sampleDead bool  // an idle conn sampled after a good fresh probe failed
-	progress   bool  // other work reached the server meanwhile
+	started    time.Time // when the probe began (the injected clock)
+	err        error     // of the fresh connection
+	idleOK     bool      // jobIdle: the conn answered
+	sampleDead bool      // an idle conn sampled after a good fresh probe failed
+	progress   bool      // other work reached the server meanwhile
 }
 
 // tick looks at the path (supervisor goroutine). timed: the schedule woke
@@ -58,7 +61,7 @@ func (s *supervisor) tick(timed bool) {
 			return // no prober: only the tunnels' UP reopens
 		}
 		if timed || waiting {
-			s.startProbe(job{kind: jobFresh})
+			s.startProbe(job{kind: jobDown})
 		}
 		return
 	}
@@ -69,7 +72,17 @@ func (s *supervisor) tick(timed bool) {
 		s.evidence = 0 // no prober: lost conns are discarded one by one
 		return
 	}
-	stalled := p.stalledConns()
+	stalled := len(p.stalled(stallDead))
+	// Stall watch: a busy conn whose data went unacknowledged for a
+	// retransmission timeout may be the first sign of a dead path or dead
+	// flows. A cheap probe (short deadline, at most one per
+	// stallProbeEvery) tells; one lost packet on a working path costs
+	// nothing more, since nothing is cut unless it stays stalled.
+	if stalled == 0 && s.evidence == 0 && len(p.stalled(1)) > 0 && p.cfg.now().Sub(s.lastStallProbe) >= stallProbeEvery {
+		s.lastStallProbe = p.cfg.now()
+		s.startProbe(job{kind: jobFresh, short: true})
+		return
+	}
 	if s.health == Healthy && s.evidence == 0 && stalled == 0 {
 		if !timed || progress {
 			return // traffic proves the path, or nothing asked
@@ -89,7 +102,7 @@ func (s *supervisor) tick(timed bool) {
 	if s.health == Healthy {
 		s.setHealth(Suspect, "a connection failed")
 	}
-	s.startProbe(job{kind: jobFresh, evidence: s.evidence, stalled: stalled})
+	s.startProbe(job{kind: jobFresh, evidence: s.evidence, stalled: stalled, short: stalled > 0})
 	s.evidence = 0
 }
 
@@ -104,9 +117,11 @@ func (s *supervisor) startProbe(j job) {
 	p := s.p
 	ops0, conns0 := p.totalOps(), p.stats.connects.Load()
 	s.wg.Add(1)
+	started := p.cfg.now()
 	go func() {
 		defer s.wg.Done()
 		r := s.run(j)
+		r.started = started
 		r.progress = p.totalOps() > ops0 || p.stats.connects.Load() > conns0
 		select {
 		case s.results <- r:
@@ -124,8 +139,14 @@ func (s *supervisor) run(j job) probeResult {
 		r.idleOK = p.probeIdle(s.ctx, j.idle)
 	case jobVerify:
 		r.err = p.freshProbe(s.ctx, p.verifyTimeout())
+	case jobDown:
+		r.err = p.freshProbe(s.ctx, p.downProbeTimeout())
 	default:
-		r.err = p.freshProbe(s.ctx, p.cfg.ProbeTimeout)
+		d := p.cfg.ProbeTimeout
+		if j.short {
+			d = p.verifyTimeout()
+		}
+		r.err = p.freshProbe(s.ctx, d)
 		if r.err == nil && j.evidence == 1 {
 			c := p.pickIdle()
 			r.sampleDead = c != nil && !p.probeIdle(s.ctx, c)
@@ -158,6 +179,9 @@ func (s *supervisor) onProbe(r probeResult) {
 		}
 		return
 	case jobVerify:
+		if ti := s.tunnels.m[r.tunnel]; ti == nil || !ti.down || s.tunnels.checked[r.tunnel] || s.gated {
+			return // the tunnel's state changed while the probe ran
+		}
 		if r.err != nil && !r.progress {
 			s.tunnels.confirmDown(r.tunnel)
 			s.goDown(fmt.Sprintf("tunnel %s down and a fresh connection failed", r.tunnel))
@@ -175,17 +199,32 @@ func (s *supervisor) onProbe(r probeResult) {
 			s.kick()
 			return
 		}
+		now := p.cfg.now()
 		if s.health != Unreachable {
+			s.downSince = r.started
 			s.idleBefore = max(s.idleBefore, p.idleCount())
 			s.setHealth(Unreachable, "a fresh connection failed")
-			// Once, on becoming unreachable: requests hung on the dead
-			// path return now. While unreachable, failed probes change
-			// nothing (no reset loop when the server itself is down).
-			p.reset("path down: fresh connection failed", true)
 			s.resetDone = false
+			s.severDue = true
+		}
+		// Once per outage, when the path has been failing for at least
+		// severAfter (a full-length probe proves that by itself), requests
+		// hung on the dead path return now. A shorter outage (a flap)
+		// severs nothing: flows that survive it by retransmission are
+		// left alone, as plain database/sql would. While unreachable,
+		// failed probes change nothing more (no reset loop when the server
+		// itself is down).
+		full := (r.kind == jobFresh || r.kind == jobCanary) && !r.short
+		if s.severDue && (full || now.Sub(s.downSince) >= severAfter) {
+			s.severDue = false
+			p.reset("path down: fresh connection failed", true)
 			p.promoteOrphanCandidates()
 		}
-		s.backoff = min(max(2*s.backoff, minProbeBackoff), p.cfg.probeCeiling())
+		ceiling := p.cfg.probeCeiling()
+		if p.cfg.now().Sub(s.downSince) < fastProbeFor {
+			ceiling = min(ceiling, fastProbeCeiling)
+		}
+		s.backoff = min(max(2*s.backoff, minProbeBackoff), ceiling)
 		s.armIn(s.backoff)
 		return
 	}
@@ -193,18 +232,17 @@ func (s *supervisor) onProbe(r probeResult) {
 		s.recovered("a fresh connection succeeded")
 		return
 	}
-	if r.stalled > 0 || r.idleDead || r.evidence >= 2 || (r.evidence == 1 && r.sampleDead) {
-		// The path works but old flows don't: the tunnel came back with new
-		// security associations and the old flows are blackholed. A new
-		// generation retires the idle conns and discards the busy ones on
-		// return; only the busy conns whose sockets are retransmitting into
-		// the void are severed, so a healthy query in flight is never cut
-		// because some other connection died.
+	// The path works. Busy conns still retransmitting into the void now
+	// (stalled for stallDead timeouts in a row) are dead flows: the tunnel
+	// came back with new security associations and the old flows are
+	// blackholed. Only they are severed, so a healthy query in flight is
+	// never cut because some other connection died.
+	dead := p.severStalled()
+	if dead > 0 || r.idleDead || r.evidence >= 2 || (r.evidence == 1 && r.sampleDead) {
+		// A new generation retires the idle conns (likely dead too) and
+		// discards the busy ones on return.
 		p.promoteOrphanCandidates()
 		if s.autoReset("path works but old connections are dead", true) {
-			if n := p.severStalled(); n > 0 {
-				p.stats.severedSockets.Add(uint64(n))
-			}
 			s.setHealth(Recovering, "old connections discarded")
 			s.reap()
 		}
@@ -223,19 +261,27 @@ func (c *Config) probeCeiling() time.Duration {
 	return c.ProbeInterval
 }
 
-// verifyTimeout bounds the fresh connection that decides whether one
-// tunnel's DOWN is an outage: a few connect times as measured, within
+// verifyTimeout bounds a fresh connection that must answer quickly: the
+// one that decides whether one tunnel's DOWN is an outage, and the probes
+// while the path is down. A few connect times as measured, within
 // [2×LivenessTimeoutMin, ProbeTimeout].
 func (p *Pool) verifyTimeout() time.Duration {
 	d := 4 * time.Duration(p.connectEWMA.Load())
 	return min(max(d, 2*p.cfg.LivenessTimeoutMin), p.cfg.ProbeTimeout)
 }
 
-// stalledConns counts in-use conns whose socket is retransmitting into the
-// void. Needs socket control.
-func (p *Pool) stalledConns() int { return len(p.stalled()) }
+// downProbeTimeout bounds the probes while the path is down: a few connect
+// times, at least 150ms, so one stuck in a SYN into the void gives way
+// soon to the next.
+func (p *Pool) downProbeTimeout() time.Duration {
+	d := 3 * time.Duration(p.connectEWMA.Load())
+	return min(max(d, 150*time.Millisecond), p.cfg.ProbeTimeout)
+}
 
-func (p *Pool) stalled() []*rawConn {
+// stalled returns the in-use conns whose socket has had at least min
+// retransmission timeouts in a row for unacknowledged data. Needs socket
+// control.
+func (p *Pool) stalled(min int) []*rawConn {
 	if p.dialer == nil {
 		return nil
 	}
@@ -246,7 +292,7 @@ func (p *Pool) stalled() []*rawConn {
 			continue
 		}
 		if s := l.socks.current(); s != nil {
-			if st, ok := sockopt.Stalled(s); ok && st {
+			if n, ok := sockopt.Stalled(s); ok && n >= min {
 				out = append(out, l)
 			}
 		}
@@ -254,14 +300,16 @@ func (p *Pool) stalled() []*rawConn {
 	return out
 }
 
-// severStalled closes the sockets of the busy conns that are stalled, so
-// the requests hung on them return now; it returns how many it closed.
+// severStalled closes the sockets of the busy conns stalled for stallDead
+// timeouts in a row, so the requests hung on them return now; it returns
+// how many it closed.
 func (p *Pool) severStalled() int {
 	n := 0
-	for _, l := range p.stalled() {
+	for _, l := range p.stalled(stallDead) {
 		l.bad.Store(true)
 		n += l.socks.closeAll()
 	}
+	p.stats.severedSockets.Add(uint64(n))
 	return n
 }
 
@@ -274,6 +322,17 @@ func (p *Pool) pickIdle() *conn {
 		}
 	}
 	return nil
+}
+
+// busyCount counts the pooled conns lent out.
+func (p *Pool) busyCount() int {
+	n := 0
+	for _, c := range p.snapshot() {
+		if c.state.Load() == stateBusy {
+			n++
+		}
+	}
+	return n
 }
 
 // idleCount counts the pooled conns database/sql holds idle.

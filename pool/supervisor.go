@@ -27,30 +27,53 @@ type supervisor struct {
 	results chan probeResult
 
 	// Owned by the loop goroutine.
-	health       Health
-	tunnels      tunnelTable
-	gated        bool      // the gate is blocked because tunnels are down
-	lastEdge     time.Time // last event-driven sever or reopen (storm control)
-	lastReset    time.Time // last automatic reset (storm control)
-	resetWanted  bool      // a reset waits for the cooldown to end
-	resetDone    bool      // the reset that ends an outage was made
-	epoch        uint64    // bumped by every tunnel change
-	canary       bool      // the check after the tunnels came up is running
-	verifying    string    // the tunnel whose DOWN a probe is verifying
-	evidence     int       // failed conns not yet weighed by a probe
-	probing      bool      // a probe job is running
-	probeAgain   bool      // another probe was asked for while one ran
-	reaping      bool
-	backoff      time.Duration // probe spacing while unreachable
-	lastOps      uint64
-	lastConnects uint64
-	idleBefore   int // idle conns when the outage began, to rebuild
-	timer        *time.Timer
-	due          time.Time // when the timer fires (zero: not armed)
+	health         Health
+	tunnels        tunnelTable
+	gated          bool      // the gate is blocked because tunnels are down
+	lastEdge       time.Time // last event-driven sever or reopen (storm control)
+	lastReset      time.Time // last automatic reset (storm control)
+	resetWanted    bool      // a reset waits for the cooldown to end
+	resetDone      bool      // the reset that ends an outage was made
+	epoch          uint64    // bumped when the path goes down or comes back
+	canary         bool      // the check after the tunnels came up is running
+	verifying      string    // the tunnel whose DOWN a probe is verifying
+	evidence       int       // failed conns not yet weighed by a probe
+	probing        bool      // a probe job is running
+	probeAgain     bool      // another probe was asked for while one ran
+	reaping        bool
+	backoff        time.Duration // probe spacing while unreachable
+	downSince      time.Time     // when the path was last found or reported down
+	severDue       bool          // the outage has not severed yet (see onProbe)
+	missedDown     bool          // a DOWN inside the cooldown was not applied
+	lastStallProbe time.Time
+	lastOps        uint64
+	lastConnects   uint64
+	idleBefore     int // idle conns when the outage began, to rebuild
+	timer          *time.Timer
+	due            time.Time // when the timer fires (zero: not armed)
 }
 
 const (
-	minProbeBackoff = 50 * time.Millisecond
+	// While the path is down it is probed on a short schedule that backs
+	// off from minProbeBackoff to fastProbeCeiling for the first
+	// fastProbeFor of the outage (a VPN flap is usually over by then),
+	// then to ProbeInterval; each probe's deadline comes from measured
+	// connect times, so a probe stuck in a SYN into the void does not
+	// delay noticing the path's return.
+	minProbeBackoff  = 50 * time.Millisecond
+	fastProbeCeiling = 100 * time.Millisecond
+	fastProbeFor     = 30 * time.Second
+
+	// stallDead: a busy conn whose data went unacknowledged for this many
+	// retransmission timeouts in a row (at least 600ms on Linux) while a
+	// new connection works is a dead flow. One timeout is one lost packet.
+	stallDead = 2
+	// stallProbeEvery bounds the probes the stall watch starts.
+	stallProbeEvery = 500 * time.Millisecond
+	// stallWatch: how often busy conns are checked for stalls (TCP_INFO).
+	stallWatch = 100 * time.Millisecond
+	// severAfter: a path failing for this long is severed (see onProbe).
+	severAfter = time.Second
 )
 
 func newSupervisor(p *Pool) *supervisor {
@@ -142,6 +165,9 @@ func (s *supervisor) step(timed bool) {
 	s.tick(timed)
 	if s.due.IsZero() && s.p.cfg.ProbeInterval != off {
 		s.armIn(s.jitter())
+	}
+	if s.p.cfg.ProbeInterval != off && s.p.dialer != nil && !s.gated && s.p.busyCount() > 0 {
+		s.armIn(stallWatch)
 	}
 }
 

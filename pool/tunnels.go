@@ -51,6 +51,9 @@ type tunnelTable struct {
 	// (another tunnel carries the traffic). Both last until the tunnel's
 	// next event.
 	confirmed, checked map[string]bool
+	// overridden: tunnels reported down when the path was found working
+	// anyway (markAllUp); their UP is expected, not a sign of a missed DOWN.
+	overridden map[string]bool
 }
 
 func newTunnelTable(cfg *Config) tunnelTable {
@@ -73,7 +76,8 @@ func (t *tunnelTable) apply(ev detect.Event, now time.Time) (unexpectedUp bool) 
 				ti.down, ti.seen = true, now
 			}
 		case detect.Up:
-			unexpectedUp = !t.allDown && !t.anyDown()
+			unexpectedUp = !t.allDown && !t.anyDown() && len(t.overridden) == 0
+			clear(t.overridden)
 			t.allDown = false
 			clear(t.confirmed)
 			clear(t.checked)
@@ -96,11 +100,12 @@ func (t *tunnelTable) apply(ev detect.Event, now time.Time) (unexpectedUp bool) 
 	}
 	ti.seen = now
 	delete(t.checked, ev.Tunnel)
+	delete(t.overridden, ev.Tunnel)
 	switch ev.State {
 	case detect.Down:
 		ti.down = true
 	case detect.Up:
-		unexpectedUp = !ti.down && !t.allDown && !t.othersUp(ev.Tunnel)
+		unexpectedUp = !ti.down && !t.allDown && !t.othersUp(ev.Tunnel) && !t.overridden[ev.Tunnel]
 		ti.down = false
 		delete(t.confirmed, ev.Tunnel)
 		t.allDown = false // an Up for a named tunnel answers a DOWN for all
@@ -202,10 +207,16 @@ func (t *tunnelTable) checkedHarmless(id string) {
 // markAllUp is used when the path answers although tunnels are marked
 // down (a DOWN whose UP never came).
 func (t *tunnelTable) markAllUp() {
+	if t.overridden == nil {
+		t.overridden = make(map[string]bool)
+	}
 	t.allDown = false
 	clear(t.confirmed)
 	clear(t.checked)
-	for _, ti := range t.m {
+	for id, ti := range t.m {
+		if ti.down {
+			t.overridden[id] = true
+		}
 		ti.down = false
 	}
 }

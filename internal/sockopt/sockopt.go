@@ -42,18 +42,21 @@ func RTT(c net.Conn) (rtt, rttvar time.Duration, ok bool) {
 	return rttOf(raw)
 }
 
-// Stalled reports whether the kernel is retransmitting data on c that the
-// peer has not acknowledged, or has unanswered keepalive probes: the flow
-// is going into a black hole. A long query on a live server is not stalled
-// (its request was acknowledged). ok is false when unknown.
-func Stalled(c net.Conn) (stalled, ok bool) {
+// Stalled reports how many retransmission timeouts in a row have expired
+// for data on c that the peer has not acknowledged (or how many keepalive
+// probes went unanswered): 0 for a healthy flow, 1 after a single lost
+// packet (recovered at the next retransmission on a working path), and
+// growing while the flow goes into a black hole. A long query on a live
+// server is not stalled (its request was acknowledged). ok is false when
+// unknown.
+func Stalled(c net.Conn) (timeouts int, ok bool) {
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
-		return false, false
+		return 0, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return false, false
+		return 0, false
 	}
 	return stalledOf(raw)
 }

@@ -35,14 +35,16 @@ func rttOf(c syscall.RawConn) (rtt, rttvar time.Duration, ok bool) {
 	return time.Duration(info.Rtt) * time.Microsecond, time.Duration(info.Rttvar) * time.Microsecond, true
 }
 
-func stalledOf(c syscall.RawConn) (stalled, ok bool) {
+func stalledOf(c syscall.RawConn) (timeouts int, ok bool) {
 	var info *unix.TCPInfo
 	var gerr error
 	if err := c.Control(func(fd uintptr) {
 		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	}); err != nil || gerr != nil || info == nil {
-		return false, false
+		return 0, false
 	}
-	retrans := info.Unacked > 0 && (info.Retransmits > 0 || info.Backoff > 0)
-	return retrans || info.Probes > 0, true
+	if info.Unacked > 0 {
+		timeouts = int(max(info.Retransmits, info.Backoff))
+	}
+	return max(timeouts, int(info.Probes)), true
 }

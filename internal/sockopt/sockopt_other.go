@@ -13,4 +13,4 @@ func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
 
 func rttOf(syscall.RawConn) (time.Duration, time.Duration, bool) { return 0, 0, false }
 
-func stalledOf(syscall.RawConn) (bool, bool) { return false, false }
+func stalledOf(syscall.RawConn) (int, bool) { return 0, false }

@@ -10,10 +10,17 @@
 //
 //	{"v":1,"tunnel":"aws-1","state":"down","at":"2026-11-25T19:30:52Z","source":"syslog:yamaha/tunnel-down","sent":"2026-11-25T19:30:52.123456789Z"}
 //
-// v is 1; tunnel "" means every tunnel; state is "down", "up" or "rekey";
+// v is 1; tunnel "*" (detect.AllTunnels) means every tunnel; state is "down", "up" or "rekey";
 // at (when the source saw the change) is omitted when unknown; sent is set
 // by Publish and is what MaxAge is measured against, so publishers and
 // subscribers need synchronised clocks (NTP). Unknown fields are ignored.
+//
+// # Settings
+//
+// One rule for every numeric setting of Options, as in the rest of
+// flapguard: 0 means the documented default; a negative value means off /
+// no limit where the field's doc says so (MaxAge), and is an error
+// elsewhere.
 package natsfeed
 
 import (
@@ -21,12 +28,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 	"github.com/nats-io/nats.go"
 )
 
@@ -236,27 +243,13 @@ func decode(data []byte) (decoded, error) {
 		return decoded{}, errors.New(`missing "sent"`)
 	}
 	ev := detect.Event{Tunnel: w.Tunnel, State: w.State, At: w.At, Source: "nats"}
-	if src := cleanSource(w.Source); src != "" {
+	if src := feedkit.CleanSource(w.Source); src != "" {
 		ev.Source += ":" + src
 	}
 	if err := ev.Validate(); err != nil {
 		return decoded{}, err
 	}
 	return decoded{Event: ev, sent: w.Sent}, nil
-}
-
-// cleanSource keeps a short, printable source name from the wire.
-func cleanSource(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '\ufffd' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	return strings.ToValidUTF8(s, "")
 }
 
 // Stats returns the counters.

@@ -1,5 +1,5 @@
 // Command tunnelhook reports tunnel state changes to a flapguard webhook
-// (detect.Webhook) from the monitoring side of a VPN.
+// (detect/webhookfeed) from the monitoring side of a VPN.
 //
 // As a strongSwan (charon "updown"/leftupdown) or Libreswan updown script it
 // reads PLUTO_VERB and PLUTO_CONNECTION from the environment and POSTs one
@@ -11,7 +11,7 @@
 //
 // With -syslog it forwards log lines from stdin (e.g. `tail -F
 // /var/log/charon.log | tunnelhook -syslog -packs strongswan`) through the
-// detect rule packs and POSTs every event they yield.
+// syslogfeed rule packs and POSTs every event they yield.
 //
 // Credentials: -token / FLAPGUARD_WEBHOOK_TOKEN (Authorization: Bearer) or
 // -hmac-key / FLAPGUARD_WEBHOOK_HMAC_KEY (X-Flapguard-Signature over
@@ -39,6 +39,8 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/syslogfeed"
+	"github.com/flapguard/flapguard/detect/webhookfeed"
 )
 
 func main() {
@@ -142,7 +144,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 func packNames() string {
 	var names []string
-	for _, p := range detect.Packs() {
+	for _, p := range syslogfeed.Packs() {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ", ")
@@ -189,9 +191,9 @@ type hook struct {
 // delivery failure is reported and forwarding goes on; the exit status
 // says whether any failed.
 func (h *hook) forwardSyslog(stdin io.Reader) int {
-	var rules []detect.Rule
+	var rules []syslogfeed.Rule
 	for name := range strings.SplitSeq(h.cfg.packs, ",") {
-		p, err := detect.PackByName(strings.TrimSpace(name))
+		p, err := syslogfeed.PackByName(strings.TrimSpace(name))
 		if err != nil {
 			fmt.Fprintln(h.stderr, "tunnelhook:", err)
 			return exitUsage
@@ -201,7 +203,7 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 		}
 		rules = append(rules, p.Rules...)
 	}
-	parser, err := detect.NewParser(rules, 0)
+	parser, err := syslogfeed.NewParser(rules, 0)
 	if err != nil {
 		fmt.Fprintln(h.stderr, "tunnelhook:", err)
 		return exitUsage
@@ -209,11 +211,11 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 	r := bufio.NewReaderSize(stdin, 64<<10)
 	failed := 0
 	for {
-		line, err := readLine(r, detect.DefaultMaxLine)
+		line, err := readLine(r, syslogfeed.DefaultMaxLine)
 		if len(line) > 0 {
 			ev, ok, perr := parser.ParseLine(line)
 			switch {
-			case errors.Is(perr, detect.ErrMalformed):
+			case errors.Is(perr, syslogfeed.ErrMalformed):
 				fmt.Fprintln(h.stderr, "tunnelhook: skipping line:", perr)
 			case ok:
 				if err := h.post(ev); err != nil {
@@ -222,8 +224,8 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 				}
 			}
 		}
-		if errors.Is(err, detect.ErrLineTooLong) {
-			fmt.Fprintln(h.stderr, "tunnelhook: skipping a line longer than", detect.DefaultMaxLine, "bytes")
+		if errors.Is(err, syslogfeed.ErrLineTooLong) {
+			fmt.Fprintln(h.stderr, "tunnelhook: skipping a line longer than", syslogfeed.DefaultMaxLine, "bytes")
 			continue
 		}
 		if err == io.EOF {
@@ -253,7 +255,7 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 			if err != nil && err != io.EOF {
 				return nil, err
 			}
-			return nil, detect.ErrLineTooLong
+			return nil, syslogfeed.ErrLineTooLong
 		}
 		line = append(line, chunk...)
 		if !errors.Is(err, bufio.ErrBufferFull) {
@@ -286,7 +288,7 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	id := make([]byte, 12)
 	rand.Read(id)
 	tunnel := ev.Tunnel
-	body, err := json.Marshal(detect.WebhookEvent{
+	body, err := json.Marshal(webhookfeed.Event{
 		Tunnel: tunnel, State: ev.State.String(), Source: h.cfg.source, ID: hex.EncodeToString(id),
 		At: ptrTime(time.Now().UTC()),
 	})
@@ -303,7 +305,7 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	if h.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.cfg.token)
 	} else {
-		detect.SignRequest(req, body, h.cfg.hmacKey, time.Now())
+		webhookfeed.SignRequest(req, body, h.cfg.hmacKey, time.Now())
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/syslogfeed"
+	"github.com/flapguard/flapguard/detect/webhookfeed"
 )
 
 type recorder struct {
@@ -28,10 +30,10 @@ func (r *recorder) got() []string {
 	return out
 }
 
-// webhook serves a real detect.Webhook with both credentials.
+// webhook serves a real webhookfeed.Handler with both credentials.
 func webhook(t *testing.T) (*recorder, string) {
 	rec := &recorder{}
-	w, err := detect.NewWebhook(detect.WebhookConfig{Notifier: rec, Token: "tok", HMACKey: []byte("key")})
+	w, err := webhookfeed.New(webhookfeed.Config{Notifier: rec, Token: "tok", HMACKey: []byte("key")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestSyslogForwarding(t *testing.T) {
 		"2018/10/29 17:32:24: IP Tunnel[1] Up",
 		"2018/10/29 17:32:55: IP Tunnel[2] Down", // unmapped: ignored
 		"2018/10/25 15:46:26: same message repeated 3 times",
-		strings.Repeat("x", detect.DefaultMaxLine+10), // skipped
+		strings.Repeat("x", syslogfeed.DefaultMaxLine+10), // skipped
 		"<999>broken",
 		"charon: 13[IKE] <con2000|3> giving up after 5 retransmits",
 		"2018/10/29 17:32:55: IP Tunnel[3] Down", // no trailing newline

@@ -1,0 +1,100 @@
+package syslogfeed
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	"github.com/flapguard/flapguard/detect"
+)
+
+// Config configures a Receiver. Only Notifier and Rules are required; for
+// every numeric field 0 picks the documented default and a negative value
+// is an error.
+type Config struct {
+	// Notifier receives the events, one at a time, from the receiver's
+	// single delivery goroutine. Required.
+	Notifier detect.Notifier
+	// Rules turn lines into events, e.g. StrongSwan().Rules or
+	// YamahaRTX().WithTunnelMap(m).Rules. Required.
+	Rules []Rule
+	// MaxLine is the longest message accepted; longer ones are dropped and
+	// counted. 0 = DefaultMaxLine (8 KiB).
+	MaxLine int
+	// MaxConns bounds concurrent TCP connections; more are closed at once
+	// and counted as dropped. 0 = 64.
+	MaxConns int
+	// QueueLen bounds events waiting for the Notifier; when full, new
+	// events are dropped and counted rather than blocking the read loops.
+	// 0 = 256.
+	QueueLen int
+	// IdleTimeout closes a TCP connection that sends nothing for this long.
+	// 0 = 5 minutes.
+	IdleTimeout time.Duration
+	// AllowFrom, when set, accepts messages only from these source
+	// networks (UDP datagrams and TCP connections from elsewhere are
+	// dropped and counted). Syslog has no authentication: anyone who can
+	// reach the socket can report a tunnel down. nil = accept all; then
+	// bind to an address only the routers reach, or firewall it.
+	AllowFrom []netip.Prefix
+	// Logger gets rejections and drops (rate-limited to one line per
+	// second per kind). nil = discard.
+	Logger *slog.Logger
+	// Now stamps Event.At at receive time. nil = time.Now.
+	Now func() time.Time
+}
+
+// Defaults of Config's zero fields.
+const (
+	defaultMaxConns    = 64
+	defaultQueueLen    = 256
+	defaultIdleTimeout = 5 * time.Minute
+)
+
+// check validates c and fills in the defaults.
+func (c Config) check() (Config, error) {
+	if c.Notifier == nil {
+		return c, errors.New("syslogfeed: Config.Notifier is nil")
+	}
+	if len(c.Rules) == 0 {
+		return c, errors.New("syslogfeed: Config.Rules is empty (use packs, e.g. syslogfeed.StrongSwan().Rules)")
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxLine", int64(c.MaxLine)}, {"MaxConns", int64(c.MaxConns)},
+		{"QueueLen", int64(c.QueueLen)}, {"IdleTimeout", int64(c.IdleTimeout)},
+	} {
+		if f.v < 0 {
+			return c, fmt.Errorf("syslogfeed: Config.%s is negative", f.name)
+		}
+	}
+	if c.MaxLine == 0 {
+		c.MaxLine = DefaultMaxLine
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = defaultMaxConns
+	}
+	if c.QueueLen == 0 {
+		c.QueueLen = defaultQueueLen
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = defaultIdleTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Stats are a Receiver's counters since New.
+type Stats struct {
+	Received  uint64 // messages read (UDP datagram lines, TCP frames)
+	Events    uint64 // events handed to the Notifier
+	Ignored   uint64 // messages no rule turned into an event
+	Dropped   uint64 // too long, queue full, or TCP connection over MaxConns
+	Malformed uint64 // bad syslog header, bad framing, invalid event
+}

@@ -1,0 +1,172 @@
+package webhookfeed
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler is an http.Handler that turns POSTed tunnel-state reports into
+// events. It accepts two bodies:
+//
+//   - the plain JSON of Event;
+//   - a Prometheus Alertmanager v4 webhook payload ("version":"4" and
+//     "alerts"): each alert's tunnel id is its TunnelLabel label (alerts
+//     without it are ignored, with the reason logged); status "firing" is
+//     FiringState (Down), "resolved" is ResolvedState (Up); with no status,
+//     an endsAt of 0001-01-01T00:00:00Z or in the future means firing. When
+//     one payload has both firing and resolved alerts for a tunnel, firing
+//     wins: the tunnel gets one Down.
+//
+// Authentication (required unless Insecure):
+//
+//   - "Authorization: Bearer <Token>" (Alertmanager: http_config.authorization);
+//   - or SignatureHeader "sha256=<hex HMAC-SHA256(HMACKey, ts + "." + body)>"
+//     with TimestampHeader ts = Unix seconds; ts must be within MaxSkew of
+//     now, and a signature is accepted once (replays get 409). SignRequest
+//     produces both headers.
+//
+// Both are compared in constant time. Bearer tokens cannot stop a replay:
+// serve over TLS or loopback.
+//
+// Responses: 204 when at least one event was delivered; 405 wrong method;
+// 401 bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state;
+// 422 valid payload that yields no event. Error bodies are one line of text.
+// Serve it with the timeouts of (*Handler).Server.
+type Handler struct {
+	cfg   Config
+	token [32]byte // sha256 of Token: constant-time compare without a length leak
+
+	requests, events, ignored, unauthorized, replayed, rejected atomic.Uint64
+
+	mu   sync.Mutex // protects following fields
+	seen map[[32]byte]time.Time
+}
+
+// New checks cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	cfg, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	cfg.HMACKey = bytes.Clone(cfg.HMACKey)
+	w := &Handler{cfg: cfg, seen: make(map[[32]byte]time.Time)}
+	if cfg.Token != "" {
+		w.token = sha256.Sum256([]byte(cfg.Token))
+	}
+	return w, nil
+}
+
+// Server returns an *http.Server for w on addr with the timeouts a
+// webhook needs: a slow or silent client cannot hold a goroutine for long.
+// ReadHeaderTimeout 5s, ReadTimeout 10s, WriteTimeout 10s, IdleTimeout 60s,
+// MaxHeaderBytes 16 KiB.
+func (w *Handler) Server(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           w,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+}
+
+// Stats returns the counters.
+func (w *Handler) Stats() Stats {
+	return Stats{
+		Requests: w.requests.Load(), Events: w.events.Load(), Ignored: w.ignored.Load(),
+		Unauthorized: w.unauthorized.Load(), Replayed: w.replayed.Load(), Rejected: w.rejected.Load(),
+	}
+}
+
+// ServeHTTP implements http.Handler.
+func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w.requests.Add(1)
+	if r.Method != http.MethodPost {
+		rw.Header().Set("Allow", http.MethodPost)
+		w.fail(rw, r, http.StatusMethodNotAllowed, &w.rejected, "method %s not allowed, use POST", r.Method)
+		return
+	}
+	bearer := w.bearerOK(r)
+	signed := r.Header.Get(SignatureHeader) != ""
+	if !bearer && !w.cfg.Insecure && (!signed || len(w.cfg.HMACKey) == 0) {
+		rw.Header().Set("WWW-Authenticate", `Bearer realm="flapguard"`)
+		w.fail(rw, r, http.StatusUnauthorized, &w.unauthorized, "missing or wrong credentials")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, "body larger than %d bytes", MaxBody)
+			return
+		}
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "reading body: %v", err)
+		return
+	}
+	if !bearer && signed && len(w.cfg.HMACKey) > 0 {
+		if code, msg := w.checkSignature(r, body); code != 0 {
+			ctr := &w.unauthorized
+			if code == http.StatusConflict {
+				ctr = &w.replayed
+			}
+			w.fail(rw, r, code, ctr, "%s", msg)
+			return
+		}
+	}
+	evs, ignored, err := w.decode(body)
+	if err != nil {
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "%v", err)
+		return
+	}
+	w.ignored.Add(uint64(len(ignored)))
+	for _, why := range ignored {
+		w.cfg.Logger.Info("webhook: alert ignored", "reason", why, "remote", r.RemoteAddr)
+	}
+	if len(evs) == 0 {
+		why := "payload has no alerts"
+		if len(ignored) > 0 {
+			why = ignored[0]
+		}
+		w.fail(rw, r, http.StatusUnprocessableEntity, &w.rejected, "no event: %s", why)
+		return
+	}
+	for _, ev := range evs {
+		w.events.Add(1)
+		w.cfg.Notifier.Notify(ev)
+	}
+	rw.WriteHeader(http.StatusNoContent)
+}
+
+func (w *Handler) bearerOK(r *http.Request) bool {
+	if w.cfg.Token == "" {
+		return false
+	}
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) < len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(p):])))
+	return subtle.ConstantTimeCompare(got[:], w.token[:]) == 1
+}
+
+func (w *Handler) fail(rw http.ResponseWriter, r *http.Request, code int, ctr *atomic.Uint64, format string, args ...any) {
+	ctr.Add(1)
+	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
+	w.cfg.Logger.Warn("webhook: request rejected", "status", code, "reason", msg, "remote", r.RemoteAddr)
+	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	rw.Header().Set("X-Content-Type-Options", "nosniff")
+	rw.WriteHeader(code)
+	fmt.Fprintf(rw, "flapguard webhook: %d %s: %s\n", code, http.StatusText(code), msg)
+}

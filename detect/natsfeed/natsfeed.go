@@ -65,6 +65,7 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	asyncLog := feedkit.NewRateLog(logger, time.Second, nil) // a slow consumer repeats itself
 	base := []nats.Option{
 		nats.Name("flapguard"),
 		nats.MaxReconnects(-1),
@@ -85,7 +86,7 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 			if sub != nil {
 				subj = sub.Subject
 			}
-			logger.Warn("natsfeed: async error", "subject", subj, "err", err)
+			asyncLog.Log(slog.LevelWarn, "async error", "natsfeed: async error", "subject", subj, "err", err)
 		}),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
@@ -129,7 +130,8 @@ type Options struct {
 	// "" (the default) delivers every event to every subscriber, which is
 	// what a fleet of pools wants.
 	Queue string
-	// Logger gets dropped messages (invalid, stale). nil = discard.
+	// Logger gets dropped messages (invalid, stale), at most one line a
+	// second for each reason. nil = discard.
 	Logger *slog.Logger
 	// Now is the clock for MaxAge. nil = time.Now.
 	Now func() time.Time
@@ -154,7 +156,7 @@ type Subscription struct {
 	notifier detect.Notifier
 	maxAge   time.Duration
 	now      func() time.Time
-	log      *slog.Logger
+	log      *feedkit.RateLog
 
 	received, events, stale, invalid atomic.Uint64
 
@@ -172,16 +174,16 @@ func Subscribe(nc *nats.Conn, subject string, n detect.Notifier, opts Options) (
 	if n == nil {
 		return nil, errors.New("natsfeed: Subscribe: nil Notifier")
 	}
-	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now, log: opts.Logger}
+	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now}
 	if s.maxAge == 0 {
 		s.maxAge = 30 * time.Second
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	// A flood of bad messages is counted in full and logged once a second
+	// per reason, with the number of lines held back.
+	s.log = feedkit.NewRateLog(opts.Logger, time.Second, s.now)
 	var err error
 	if opts.Queue != "" {
 		s.sub, err = nc.QueueSubscribe(subject, opts.Queue, s.handle)
@@ -208,14 +210,14 @@ func (s *Subscription) handle(m *nats.Msg) {
 	ev, err := decode(m.Data)
 	if err != nil {
 		s.invalid.Add(1)
-		s.log.Warn("natsfeed: invalid message ignored", "subject", m.Subject, "err", err)
+		s.log.Log(slog.LevelWarn, "invalid", "natsfeed: invalid message ignored", "subject", m.Subject, "err", err)
 		return
 	}
 	if s.maxAge > 0 {
 		age := s.now().Sub(ev.sent)
 		if age > s.maxAge || age < -s.maxAge {
 			s.stale.Add(1)
-			s.log.Warn("natsfeed: stale event ignored", "subject", m.Subject, "event", ev.Event.String(), "age", age)
+			s.log.Log(slog.LevelWarn, "stale", "natsfeed: stale event ignored", "subject", m.Subject, "event", ev.Event.String(), "age", age)
 			return
 		}
 	}

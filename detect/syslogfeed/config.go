@@ -39,8 +39,9 @@ type Config struct {
 	// reach the socket can report a tunnel down. nil = accept all; then
 	// bind to an address only the routers reach, or firewall it.
 	AllowFrom []netip.Prefix
-	// Logger gets rejections and drops (rate-limited to one line per
-	// second per kind). nil = discard.
+	// Logger gets rejections and drops, at most one line a second for
+	// each reason; a line after a burst says how many were held back
+	// ("suppressed"). nil = discard.
 	Logger *slog.Logger
 	// Now stamps Event.At at receive time. nil = time.Now.
 	Now func() time.Time

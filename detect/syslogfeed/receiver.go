@@ -189,7 +189,7 @@ func (s *Receiver) isClosed() bool {
 
 func (s *Receiver) drop(why string, addr net.Addr) {
 	s.dropped.Add(1)
-	s.log.Log(slog.LevelWarn, "dropped", "syslog: message dropped", "reason", why, "from", addrString(addr))
+	s.log.Log(slog.LevelWarn, why, "syslog: message dropped", "reason", why, "from", addrString(addr))
 }
 
 func (s *Receiver) malformedLine(err error, addr net.Addr) {

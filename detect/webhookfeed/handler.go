@@ -7,11 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Handler is an http.Handler that turns POSTed tunnel-state reports into
@@ -44,6 +48,7 @@ import (
 type Handler struct {
 	cfg   Config
 	token [32]byte // sha256 of Token: constant-time compare without a length leak
+	log   *feedkit.RateLog
 
 	requests, events, ignored, unauthorized, replayed, rejected atomic.Uint64
 
@@ -58,7 +63,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	cfg.HMACKey = bytes.Clone(cfg.HMACKey)
-	w := &Handler{cfg: cfg, seen: make(map[[32]byte]time.Time)}
+	w := &Handler{cfg: cfg, seen: make(map[[32]byte]time.Time), log: feedkit.NewRateLog(cfg.Logger, time.Second, cfg.Now)}
 	if cfg.Token != "" {
 		w.token = sha256.Sum256([]byte(cfg.Token))
 	}
@@ -94,7 +99,7 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w.requests.Add(1)
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
-		w.fail(rw, r, http.StatusMethodNotAllowed, &w.rejected, "method %s not allowed, use POST", r.Method)
+		w.fail(rw, r, http.StatusMethodNotAllowed, &w.rejected, fmt.Sprintf("method %s not allowed, use POST", r.Method))
 		return
 	}
 	bearer := w.bearerOK(r)
@@ -108,10 +113,10 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, "body larger than %d bytes", MaxBody)
+			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, fmt.Sprintf("body larger than %d bytes", MaxBody))
 			return
 		}
-		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "reading body: %v", err)
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, fmt.Sprintf("reading body: %v", err))
 		return
 	}
 	if !bearer && signed && len(w.cfg.HMACKey) > 0 {
@@ -120,26 +125,28 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			if code == http.StatusConflict {
 				ctr = &w.replayed
 			}
-			w.fail(rw, r, code, ctr, "%s", msg)
+			w.fail(rw, r, code, ctr, msg)
 			return
 		}
 	}
 	evs, ignored, err := w.decode(body)
 	if err != nil {
-		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "%v", err)
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, err.Error())
 		return
 	}
+	// One log line per request, however many alerts it had: the count
+	// and the first reason.
 	w.ignored.Add(uint64(len(ignored)))
-	for _, why := range ignored {
-		w.cfg.Logger.Info("webhook: alert ignored", "reason", why, "remote", r.RemoteAddr)
-	}
 	if len(evs) == 0 {
 		why := "payload has no alerts"
 		if len(ignored) > 0 {
 			why = ignored[0]
 		}
-		w.fail(rw, r, http.StatusUnprocessableEntity, &w.rejected, "no event: %s", why)
+		w.fail(rw, r, http.StatusUnprocessableEntity, &w.rejected, "no event: "+why, "ignored", len(ignored))
 		return
+	}
+	if len(ignored) > 0 {
+		w.log.Log(slog.LevelInfo, "alerts ignored", "webhook: alerts ignored", "ignored", len(ignored), "first", ignored[0], "remote", r.RemoteAddr)
 	}
 	for _, ev := range evs {
 		w.events.Add(1)
@@ -161,10 +168,13 @@ func (w *Handler) bearerOK(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(got[:], w.token[:]) == 1
 }
 
-func (w *Handler) fail(rw http.ResponseWriter, r *http.Request, code int, ctr *atomic.Uint64, format string, args ...any) {
+// fail answers code with msg, counts the rejection in ctr and logs it
+// (rate-limited per status) with attrs.
+func (w *Handler) fail(rw http.ResponseWriter, r *http.Request, code int, ctr *atomic.Uint64, msg string, attrs ...any) {
 	ctr.Add(1)
-	msg := strings.ReplaceAll(fmt.Sprintf(format, args...), "\n", " ")
-	w.cfg.Logger.Warn("webhook: request rejected", "status", code, "reason", msg, "remote", r.RemoteAddr)
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	args := append([]any{"status", code, "reason", msg, "remote", r.RemoteAddr}, attrs...)
+	w.log.Log(slog.LevelWarn, strconv.Itoa(code), "webhook: request rejected", args...)
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	rw.Header().Set("X-Content-Type-Options", "nosniff")
 	rw.WriteHeader(code)

@@ -1,6 +1,8 @@
 package feedkit
 
 import (
+	"fmt"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -39,4 +41,35 @@ func Truncate(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// Escape returns s fit to echo in a short plain-text answer (a 4xx body)
+// or a log line: control characters (newlines included), DEL, other
+// non-printing runes (bidi overrides, line separators), backslashes and
+// invalid UTF-8 become Go escapes (\n, \x07, \u202e, \\, \xff); printable
+// runes, quotes included, stay as they are. The result is at most max
+// bytes, cut between escapes, with "…" appended when cut.
+func Escape(s string, max int) string {
+	out := make([]byte, 0, min(len(s), max)+8)
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		var esc []byte
+		switch {
+		case r == utf8.RuneError && size == 1:
+			esc = fmt.Appendf(nil, `\x%02x`, s[0])
+		case r == '\\':
+			esc = []byte(`\\`)
+		case r == ' ' || strconv.IsPrint(r):
+			esc = []byte(s[:size])
+		default:
+			q := strconv.QuoteRune(r) // '\n', '\x07', '\u202e'
+			esc = []byte(q[1 : len(q)-1])
+		}
+		if len(out)+len(esc) > max {
+			return string(out) + "…"
+		}
+		out = append(out, esc...)
+		s = s[size:]
+	}
+	return string(out)
 }

@@ -43,6 +43,9 @@ type Config struct {
 
 const defaultMaxSkew = 5 * time.Minute
 
+// maxAnswer bounds the reason in a 4xx answer (and its log line), in bytes.
+const maxAnswer = 200
+
 // check validates c and fills in the defaults.
 func (c Config) check() (Config, error) {
 	if c.Notifier == nil {

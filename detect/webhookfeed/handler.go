@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -43,7 +42,8 @@ import (
 //
 // Responses: 204 when at least one event was delivered; 405 wrong method;
 // 401 bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state;
-// 422 valid payload that yields no event. Error bodies are one line of text.
+// 422 valid payload that yields no event. Error bodies are one line of
+// text, at most 200 bytes of reason, with control characters escaped.
 // Serve it with the timeouts of (*Handler).Server.
 type Handler struct {
 	cfg   Config
@@ -109,10 +109,10 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusUnauthorized, &w.unauthorized, "missing or wrong credentials")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, MaxBody))
+	body, err := feedkit.ReadBody(r.Body, MaxBody)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.Is(err, feedkit.ErrTooLarge) {
+			rw.Header().Set("Connection", "close") // don't read the rest
 			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, fmt.Sprintf("body larger than %d bytes", MaxBody))
 			return
 		}
@@ -172,7 +172,10 @@ func (w *Handler) bearerOK(r *http.Request) bool {
 // (rate-limited per status) with attrs.
 func (w *Handler) fail(rw http.ResponseWriter, r *http.Request, code int, ctr *atomic.Uint64, msg string, attrs ...any) {
 	ctr.Add(1)
-	msg = strings.ReplaceAll(msg, "\n", " ")
+	// The reason may quote the request (an alertname, a JSON key): escape
+	// it, so no control character or bidi override reaches the reader,
+	// and keep it short.
+	msg = feedkit.Escape(msg, maxAnswer)
 	args := append([]any{"status", code, "reason", msg, "remote", r.RemoteAddr}, attrs...)
 	w.log.Log(slog.LevelWarn, strconv.Itoa(code), "webhook: request rejected", args...)
 	rw.Header().Set("Content-Type", "text/plain; charset=utf-8")

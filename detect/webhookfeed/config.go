@@ -23,7 +23,8 @@ type Config struct {
 	Token string
 	// HMACKey enables signed requests (SignatureHeader, TimestampHeader).
 	HMACKey []byte
-	// Insecure accepts unauthenticated requests. Only for tests and
+	// Insecure accepts unauthenticated requests, from loopback peers with
+	// a loopback Host only (localhost, 127.0.0.0/8, [::1]). For tests and
 	// loopback-only listeners.
 	Insecure bool
 	// MaxSkew is how far a signed request's timestamp may be from now;
@@ -93,5 +94,5 @@ type Stats struct {
 	Ignored      uint64 // Alertmanager alerts skipped (no tunnel label, unknown status)
 	Unauthorized uint64 // 401: missing or wrong token or signature, skewed timestamp
 	Replayed     uint64 // 409: signature already seen
-	Rejected     uint64 // 400, 405, 413, 422
+	Rejected     uint64 // 400, 403, 405, 413, 415, 422
 }

@@ -32,6 +32,7 @@ func FuzzHandler(f *testing.F) {
 			t.Fatal(err)
 		}
 		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		if sign {
 			SignRequest(req, body, testKey, now)
 		} else {

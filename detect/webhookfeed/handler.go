@@ -40,8 +40,13 @@ import (
 // Both are compared in constant time. Bearer tokens cannot stop a replay:
 // serve over TLS or loopback.
 //
+// Requests must have Content-Type application/json; requests that only a
+// web page in a browser would send are refused (see the package doc,
+// Security).
+//
 // Responses: 204 when at least one event was delivered; 405 wrong method;
-// 401 bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state;
+// 403 a browser page's request, or in Insecure mode a Host or peer that is
+// not loopback; 415 not JSON; 401 bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state;
 // 422 valid payload that yields no event. Error bodies are one line of
 // text, at most 200 bytes of reason, with control characters escaped.
 // Serve it with the timeouts of (*Handler).Server.
@@ -100,6 +105,10 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		rw.Header().Set("Allow", http.MethodPost)
 		w.fail(rw, r, http.StatusMethodNotAllowed, &w.rejected, fmt.Sprintf("method %s not allowed, use POST", r.Method))
+		return
+	}
+	if code, msg := w.refuseBrowsers(r); code != 0 {
+		w.fail(rw, r, code, &w.rejected, msg)
 		return
 	}
 	bearer := w.bearerOK(r)

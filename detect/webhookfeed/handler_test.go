@@ -74,6 +74,7 @@ func post(t *testing.T, url string, body []byte, hdr map[string]string) (int, st
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

@@ -17,6 +17,7 @@ func signedReq(t *testing.T, url string, body []byte, key []byte, at time.Time) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	SignRequest(req, body, key, at)
 	return req
 }

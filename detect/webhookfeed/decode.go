@@ -17,8 +17,9 @@ import (
 //
 // tunnel is required ("*", detect.AllTunnels, means every tunnel); state
 // is "down", "up" or "rekey"; at (RFC 3339) and source are optional; id is
-// an optional nonce that makes otherwise identical signed requests
-// distinct. Unknown fields are rejected.
+// a nonce, unique per request, required when the request is signed
+// (HMACKey): it keeps a down, up, down within one second from signing the
+// same bytes twice. Unknown fields are rejected.
 type Event struct {
 	Tunnel string     `json:"tunnel"`
 	State  string     `json:"state"`
@@ -27,45 +28,53 @@ type Event struct {
 	ID     string     `json:"id,omitempty"`
 }
 
-// decode parses a plain or Alertmanager body into events that pass
-// Validate, plus the reasons alerts were ignored.
-func (w *Handler) decode(body []byte) ([]detect.Event, []string, error) {
+// payload is a decoded request body.
+type payload struct {
+	events  []detect.Event // each passes Validate
+	ignored []string       // why Alertmanager alerts were skipped
+	plain   bool           // a plain Event, not Alertmanager's
+	id      string         // the plain Event's id
+}
+
+// decode parses a plain or Alertmanager body.
+func (w *Handler) decode(body []byte) (payload, error) {
 	var probe struct {
 		Version *string         `json:"version"`
 		Alerts  json.RawMessage `json:"alerts"`
 	}
 	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, nil, fmt.Errorf("bad JSON: %v", err)
+		return payload{}, fmt.Errorf("bad JSON: %v", err)
 	}
 	if probe.Alerts != nil || probe.Version != nil {
 		if probe.Version == nil || *probe.Version != "4" {
-			return nil, nil, errors.New(`unsupported Alertmanager payload: want "version":"4" with "alerts"`)
+			return payload{}, errors.New(`unsupported Alertmanager payload: want "version":"4" with "alerts"`)
 		}
-		return w.decodeAlertmanager(body)
+		evs, ignored, err := w.decodeAlertmanager(body)
+		return payload{events: evs, ignored: ignored}, err
 	}
-	ev, err := decodePlain(body)
+	ev, id, err := decodePlain(body)
 	if err != nil {
-		return nil, nil, err
+		return payload{}, err
 	}
-	return []detect.Event{ev}, nil, nil
+	return payload{events: []detect.Event{ev}, plain: true, id: id}, nil
 }
 
-func decodePlain(body []byte) (detect.Event, error) {
+func decodePlain(body []byte) (detect.Event, string, error) {
 	var in Event
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return detect.Event{}, fmt.Errorf("bad JSON: %v", err)
+		return detect.Event{}, "", fmt.Errorf("bad JSON: %v", err)
 	}
 	if dec.More() {
-		return detect.Event{}, errors.New("bad JSON: data after the object")
+		return detect.Event{}, "", errors.New("bad JSON: data after the object")
 	}
 	if in.Tunnel == "" {
-		return detect.Event{}, errors.New(`"tunnel" is required ("*" for every tunnel)`)
+		return detect.Event{}, "", errors.New(`"tunnel" is required ("*" for every tunnel)`)
 	}
 	st, err := detect.ParseState(in.State)
 	if err != nil {
-		return detect.Event{}, fmt.Errorf(`bad "state": %q (want down, up or rekey)`, feedkit.Truncate(in.State, 32))
+		return detect.Event{}, "", fmt.Errorf(`bad "state": %q (want down, up or rekey)`, feedkit.Truncate(in.State, 32))
 	}
 	ev := detect.Event{Tunnel: in.Tunnel, State: st, Source: "webhook"}
 	if in.At != nil {
@@ -75,9 +84,9 @@ func decodePlain(body []byte) (detect.Event, error) {
 		ev.Source += ":" + s
 	}
 	if err := ev.Validate(); err != nil {
-		return detect.Event{}, err
+		return detect.Event{}, "", err
 	}
-	return ev, nil
+	return ev, in.ID, nil
 }
 
 type amPayload struct {

@@ -33,12 +33,22 @@ import (
 //
 //   - "Authorization: Bearer <Token>" (Alertmanager: http_config.authorization);
 //   - or SignatureHeader "sha256=<hex HMAC-SHA256(HMACKey, ts + "." + body)>"
-//     with TimestampHeader ts = Unix seconds; ts must be within MaxSkew of
-//     now, and a signature is accepted once (replays get 409). SignRequest
-//     produces both headers.
+//     with TimestampHeader ts = Unix seconds. SignRequest produces both
+//     headers. A plain Event must then carry an "id" (400 without).
 //
 // Both are compared in constant time. Bearer tokens cannot stop a replay:
 // serve over TLS or loopback.
+//
+// The replay window, exactly: a signed request is accepted if its
+// timestamp is within MaxSkew (5 minutes) of this process's clock, and
+// its signature has not been accepted by this process in the last
+// 2×MaxSkew (repeats get 409). The cache is per process and starts empty:
+// a captured signed request can be replayed, within MaxSkew of its
+// timestamp, to another instance that shares the key, or to this one
+// after a restart. The signature covers timestamp and body only, not the
+// URL: it is as valid on another path or host that checks the same key.
+// Give each receiver its own key where that matters, and keep captured
+// traffic out of reach (TLS).
 //
 // Requests must have Content-Type application/json; requests that only a
 // web page in a browser would send are refused (see the package doc,
@@ -128,8 +138,29 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		w.fail(rw, r, http.StatusBadRequest, &w.rejected, fmt.Sprintf("reading body: %v", err))
 		return
 	}
-	if !bearer && signed && len(w.cfg.HMACKey) > 0 {
-		if code, msg := w.checkSignature(r, body); code != 0 {
+	checkSig := !bearer && signed && len(w.cfg.HMACKey) > 0
+	var sig [32]byte
+	if checkSig {
+		s, code, msg := w.checkSignature(r, body)
+		if code != 0 {
+			w.fail(rw, r, code, &w.unauthorized, msg)
+			return
+		}
+		sig = s
+	}
+	p, err := w.decode(body)
+	if err != nil {
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, err.Error())
+		return
+	}
+	if checkSig {
+		// Without an id, a down, up, down within one second signs the
+		// same bytes twice and the second down would be taken for a replay.
+		if p.plain && p.id == "" {
+			w.fail(rw, r, http.StatusBadRequest, &w.rejected, `"id" is required in a signed request (a nonce, unique per request)`)
+			return
+		}
+		if code, msg := w.firstUse(sig); code != 0 {
 			ctr := &w.unauthorized
 			if code == http.StatusConflict {
 				ctr = &w.replayed
@@ -138,11 +169,7 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	evs, ignored, err := w.decode(body)
-	if err != nil {
-		w.fail(rw, r, http.StatusBadRequest, &w.rejected, err.Error())
-		return
-	}
+	evs, ignored := p.events, p.ignored
 	// One log line per request, however many alerts it had: the count
 	// and the first reason.
 	w.ignored.Add(uint64(len(ignored)))

@@ -38,30 +38,42 @@ func mac(key []byte, ts string, body []byte) []byte {
 	return m.Sum(nil)
 }
 
-// checkSignature returns 0 or the status and reason of a rejection.
-func (w *Handler) checkSignature(r *http.Request, body []byte) (int, string) {
+// checkSignature returns 0 or the status and reason of a rejection: the
+// signature must match body and timestamp, and the timestamp be within
+// MaxSkew of now.
+func (w *Handler) checkSignature(r *http.Request, body []byte) (sig [sha256.Size]byte, code int, msg string) {
 	ts := r.Header.Get(TimestampHeader)
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return http.StatusUnauthorized, "missing or bad " + TimestampHeader
+		return sig, http.StatusUnauthorized, "missing or bad " + TimestampHeader
 	}
-	sig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
-	got, err := hex.DecodeString(sig)
+	hexSig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
+	got, err := hex.DecodeString(hexSig)
 	if !ok || err != nil || len(got) != sha256.Size {
-		return http.StatusUnauthorized, "bad " + SignatureHeader + " (want sha256=<64 hex digits>)"
+		return sig, http.StatusUnauthorized, "bad " + SignatureHeader + " (want sha256=<64 hex digits>)"
 	}
 	if !hmac.Equal(got, mac(w.cfg.HMACKey, ts, body)) {
-		return http.StatusUnauthorized, "signature mismatch"
+		return sig, http.StatusUnauthorized, "signature mismatch"
 	}
+	if d := w.cfg.Now().Sub(time.Unix(sec, 0)); d > w.cfg.MaxSkew || d < -w.cfg.MaxSkew {
+		return sig, http.StatusUnauthorized, fmt.Sprintf("timestamp off by %v (max %v)", d.Round(time.Second), w.cfg.MaxSkew)
+	}
+	copy(sig[:], got)
+	return sig, 0, ""
+}
+
+// firstUse records a verified signature and returns 0, or 409 if this
+// process has seen it before (a replay), or 503 if the cache is full.
+//
+// A signature is remembered for 2×MaxSkew after it was first seen: its
+// timestamp is within MaxSkew of that moment, so by then the timestamp
+// check alone refuses it. Expired entries are swept when the cache is
+// full.
+func (w *Handler) firstUse(sig [sha256.Size]byte) (int, string) {
 	now := w.cfg.Now()
-	if d := now.Sub(time.Unix(sec, 0)); d > w.cfg.MaxSkew || d < -w.cfg.MaxSkew {
-		return http.StatusUnauthorized, fmt.Sprintf("timestamp off by %v (max %v)", d.Round(time.Second), w.cfg.MaxSkew)
-	}
-	var key [32]byte
-	copy(key[:], got)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, dup := w.seen[key]; dup {
+	if _, dup := w.seen[sig]; dup {
 		return http.StatusConflict, "replayed request (signature already used)"
 	}
 	if len(w.seen) >= maxSeen {
@@ -74,6 +86,6 @@ func (w *Handler) checkSignature(r *http.Request, body []byte) (int, string) {
 			return http.StatusServiceUnavailable, "replay cache full"
 		}
 	}
-	w.seen[key] = now
+	w.seen[sig] = now
 	return 0, ""
 }

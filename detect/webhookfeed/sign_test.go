@@ -78,3 +78,42 @@ func TestHMAC(t *testing.T) {
 		t.Errorf("stats = %+v, want 1 replayed, 7 unauthorized", st)
 	}
 }
+
+// A signed plain event without "id" sent down, up, down within one
+// second: the third request had the same body, timestamp and so signature
+// as the first and got 409, losing a real DOWN. Signed plain events must
+// carry an id (400 without); with ids the three are three events.
+func TestSignedEventsNeedAnID(t *testing.T) {
+	w, rec, srv, clk := newTestWebhook(t, Config{HMACKey: testKey})
+	down := []byte(`{"tunnel":"aws-1","state":"down"}`)
+	code, msg := do(t, signedReq(t, srv.URL, down, testKey, clk.Now()))
+	if code != http.StatusBadRequest || !strings.Contains(msg, `"id"`) {
+		t.Errorf("signed without id: %d %q, want 400 naming \"id\"", code, msg)
+	}
+	for i, body := range []string{
+		`{"tunnel":"aws-1","state":"down","id":"n1"}`,
+		`{"tunnel":"aws-1","state":"up","id":"n2"}`,
+		`{"tunnel":"aws-1","state":"down","id":"n3"}`,
+	} {
+		if code, msg := do(t, signedReq(t, srv.URL, []byte(body), testKey, clk.Now())); code != http.StatusNoContent {
+			t.Errorf("request %d: %d %q, want 204", i, code, msg)
+		}
+	}
+	evs := rec.take()
+	if len(evs) != 3 || evs[2].State != detect.Down {
+		t.Errorf("events = %v, want down, up, down", evs)
+	}
+	// The id check comes before the replay check: a repeated id-less body
+	// is told what is wrong, not that it is a replay.
+	if code, _ := do(t, signedReq(t, srv.URL, down, testKey, clk.Now())); code != http.StatusBadRequest {
+		t.Errorf("id-less body again: %d, want 400", code)
+	}
+	if st := w.Stats(); st.Replayed != 0 || st.Rejected != 2 {
+		t.Errorf("stats = %+v, want 2 rejected, none replayed", st)
+	}
+	// Bearer requests need no id: a token cannot stop a replay anyway.
+	_, rec2, srv2, _ := newTestWebhook(t, Config{Token: testToken})
+	if code, _ := post(t, srv2.URL, down, bearer); code != http.StatusNoContent || len(rec2.take()) != 1 {
+		t.Errorf("bearer without id: %d, want 204", code)
+	}
+}

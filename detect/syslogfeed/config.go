@@ -98,4 +98,8 @@ type Stats struct {
 	Ignored   uint64 // messages no rule turned into an event
 	Dropped   uint64 // too long, queue full, or TCP connection over MaxConns
 	Malformed uint64 // bad syslog header, bad framing, invalid event
+
+	// AcceptErrors counts temporary accept errors (EMFILE, ENFILE,
+	// ECONNABORTED…) that ServeTCP survived by backing off.
+	AcceptErrors uint64
 }

@@ -43,11 +43,13 @@ type Receiver struct {
 	connSem  chan struct{}
 	allow    []netip.Prefix
 
-	received, events, ignored, dropped, malformed atomic.Uint64
+	received, events, ignored, dropped, malformed, acceptErrors atomic.Uint64
 
 	mu      sync.Mutex // protects following fields
 	closed  bool
 	closers map[io.Closer]struct{}
+
+	quit chan struct{} // closed by Close: ends backoff waits
 
 	wg       sync.WaitGroup // Serve loops and connections
 	done     chan struct{}
@@ -75,6 +77,7 @@ func New(cfg Config) (*Receiver, error) {
 		connSem:  make(chan struct{}, cfg.MaxConns),
 		closers:  make(map[io.Closer]struct{}),
 		done:     make(chan struct{}),
+		quit:     make(chan struct{}),
 		allow:    append([]netip.Prefix(nil), cfg.AllowFrom...),
 	}
 	s.delivery.Add(1)
@@ -86,7 +89,7 @@ func New(cfg Config) (*Receiver, error) {
 func (s *Receiver) Stats() Stats {
 	return Stats{
 		Received: s.received.Load(), Events: s.events.Load(), Ignored: s.ignored.Load(),
-		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(),
+		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(), AcceptErrors: s.acceptErrors.Load(),
 	}
 }
 
@@ -155,6 +158,7 @@ func (s *Receiver) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.quit)
 	for c := range s.closers {
 		c.Close()
 	}

@@ -5,12 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"syscall"
 	"time"
+)
+
+// Backoff after a temporary accept error, as net/http's Server.Serve.
+const (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
 )
 
 // ServeTCP accepts connections on ln until Close (which closes ln and
 // every connection) and returns ErrClosed, or another accept error.
+//
+// Temporary accept errors (out of file descriptors: EMFILE, ENFILE; a
+// connection aborted in the queue: ECONNABORTED; out of buffers) do not
+// end it: it waits 5 ms, doubling to 1 s while they go on, and tries
+// again. They are counted in Stats.AcceptErrors and logged once per burst.
 func (s *Receiver) ServeTCP(ln net.Listener) error {
 	if !s.track(ln) {
 		return ErrClosed
@@ -18,19 +31,33 @@ func (s *Receiver) ServeTCP(ln net.Listener) error {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	defer s.untrack(ln)
+	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if s.isClosed() {
 				return ErrClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // transient (EMFILE etc.): back off, don't spin
-				continue
+			if !temporaryAcceptError(err) {
+				return fmt.Errorf("syslogfeed: tcp: %w", err)
 			}
-			return fmt.Errorf("syslogfeed: tcp: %w", err)
+			s.acceptErrors.Add(1)
+			if backoff == 0 {
+				s.log.Log(slog.LevelWarn, "accept error", "syslog: accept failing, retrying with backoff", "err", err)
+				backoff = acceptBackoffMin
+			} else {
+				backoff = min(2*backoff, acceptBackoffMax)
+			}
+			t := time.NewTimer(backoff) // a real clock: the kernel is what we wait for
+			select {
+			case <-t.C:
+			case <-s.quit:
+				t.Stop()
+				return ErrClosed
+			}
+			continue
 		}
+		backoff = 0
 		if !s.allowed(c.RemoteAddr()) {
 			s.drop("source not in AllowFrom", c.RemoteAddr()) // counted before the peer can see the close
 			c.Close()
@@ -110,4 +137,23 @@ func (s *Receiver) serveConn(c net.Conn) {
 			return
 		}
 	}
+}
+
+// temporaryAcceptError reports whether an accept error is worth waiting
+// out: resource exhaustion, a connection that died in the queue, a timeout.
+func temporaryAcceptError(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	for _, errno := range []syscall.Errno{
+		syscall.EMFILE, syscall.ENFILE, syscall.ECONNABORTED, syscall.ECONNRESET,
+		syscall.ENOBUFS, syscall.ENOMEM, syscall.EAGAIN, syscall.EINTR,
+		syscall.EPROTO, syscall.EPERM, syscall.ETIMEDOUT,
+	} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // Config configures a Receiver. Only Notifier and Rules are required; for
-// every numeric field 0 picks the documented default and a negative value
-// is an error.
+// every numeric field 0 picks the documented default, and a negative value
+// is an error except where the field says what it means
+// (MaxConnsPerSource).
 type Config struct {
 	// Notifier receives the events, one at a time, from the receiver's
 	// single delivery goroutine. Required.
@@ -23,15 +24,24 @@ type Config struct {
 	// MaxLine is the longest message accepted; longer ones are dropped and
 	// counted. 0 = DefaultMaxLine (8 KiB).
 	MaxLine int
-	// MaxConns bounds concurrent TCP connections; more are closed at once
-	// and counted as dropped. 0 = 64.
+	// MaxConns bounds concurrent TCP connections. A connection over the
+	// limit is admitted and the connection idle longest (never a message
+	// first, then the oldest last message) is closed and counted as
+	// Evicted. 0 = 64.
 	MaxConns int
+	// MaxConnsPerSource bounds concurrent TCP connections from one IP
+	// address the same way, so that one sender cannot hold every slot.
+	// 0 = 8; negative = no per-source limit (behind a NAT that merges
+	// many routers into one address).
+	MaxConnsPerSource int
 	// QueueLen bounds events waiting for the Notifier; when full, new
 	// events are dropped and counted rather than blocking the read loops.
 	// 0 = 256.
 	QueueLen int
-	// IdleTimeout closes a TCP connection that sends nothing for this long.
-	// 0 = 5 minutes.
+	// IdleTimeout closes a TCP connection that delivers no complete
+	// message (a non-empty line or frame) for this long, whatever else it
+	// sends: bare newlines or a line dribbled a byte at a time do not keep
+	// it open. 0 = 5 minutes.
 	IdleTimeout time.Duration
 	// AllowFrom, when set, accepts messages only from these source
 	// networks (UDP datagrams and TCP connections from elsewhere are
@@ -50,6 +60,7 @@ type Config struct {
 // Defaults of Config's zero fields.
 const (
 	defaultMaxConns    = 64
+	defaultPerSource   = 8
 	defaultQueueLen    = 256
 	defaultIdleTimeout = 5 * time.Minute
 )
@@ -79,6 +90,9 @@ func (c Config) check() (Config, error) {
 	if c.MaxConns == 0 {
 		c.MaxConns = defaultMaxConns
 	}
+	if c.MaxConnsPerSource == 0 {
+		c.MaxConnsPerSource = defaultPerSource
+	}
 	if c.QueueLen == 0 {
 		c.QueueLen = defaultQueueLen
 	}
@@ -96,8 +110,13 @@ type Stats struct {
 	Received  uint64 // messages read (UDP datagram lines, TCP frames)
 	Events    uint64 // events handed to the Notifier
 	Ignored   uint64 // messages no rule turned into an event
-	Dropped   uint64 // too long, queue full, or TCP connection over MaxConns
+	Dropped   uint64 // too long, queue full, source not in AllowFrom
 	Malformed uint64 // bad syslog header, bad framing, invalid event
+
+	Conns      uint64 // TCP connections admitted
+	OpenConns  uint64 // TCP connections open now
+	Evicted    uint64 // TCP connections closed to make room for a new one
+	IdleClosed uint64 // TCP connections closed after IdleTimeout without a message
 
 	// AcceptErrors counts temporary accept errors (EMFILE, ENFILE,
 	// ECONNABORTED…) that ServeTCP survived by backing off.

@@ -25,8 +25,11 @@ var ErrClosed = errors.New("syslogfeed: receiver closed")
 // use; Serve* may be called several times with different sockets.
 //
 // Memory is bounded under a flood: one MaxLine buffer per socket and
-// connection, at most MaxConns connections, at most QueueLen queued events.
-// A slow Notifier makes events drop (counted), never the read loops stall.
+// connection, at most MaxConns connections (MaxConnsPerSource from one
+// address), at most QueueLen queued events. A slow Notifier makes events
+// drop (counted), never the read loops stall. When the connections are at
+// their limit, a new one is admitted and the one idle longest closed, so
+// connections that say nothing cannot lock a router out.
 //
 // Syslog is unauthenticated: restrict it with AllowFrom, a bind address
 // only the routers reach, or a firewall. Event.At is the receive time
@@ -40,10 +43,15 @@ type Receiver struct {
 	log      *feedkit.RateLog
 	now      func() time.Time
 	queue    chan detect.Event
-	connSem  chan struct{}
 	allow    []netip.Prefix
 
-	received, events, ignored, dropped, malformed, acceptErrors atomic.Uint64
+	maxConns, perSource int
+	connsMu             sync.Mutex // protects following fields
+	conns               map[*tcpConn]struct{}
+	perSrc              map[netip.Addr]int
+
+	received, events, ignored, dropped, malformed  atomic.Uint64
+	acceptErrors, evicted, idleClosed, connections atomic.Uint64
 
 	mu      sync.Mutex // protects following fields
 	closed  bool
@@ -67,18 +75,21 @@ func New(cfg Config) (*Receiver, error) {
 		return nil, err
 	}
 	s := &Receiver{
-		parser:   p,
-		notifier: cfg.Notifier,
-		maxLine:  p.maxLine,
-		idle:     cfg.IdleTimeout,
-		log:      feedkit.NewRateLog(cfg.Logger, time.Second, cfg.Now),
-		now:      cfg.Now,
-		queue:    make(chan detect.Event, cfg.QueueLen),
-		connSem:  make(chan struct{}, cfg.MaxConns),
-		closers:  make(map[io.Closer]struct{}),
-		done:     make(chan struct{}),
-		quit:     make(chan struct{}),
-		allow:    append([]netip.Prefix(nil), cfg.AllowFrom...),
+		parser:    p,
+		notifier:  cfg.Notifier,
+		maxLine:   p.maxLine,
+		idle:      cfg.IdleTimeout,
+		log:       feedkit.NewRateLog(cfg.Logger, time.Second, cfg.Now),
+		now:       cfg.Now,
+		queue:     make(chan detect.Event, cfg.QueueLen),
+		maxConns:  cfg.MaxConns,
+		perSource: cfg.MaxConnsPerSource,
+		conns:     make(map[*tcpConn]struct{}),
+		perSrc:    make(map[netip.Addr]int),
+		closers:   make(map[io.Closer]struct{}),
+		done:      make(chan struct{}),
+		quit:      make(chan struct{}),
+		allow:     append([]netip.Prefix(nil), cfg.AllowFrom...),
 	}
 	s.delivery.Add(1)
 	go s.deliver()
@@ -89,7 +100,9 @@ func New(cfg Config) (*Receiver, error) {
 func (s *Receiver) Stats() Stats {
 	return Stats{
 		Received: s.received.Load(), Events: s.events.Load(), Ignored: s.ignored.Load(),
-		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(), AcceptErrors: s.acceptErrors.Load(),
+		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(),
+		Conns: s.connections.Load(), OpenConns: uint64(s.openConns()), Evicted: s.evicted.Load(),
+		IdleClosed: s.idleClosed.Load(), AcceptErrors: s.acceptErrors.Load(),
 	}
 }
 

@@ -150,6 +150,12 @@ func TestSyslogSlowNotifierNeverBlocksUDPReads(t *testing.T) {
 			}
 		}
 	}
+	// Received is counted before a datagram is handled: wait until the
+	// last one is queued or dropped, then look.
+	waitFor(t, "every datagram handled", func() bool {
+		st := s.Stats()
+		return st.Events+uint64(len(s.queue))+st.Dropped == sent
+	})
 	st := s.Stats()
 	// One event is stuck in Notify, two are queued; the rest were dropped
 	// without stalling the read loop (it read all 50).

@@ -63,61 +63,87 @@ func (s *Receiver) ServeTCP(ln net.Listener) error {
 			c.Close()
 			continue
 		}
-		select {
-		case s.connSem <- struct{}{}:
-		default:
-			s.drop("too many TCP connections", c.RemoteAddr())
-			c.Close()
-			continue
-		}
 		if !s.track(c) {
 			c.Close()
-			<-s.connSem
 			return ErrClosed
+		}
+		src, _ := addrIP(c.RemoteAddr())
+		tc := &tcpConn{c: c, src: src, accepted: time.Now()}
+		s.connections.Add(1)
+		for _, v := range s.admit(tc) {
+			s.evicted.Add(1)
+			s.log.Log(slog.LevelInfo, "evicted", "syslog: idle TCP connection closed to make room",
+				"from", addrString(v.c.RemoteAddr()), "for", addrString(c.RemoteAddr()))
+			v.c.Close()
 		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { <-s.connSem }()
 			defer s.untrack(c)
-			defer c.Close()
-			s.serveConn(c)
+			err := s.serveConn(tc)
+			c.Close()
+			s.remove(tc) // before counting: Stats never shows it open and closed
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && !tc.evicted.Load() {
+				s.idleClosed.Add(1)
+				s.log.Log(slog.LevelInfo, "idle", "syslog: TCP connection closed: no message within IdleTimeout",
+					"from", addrString(c.RemoteAddr()), "idle", s.idle)
+			}
 		}()
 	}
 }
 
-// serveConn reads RFC 6587 frames. A frame starting with a digit is
-// octet-counted ("LEN SP MSG"); anything else runs to the next newline.
-func (s *Receiver) serveConn(c net.Conn) {
+// serveConn reads RFC 6587 frames until the connection fails or ends, and
+// returns why. A frame starting with a digit is octet-counted ("LEN SP
+// MSG"); anything else runs to the next newline.
+//
+// The read deadline moves only when a complete, non-empty message
+// arrives: a connection that sends bare newlines, or a line a byte at a
+// time, is closed IdleTimeout after its last message all the same.
+func (s *Receiver) serveConn(tc *tcpConn) error {
+	c := tc.c
 	addr := c.RemoteAddr()
+	c.SetReadDeadline(tc.accepted.Add(s.idle)) // a real clock: this is a socket deadline
+	deliver := func(line []byte) {
+		if len(trimEOL(line)) == 0 {
+			return // an empty frame is no message
+		}
+		s.received.Add(1)
+		now := time.Now()
+		tc.lastMsg.Store(now.UnixNano())
+		c.SetReadDeadline(now.Add(s.idle))
+		s.handle(line, addr)
+	}
 	r := bufio.NewReaderSize(c, 4096)
 	var line []byte
 	for {
-		c.SetReadDeadline(time.Now().Add(s.idle)) // a real clock: this is a socket deadline
 		b, err := r.Peek(1)
 		if err != nil {
-			return
+			return err
 		}
 		if b[0] >= '1' && b[0] <= '9' {
 			n, err := readOctetCount(r)
-			if err != nil {
+			if errors.Is(err, ErrMalformed) {
 				s.received.Add(1)
 				s.malformedLine(err, addr)
-				return // framing is lost; the sender reconnects
+				return err // framing is lost; the sender reconnects
 			}
-			s.received.Add(1)
+			if err != nil {
+				return err
+			}
 			if n > s.maxLine {
+				s.received.Add(1)
 				s.drop("frame longer than MaxLine", addr)
 				if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
-					return
+					return err
 				}
 				continue
 			}
 			line = growTo(line, n)
 			if _, err := io.ReadFull(r, line); err != nil {
-				return
+				return err
 			}
-			s.handle(line, addr)
+			deliver(line)
 			continue
 		}
 		line, err = readLine(r, line[:0], s.maxLine)
@@ -125,16 +151,15 @@ func (s *Receiver) serveConn(c net.Conn) {
 			s.received.Add(1)
 			s.drop("line longer than MaxLine", addr)
 			if err != ErrLineTooLong {
-				return // the connection ended inside the long line
+				return err // the connection ended inside the long line
 			}
 			continue
 		}
-		if len(line) > 0 {
-			s.received.Add(1)
-			s.handle(line, addr)
+		if err == nil || err == io.EOF {
+			deliver(line) // a last line without newline before EOF counts
 		}
 		if err != nil {
-			return
+			return err
 		}
 	}
 }

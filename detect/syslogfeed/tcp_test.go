@@ -65,6 +65,9 @@ func TestSyslogTCPFramings(t *testing.T) {
 	}
 }
 
+// Over MaxConns, the new connection is served and the one idle longest
+// closed; a connection without messages is closed after IdleTimeout and
+// its slot is free again.
 func TestSyslogMaxConnsAndIdleTimeout(t *testing.T) {
 	noLeaks(t)
 	events := make(chanNotifier, 8)
@@ -82,20 +85,27 @@ func TestSyslogMaxConnsAndIdleTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	b.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := b.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-		t.Errorf("second connection over MaxConns: read err = %v, want it closed by the server", err)
-	}
-	if st := s.Stats(); st.Dropped != 1 {
-		t.Errorf("dropped = %d, want 1", st.Dropped)
-	}
-	// The idle connection a is closed by the server after IdleTimeout.
 	a.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := a.Read(make([]byte, 1)); err == nil || isTimeout(err) {
+		t.Errorf("older connection over MaxConns: read err = %v, want it closed by the server", err)
+	}
+	io.WriteString(b, "IP Tunnel[2] Up\n")
+	if got := outcome(recv(t, events), true, nil); got != "up 2" {
+		t.Errorf("newer connection: got %s", got)
+	}
+	if st := s.Stats(); st.Evicted != 1 || st.Dropped != 0 {
+		t.Errorf("stats = %+v, want 1 evicted, none dropped", st)
+	}
+	// The idle connection b is closed by the server after IdleTimeout.
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := b.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Errorf("idle connection: read err = %v, want closed by server", err)
 	}
 	// Its slot is free again.
-	waitFor(t, "slot freed", func() bool { return len(s.connSem) == 0 })
+	waitFor(t, "slot freed", func() bool { return s.Stats().OpenConns == 0 })
+	if st := s.Stats(); st.IdleClosed != 1 || st.Conns != 2 {
+		t.Errorf("stats = %+v, want 1 closed idle of 2 admitted", st)
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

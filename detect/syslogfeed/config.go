@@ -45,8 +45,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// AllowFrom, when set, accepts messages only from these source
 	// networks (UDP datagrams and TCP connections from elsewhere are
-	// dropped and counted). Syslog has no authentication: anyone who can
-	// reach the socket can report a tunnel down. nil = accept all; then
+	// dropped and counted). nil = accept all. It is not authentication:
+	// a UDP source address can be forged by anyone on the path (see the
+	// package doc, Security); prefer TLS with client certificates, and
 	// bind to an address only the routers reach, or firewall it.
 	AllowFrom []netip.Prefix
 	// Logger gets rejections and drops, at most one line a second for

@@ -31,8 +31,10 @@ var ErrClosed = errors.New("syslogfeed: receiver closed")
 // their limit, a new one is admitted and the one idle longest closed, so
 // connections that say nothing cannot lock a router out.
 //
-// Syslog is unauthenticated: restrict it with AllowFrom, a bind address
-// only the routers reach, or a firewall. Event.At is the receive time
+// Plain syslog is unauthenticated: serve TLS with client certificates
+// (ServeTCP on a tls.Listener, see the package doc), or restrict it with a
+// bind address only the routers reach, a firewall, and AllowFrom (which
+// UDP senders can forge). Event.At is the receive time
 // (device clocks are often wrong: YAMAHA logs 1980/01/01 until NTP syncs);
 // Event.Source is "syslog:<rule>@<sender IP>".
 type Receiver struct {

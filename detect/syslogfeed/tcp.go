@@ -2,6 +2,7 @@ package syslogfeed
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -104,6 +105,21 @@ func (s *Receiver) serveConn(tc *tcpConn) error {
 	c := tc.c
 	addr := c.RemoteAddr()
 	c.SetReadDeadline(tc.accepted.Add(s.idle)) // a real clock: this is a socket deadline
+	// A *tls.Conn (ServeTCP on a tls.NewListener) shakes hands lazily, on
+	// the first read; do it now, bounded by the same deadline, so that a
+	// client turned away (no certificate, an unknown CA) is counted and
+	// logged rather than just gone. The interface keeps crypto/tls out of
+	// programs that serve plain TCP.
+	if h, ok := c.(interface{ HandshakeContext(context.Context) error }); ok {
+		if err := h.HandshakeContext(context.Background()); err != nil {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				s.dropped.Add(1)
+				s.log.Log(slog.LevelWarn, "TLS handshake failed", "syslog: TLS handshake failed", "err", err, "from", addrString(addr))
+			}
+			return err
+		}
+	}
 	deliver := func(line []byte) {
 		if len(trimEOL(line)) == 0 {
 			return // an empty frame is no message

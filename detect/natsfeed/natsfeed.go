@@ -21,6 +21,33 @@
 // flapguard: 0 means the documented default; a negative value means off /
 // no limit where the field's doc says so (MaxAge), and is an error
 // elsewhere.
+//
+// # Security
+//
+// A message is trusted because the broker let its publisher publish: the
+// feed checks shape, state and age, not who sent it. Anyone allowed to
+// publish on the subject can report a tunnel down to every instance.
+//
+//   - Give publish permission on the subject only to the hosts that watch
+//     tunnels, and the application instances subscribe permission only
+//     (NATS authorization, per user: publish: {allow: ["flapguard.tunnels"]}
+//     for the monitor; subscribe: {allow: ["flapguard.tunnels"]},
+//     publish: {deny: ["flapguard.tunnels"]} for the applications), or use
+//     an account of its own for the subject.
+//   - Connect with credentials (user and password, a token, an NKey or a
+//     creds file: nats.UserInfo, nats.Token, nats.Nkey,
+//     nats.UserCredentials) over TLS (a tls:// URL, nats.RootCAs,
+//     nats.ClientCert), so they and the events cannot be read or forged on
+//     the path.
+//   - MaxAge bounds how old a message may be when it arrives, so a
+//     recorded event replayed later is dropped; within MaxAge a replay is
+//     delivered again. A *pool.Pool ignores an event whose At is older
+//     than the last one it applied for the tunnel, so publish events with
+//     At set: a replayed Down then cannot undo a later Up.
+//
+// Bad messages are counted in Stats and logged at most once a second per
+// reason. Credentials in a server URL never appear in Connect's errors,
+// in what they wrap, nor in its log lines.
 package natsfeed
 
 import (
@@ -61,11 +88,15 @@ type wireEvent struct {
 // reconnects are logged to logger (nil = discard). Options in opts are
 // applied after these and override them. Connect fails if the first dial
 // fails; add nats.RetryOnFailedConnect(true) to start disconnected instead.
+//
+// Credentials in url (user:password@, token@) never appear in its errors,
+// in anything they wrap, nor in what it logs.
 func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	asyncLog := feedkit.NewRateLog(logger, time.Second, nil) // a slow consumer repeats itself
+	red := newRedactor(url)
 	base := []nats.Option{
 		nats.Name("flapguard"),
 		nats.MaxReconnects(-1),
@@ -76,7 +107,7 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 		nats.Timeout(2 * time.Second),
 		nats.ReconnectBufSize(1 << 20),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("natsfeed: disconnected", "err", err)
+			logger.Warn("natsfeed: disconnected", "err", red.err(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("natsfeed: reconnected", "url", nc.ConnectedUrlRedacted())
@@ -86,12 +117,12 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 			if sub != nil {
 				subj = sub.Subject
 			}
-			asyncLog.Log(slog.LevelWarn, "async error", "natsfeed: async error", "subject", subj, "err", err)
+			asyncLog.Log(slog.LevelWarn, "async error", "natsfeed: async error", "subject", subj, "err", red.err(err))
 		}),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("natsfeed: connect: %w", err)
+		return nil, fmt.Errorf("natsfeed: connect: %w", red.err(err))
 	}
 	return nc, nil
 }

@@ -23,6 +23,9 @@ type Config struct {
 	Token string
 	// HMACKey enables signed requests (SignatureHeader, TimestampHeader).
 	HMACKey []byte
+	// RequirePath accepts only signatures bound to the request's method
+	// and path (SignRequestPath); false accepts SignRequest's too.
+	RequirePath bool
 	// Insecure accepts unauthenticated requests, from loopback peers with
 	// a loopback Host only (localhost, 127.0.0.0/8, [::1]). For tests and
 	// loopback-only listeners.

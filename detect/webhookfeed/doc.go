@@ -23,9 +23,11 @@
 //     a key holder and were not changed. A signed request is accepted once
 //     per process within MaxSkew of its timestamp (see Handler for the
 //     exact window): another instance sharing the key, or this one after a
-//     restart, accepts a captured request again within that window, and
-//     the signature does not cover the URL. Use a key per receiver where
-//     that matters, and TLS to keep requests from being captured.
+//     restart, accepts a captured request again within that window.
+//     SignRequestPath binds the signature to method and path (and
+//     Config.RequirePath insists on it), so it cannot be replayed against
+//     another endpoint; the host is not covered. Use a key per receiver
+//     where that matters, and TLS to keep requests from being captured.
 //   - Insecure mode authenticates nothing. It answers only requests from a
 //     loopback peer that name a loopback Host (localhost, 127.0.0.0/8,
 //     [::1]): for a listener on 127.0.0.1 that local programs post to.

@@ -33,8 +33,11 @@ import (
 //
 //   - "Authorization: Bearer <Token>" (Alertmanager: http_config.authorization);
 //   - or SignatureHeader "sha256=<hex HMAC-SHA256(HMACKey, ts + "." + body)>"
-//     with TimestampHeader ts = Unix seconds. SignRequest produces both
-//     headers. A plain Event must then carry an "id" (400 without).
+//     with TimestampHeader ts = Unix seconds (SignRequest), or the same
+//     bound to method and path, "sha256-path=<hex HMAC-SHA256(HMACKey,
+//     ts + "." + METHOD + " " + path + "." + body)>" (SignRequestPath;
+//     Config.RequirePath accepts only this one). A plain Event must then
+//     carry an "id" (400 without).
 //
 // Both are compared in constant time. Bearer tokens cannot stop a replay:
 // serve over TLS or loopback.
@@ -45,10 +48,11 @@ import (
 // 2×MaxSkew (repeats get 409). The cache is per process and starts empty:
 // a captured signed request can be replayed, within MaxSkew of its
 // timestamp, to another instance that shares the key, or to this one
-// after a restart. The signature covers timestamp and body only, not the
-// URL: it is as valid on another path or host that checks the same key.
-// Give each receiver its own key where that matters, and keep captured
-// traffic out of reach (TLS).
+// after a restart. SignRequest's signature covers timestamp and body, not
+// the URL: it is as valid on another endpoint that checks the same key;
+// SignRequestPath's covers method and path too (not the host). Give each
+// receiver its own key where that matters, and keep captured traffic out
+// of reach (TLS).
 //
 // Requests must have Content-Type application/json; requests that only a
 // web page in a browser would send are refused (see the package doc,

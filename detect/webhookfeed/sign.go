@@ -23,17 +23,46 @@ const (
 const maxSeen = 1 << 16
 
 // SignRequest sets TimestampHeader and SignatureHeader on r for body, as
-// a Handler with HMACKey key verifies them.
+// a Handler with HMACKey key verifies them: "sha256=<hex HMAC-SHA256(key,
+// ts + "." + body)>". The signature does not cover the URL; see
+// SignRequestPath.
 func SignRequest(r *http.Request, body, key []byte, now time.Time) {
 	ts := strconv.FormatInt(now.Unix(), 10)
 	r.Header.Set(TimestampHeader, ts)
-	r.Header.Set(SignatureHeader, "sha256="+hex.EncodeToString(mac(key, ts, body)))
+	r.Header.Set(SignatureHeader, sigV1+hex.EncodeToString(mac(key, ts, "", body)))
 }
 
-func mac(key []byte, ts string, body []byte) []byte {
+// SignRequestPath is SignRequest with the signature bound to r's method
+// and path: "sha256-path=<hex HMAC-SHA256(key, ts + "." + METHOD + " " +
+// path + "." + body)>", path as r.URL.EscapedPath(). A request signed so
+// cannot be replayed against another endpoint that checks the same key.
+// Handlers of this version accept both forms (Config.RequirePath refuses
+// the unbound one); older ones know only SignRequest's, and a proxy that
+// rewrites the path breaks this one.
+func SignRequestPath(r *http.Request, body, key []byte, now time.Time) {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	r.Header.Set(TimestampHeader, ts)
+	r.Header.Set(SignatureHeader, sigPath+hex.EncodeToString(mac(key, ts, boundTo(r), body)))
+}
+
+// The two forms of SignatureHeader.
+const (
+	sigV1   = "sha256="
+	sigPath = "sha256-path="
+)
+
+// boundTo is what a path-bound signature covers besides timestamp and body.
+func boundTo(r *http.Request) string { return r.Method + " " + r.URL.EscapedPath() }
+
+// mac is HMAC-SHA256(key, ts + "." + [bound + "."] + body).
+func mac(key []byte, ts, bound string, body []byte) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(ts))
 	m.Write([]byte{'.'})
+	if bound != "" {
+		m.Write([]byte(bound))
+		m.Write([]byte{'.'})
+	}
 	m.Write(body)
 	return m.Sum(nil)
 }
@@ -47,12 +76,19 @@ func (w *Handler) checkSignature(r *http.Request, body []byte) (sig [sha256.Size
 	if err != nil {
 		return sig, http.StatusUnauthorized, "missing or bad " + TimestampHeader
 	}
-	hexSig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
+	header := r.Header.Get(SignatureHeader)
+	bound := ""
+	hexSig, ok := strings.CutPrefix(header, sigPath)
+	if ok {
+		bound = boundTo(r)
+	} else if hexSig, ok = strings.CutPrefix(header, sigV1); ok && w.cfg.RequirePath {
+		return sig, http.StatusUnauthorized, "this webhook requires a signature bound to the path (" + sigPath + "…, SignRequestPath)"
+	}
 	got, err := hex.DecodeString(hexSig)
 	if !ok || err != nil || len(got) != sha256.Size {
-		return sig, http.StatusUnauthorized, "bad " + SignatureHeader + " (want sha256=<64 hex digits>)"
+		return sig, http.StatusUnauthorized, "bad " + SignatureHeader + " (want sha256=<64 hex digits> or sha256-path=<64 hex digits>)"
 	}
-	if !hmac.Equal(got, mac(w.cfg.HMACKey, ts, body)) {
+	if !hmac.Equal(got, mac(w.cfg.HMACKey, ts, bound, body)) {
 		return sig, http.StatusUnauthorized, "signature mismatch"
 	}
 	if d := w.cfg.Now().Sub(time.Unix(sec, 0)); d > w.cfg.MaxSkew || d < -w.cfg.MaxSkew {

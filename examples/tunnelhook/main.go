@@ -15,7 +15,10 @@
 //
 // Credentials: -token / FLAPGUARD_WEBHOOK_TOKEN (Authorization: Bearer) or
 // -hmac-key / FLAPGUARD_WEBHOOK_HMAC_KEY (X-Flapguard-Signature over
-// timestamp and body). Prefer the environment: flags show up in ps.
+// timestamp and body; with -sign-path or FLAPGUARD_WEBHOOK_SIGN_PATH=1 over
+// method and path too, which webhooks with RequirePath insist on and older
+// ones do not understand). Every request carries a fresh id. Prefer the
+// environment: flags show up in ps.
 //
 // Exit status: 0 delivered (or nothing to send), 1 delivery failed, 2 bad
 // flags or environment.
@@ -35,6 +38,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -58,6 +62,7 @@ type config struct {
 	url      string
 	token    string
 	hmacKey  []byte
+	signPath bool
 	source   string
 	tunnel   string
 	timeout  time.Duration
@@ -102,6 +107,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.url, "url", getenv("FLAPGUARD_WEBHOOK_URL"), "webhook URL (env FLAPGUARD_WEBHOOK_URL)")
 	fs.StringVar(&cfg.token, "token", getenv("FLAPGUARD_WEBHOOK_TOKEN"), "bearer token (env FLAPGUARD_WEBHOOK_TOKEN)")
 	fs.StringVar(&hmacKey, "hmac-key", getenv("FLAPGUARD_WEBHOOK_HMAC_KEY"), "HMAC-SHA256 signing key (env FLAPGUARD_WEBHOOK_HMAC_KEY)")
+	signPath, _ := strconv.ParseBool(getenv("FLAPGUARD_WEBHOOK_SIGN_PATH"))
+	fs.BoolVar(&cfg.signPath, "sign-path", signPath, "bind the signature to method and path (env FLAPGUARD_WEBHOOK_SIGN_PATH=1)")
 	fs.StringVar(&cfg.source, "source", "tunnelhook", "source name sent with each event")
 	fs.StringVar(&cfg.tunnel, "tunnel", "", "tunnel id to report (default: $PLUTO_CONNECTION)")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "timeout of one POST")
@@ -304,6 +311,8 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	req.Header.Set("Content-Type", "application/json")
 	if h.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.cfg.token)
+	} else if h.cfg.signPath {
+		webhookfeed.SignRequestPath(req, body, h.cfg.hmacKey, time.Now())
 	} else {
 		webhookfeed.SignRequest(req, body, h.cfg.hmacKey, time.Now())
 	}

@@ -149,3 +149,31 @@ func TestSyslogForwarding(t *testing.T) {
 		t.Errorf("stderr %q should report the long and the malformed line", s)
 	}
 }
+
+// -sign-path binds the signature to the webhook's path; a webhook with
+// RequirePath takes nothing else.
+func TestSignPath(t *testing.T) {
+	rec := &recorder{}
+	w, err := webhookfeed.New(webhookfeed.Config{Notifier: rec, HMACKey: []byte("key"), RequirePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	e := env(map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "aws-1", "FLAPGUARD_WEBHOOK_HMAC_KEY": "key"})
+	var stderr bytes.Buffer
+	if code := run([]string{"-url", srv.URL + "/tunnel"}, e, nil, &stderr); code != exitDelivery || !strings.Contains(stderr.String(), "401") {
+		t.Errorf("unbound signature to a RequirePath webhook: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"-url", srv.URL + "/tunnel", "-sign-path"}, e, nil, &stderr); code != exitOK {
+		t.Errorf("-sign-path: exit %d: %s", code, stderr.String())
+	}
+	e = env(map[string]string{"PLUTO_VERB": "up-client", "PLUTO_CONNECTION": "aws-1", "FLAPGUARD_WEBHOOK_HMAC_KEY": "key", "FLAPGUARD_WEBHOOK_SIGN_PATH": "1"})
+	if code := run([]string{"-url", srv.URL + "/tunnel"}, e, nil, &stderr); code != exitOK {
+		t.Errorf("FLAPGUARD_WEBHOOK_SIGN_PATH=1: exit %d: %s", code, stderr.String())
+	}
+	if got := rec.got(); strings.Join(got, ",") != "down aws-1,up aws-1" {
+		t.Errorf("events %v", got)
+	}
+}

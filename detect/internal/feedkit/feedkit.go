@@ -1,8 +1,13 @@
 // Package feedkit holds what the network feeds under detect (syslogfeed,
-// webhookfeed, natsfeed, and any feed added later) share: the handling of
-// text that comes from outside, and a logger that a flood of bad input
-// cannot turn into a flood of log lines.
+// webhookfeed, natsfeed, and any feed added later) share:
 //
-// It does no I/O of its own and imports no network package, so a feed that
-// uses it compiles nothing it did not ask for.
+//   - ReadBody: read a request body with a hard cap (ErrTooLarge);
+//   - RateLog: log lines a flood of bad input cannot multiply (one per
+//     reason a second, with the count held back);
+//   - Escape: make text quoted from a request safe to echo in a 4xx
+//     answer or a log line; Truncate, CleanSource (an event's source name
+//     from outside input).
+//
+// It imports no network package, so a feed that uses it compiles nothing
+// it did not ask for.
 package feedkit

@@ -84,7 +84,3 @@ func (r *RateLog) Log(level slog.Level, reason, msg string, args ...any) bool {
 	r.log.Log(context.Background(), level, msg, args...)
 	return true
 }
-
-// Logger returns the underlying logger, for lines that are not rate-limited
-// (one per lifetime event: a listener closing, a reconnect).
-func (r *RateLog) Logger() *slog.Logger { return r.log }

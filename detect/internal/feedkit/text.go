@@ -47,8 +47,8 @@ func Truncate(s string, n int) string {
 // or a log line: control characters (newlines included), DEL, other
 // non-printing runes (bidi overrides, line separators), backslashes and
 // invalid UTF-8 become Go escapes (\n, \x07, \u202e, \\, \xff); printable
-// runes, quotes included, stay as they are. The result is at most max
-// bytes, cut between escapes, with "…" appended when cut.
+// runes, quotes included, stay as they are. The result is cut between
+// escapes to at most max bytes, and then "…" is appended.
 func Escape(s string, max int) string {
 	out := make([]byte, 0, min(len(s), max)+8)
 	for len(s) > 0 {

@@ -10,10 +10,44 @@
 //
 //	{"v":1,"tunnel":"aws-1","state":"down","at":"2026-11-25T19:30:52Z","source":"syslog:yamaha/tunnel-down","sent":"2026-11-25T19:30:52.123456789Z"}
 //
-// v is 1; tunnel "" means every tunnel; state is "down", "up" or "rekey";
+// v is 1; tunnel "*" (detect.AllTunnels) means every tunnel; state is "down", "up" or "rekey";
 // at (when the source saw the change) is omitted when unknown; sent is set
 // by Publish and is what MaxAge is measured against, so publishers and
 // subscribers need synchronised clocks (NTP). Unknown fields are ignored.
+//
+// # Settings
+//
+// One rule for every numeric setting of Options, as in the rest of
+// flapguard: 0 means the documented default; a negative value means off /
+// no limit where the field's doc says so (MaxAge), and is an error
+// elsewhere.
+//
+// # Security
+//
+// A message is trusted because the broker let its publisher publish: the
+// feed checks shape, state and age, not who sent it. Anyone allowed to
+// publish on the subject can report a tunnel down to every instance.
+//
+//   - Give publish permission on the subject only to the hosts that watch
+//     tunnels, and the application instances subscribe permission only
+//     (NATS authorization, per user: publish: {allow: ["flapguard.tunnels"]}
+//     for the monitor; subscribe: {allow: ["flapguard.tunnels"]},
+//     publish: {deny: ["flapguard.tunnels"]} for the applications), or use
+//     an account of its own for the subject.
+//   - Connect with credentials (user and password, a token, an NKey or a
+//     creds file: nats.UserInfo, nats.Token, nats.Nkey,
+//     nats.UserCredentials) over TLS (a tls:// URL, nats.RootCAs,
+//     nats.ClientCert), so they and the events cannot be read or forged on
+//     the path.
+//   - MaxAge bounds how old a message may be when it arrives, so a
+//     recorded event replayed later is dropped; within MaxAge a replay is
+//     delivered again. A *pool.Pool ignores an event whose At is older
+//     than the last one it applied for the tunnel, so publish events with
+//     At set: a replayed Down then cannot undo a later Up.
+//
+// Bad messages are counted in Stats and logged at most once a second per
+// reason. Credentials in a server URL never appear in Connect's errors,
+// in what they wrap, nor in its log lines.
 package natsfeed
 
 import (
@@ -21,12 +55,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 	"github.com/nats-io/nats.go"
 )
 
@@ -54,10 +88,15 @@ type wireEvent struct {
 // reconnects are logged to logger (nil = discard). Options in opts are
 // applied after these and override them. Connect fails if the first dial
 // fails; add nats.RetryOnFailedConnect(true) to start disconnected instead.
+//
+// Credentials in url (user:password@, token@) never appear in its errors,
+// in anything they wrap, nor in what it logs.
 func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	asyncLog := feedkit.NewRateLog(logger, time.Second, nil) // a slow consumer repeats itself
+	red := newRedactor(url)
 	base := []nats.Option{
 		nats.Name("flapguard"),
 		nats.MaxReconnects(-1),
@@ -68,7 +107,7 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 		nats.Timeout(2 * time.Second),
 		nats.ReconnectBufSize(1 << 20),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("natsfeed: disconnected", "err", err)
+			logger.Warn("natsfeed: disconnected", "err", red.err(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			logger.Info("natsfeed: reconnected", "url", nc.ConnectedUrlRedacted())
@@ -78,12 +117,12 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 			if sub != nil {
 				subj = sub.Subject
 			}
-			logger.Warn("natsfeed: async error", "subject", subj, "err", err)
+			asyncLog.Log(slog.LevelWarn, "async error", "natsfeed: async error", "subject", subj, "err", red.err(err))
 		}),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
-		return nil, fmt.Errorf("natsfeed: connect: %w", err)
+		return nil, fmt.Errorf("natsfeed: connect: %w", red.err(err))
 	}
 	return nc, nil
 }
@@ -122,7 +161,8 @@ type Options struct {
 	// "" (the default) delivers every event to every subscriber, which is
 	// what a fleet of pools wants.
 	Queue string
-	// Logger gets dropped messages (invalid, stale). nil = discard.
+	// Logger gets dropped messages (invalid, stale), at most one line a
+	// second for each reason. nil = discard.
 	Logger *slog.Logger
 	// Now is the clock for MaxAge. nil = time.Now.
 	Now func() time.Time
@@ -147,7 +187,7 @@ type Subscription struct {
 	notifier detect.Notifier
 	maxAge   time.Duration
 	now      func() time.Time
-	log      *slog.Logger
+	log      *feedkit.RateLog
 
 	received, events, stale, invalid atomic.Uint64
 
@@ -165,16 +205,16 @@ func Subscribe(nc *nats.Conn, subject string, n detect.Notifier, opts Options) (
 	if n == nil {
 		return nil, errors.New("natsfeed: Subscribe: nil Notifier")
 	}
-	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now, log: opts.Logger}
+	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now}
 	if s.maxAge == 0 {
 		s.maxAge = 30 * time.Second
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
+	// A flood of bad messages is counted in full and logged once a second
+	// per reason, with the number of lines held back.
+	s.log = feedkit.NewRateLog(opts.Logger, time.Second, s.now)
 	var err error
 	if opts.Queue != "" {
 		s.sub, err = nc.QueueSubscribe(subject, opts.Queue, s.handle)
@@ -201,14 +241,14 @@ func (s *Subscription) handle(m *nats.Msg) {
 	ev, err := decode(m.Data)
 	if err != nil {
 		s.invalid.Add(1)
-		s.log.Warn("natsfeed: invalid message ignored", "subject", m.Subject, "err", err)
+		s.log.Log(slog.LevelWarn, "invalid", "natsfeed: invalid message ignored", "subject", m.Subject, "err", err)
 		return
 	}
 	if s.maxAge > 0 {
 		age := s.now().Sub(ev.sent)
 		if age > s.maxAge || age < -s.maxAge {
 			s.stale.Add(1)
-			s.log.Warn("natsfeed: stale event ignored", "subject", m.Subject, "event", ev.Event.String(), "age", age)
+			s.log.Log(slog.LevelWarn, "stale", "natsfeed: stale event ignored", "subject", m.Subject, "event", ev.Event.String(), "age", age)
 			return
 		}
 	}
@@ -236,27 +276,13 @@ func decode(data []byte) (decoded, error) {
 		return decoded{}, errors.New(`missing "sent"`)
 	}
 	ev := detect.Event{Tunnel: w.Tunnel, State: w.State, At: w.At, Source: "nats"}
-	if src := cleanSource(w.Source); src != "" {
+	if src := feedkit.CleanSource(w.Source); src != "" {
 		ev.Source += ":" + src
 	}
 	if err := ev.Validate(); err != nil {
 		return decoded{}, err
 	}
 	return decoded{Event: ev, sent: w.Sent}, nil
-}
-
-// cleanSource keeps a short, printable source name from the wire.
-func cleanSource(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '\ufffd' {
-			return -1
-		}
-		return r
-	}, s)
-	if len(s) > 128 {
-		s = s[:128]
-	}
-	return strings.ToValidUTF8(s, "")
 }
 
 // Stats returns the counters.

@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	// A toy tunnel monitor: SIGUSR1 reports the tunnel down, SIGUSR2 up.
-	// Real deployments use a feed: detect.Syslog, detect.Webhook, or
+	// Real deployments use a feed: detect/syslogfeed, detect/webhookfeed, or
 	// detect/natsfeed for a fleet (see examples/fleet).
 	stopSignals := notifyOnSignals(p, out)
 	defer stopSignals()

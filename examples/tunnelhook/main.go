@@ -1,5 +1,5 @@
 // Command tunnelhook reports tunnel state changes to a flapguard webhook
-// (detect.Webhook) from the monitoring side of a VPN.
+// (detect/webhookfeed) from the monitoring side of a VPN.
 //
 // As a strongSwan (charon "updown"/leftupdown) or Libreswan updown script it
 // reads PLUTO_VERB and PLUTO_CONNECTION from the environment and POSTs one
@@ -11,11 +11,14 @@
 //
 // With -syslog it forwards log lines from stdin (e.g. `tail -F
 // /var/log/charon.log | tunnelhook -syslog -packs strongswan`) through the
-// detect rule packs and POSTs every event they yield.
+// syslogfeed rule packs and POSTs every event they yield.
 //
 // Credentials: -token / FLAPGUARD_WEBHOOK_TOKEN (Authorization: Bearer) or
 // -hmac-key / FLAPGUARD_WEBHOOK_HMAC_KEY (X-Flapguard-Signature over
-// timestamp and body). Prefer the environment: flags show up in ps.
+// timestamp and body; with -sign-path or FLAPGUARD_WEBHOOK_SIGN_PATH=1 over
+// method and path too, which webhooks with RequirePath insist on and older
+// ones do not understand). Every request carries a fresh id. Prefer the
+// environment: flags show up in ps.
 //
 // Exit status: 0 delivered (or nothing to send), 1 delivery failed, 2 bad
 // flags or environment.
@@ -35,10 +38,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/syslogfeed"
+	"github.com/flapguard/flapguard/detect/webhookfeed"
 )
 
 func main() {
@@ -56,6 +62,7 @@ type config struct {
 	url      string
 	token    string
 	hmacKey  []byte
+	signPath bool
 	source   string
 	tunnel   string
 	timeout  time.Duration
@@ -100,6 +107,8 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.StringVar(&cfg.url, "url", getenv("FLAPGUARD_WEBHOOK_URL"), "webhook URL (env FLAPGUARD_WEBHOOK_URL)")
 	fs.StringVar(&cfg.token, "token", getenv("FLAPGUARD_WEBHOOK_TOKEN"), "bearer token (env FLAPGUARD_WEBHOOK_TOKEN)")
 	fs.StringVar(&hmacKey, "hmac-key", getenv("FLAPGUARD_WEBHOOK_HMAC_KEY"), "HMAC-SHA256 signing key (env FLAPGUARD_WEBHOOK_HMAC_KEY)")
+	signPath, _ := strconv.ParseBool(getenv("FLAPGUARD_WEBHOOK_SIGN_PATH"))
+	fs.BoolVar(&cfg.signPath, "sign-path", signPath, "bind the signature to method and path (env FLAPGUARD_WEBHOOK_SIGN_PATH=1)")
 	fs.StringVar(&cfg.source, "source", "tunnelhook", "source name sent with each event")
 	fs.StringVar(&cfg.tunnel, "tunnel", "", "tunnel id to report (default: $PLUTO_CONNECTION)")
 	fs.DurationVar(&cfg.timeout, "timeout", 5*time.Second, "timeout of one POST")
@@ -142,7 +151,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 func packNames() string {
 	var names []string
-	for _, p := range detect.Packs() {
+	for _, p := range syslogfeed.Packs() {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ", ")
@@ -189,9 +198,9 @@ type hook struct {
 // delivery failure is reported and forwarding goes on; the exit status
 // says whether any failed.
 func (h *hook) forwardSyslog(stdin io.Reader) int {
-	var rules []detect.Rule
+	var rules []syslogfeed.Rule
 	for name := range strings.SplitSeq(h.cfg.packs, ",") {
-		p, err := detect.PackByName(strings.TrimSpace(name))
+		p, err := syslogfeed.PackByName(strings.TrimSpace(name))
 		if err != nil {
 			fmt.Fprintln(h.stderr, "tunnelhook:", err)
 			return exitUsage
@@ -201,7 +210,7 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 		}
 		rules = append(rules, p.Rules...)
 	}
-	parser, err := detect.NewParser(rules, 0)
+	parser, err := syslogfeed.NewParser(rules, 0)
 	if err != nil {
 		fmt.Fprintln(h.stderr, "tunnelhook:", err)
 		return exitUsage
@@ -209,11 +218,11 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 	r := bufio.NewReaderSize(stdin, 64<<10)
 	failed := 0
 	for {
-		line, err := readLine(r, detect.DefaultMaxLine)
+		line, err := readLine(r, syslogfeed.DefaultMaxLine)
 		if len(line) > 0 {
 			ev, ok, perr := parser.ParseLine(line)
 			switch {
-			case errors.Is(perr, detect.ErrMalformed):
+			case errors.Is(perr, syslogfeed.ErrMalformed):
 				fmt.Fprintln(h.stderr, "tunnelhook: skipping line:", perr)
 			case ok:
 				if err := h.post(ev); err != nil {
@@ -222,8 +231,8 @@ func (h *hook) forwardSyslog(stdin io.Reader) int {
 				}
 			}
 		}
-		if errors.Is(err, detect.ErrLineTooLong) {
-			fmt.Fprintln(h.stderr, "tunnelhook: skipping a line longer than", detect.DefaultMaxLine, "bytes")
+		if errors.Is(err, syslogfeed.ErrLineTooLong) {
+			fmt.Fprintln(h.stderr, "tunnelhook: skipping a line longer than", syslogfeed.DefaultMaxLine, "bytes")
 			continue
 		}
 		if err == io.EOF {
@@ -253,7 +262,7 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 			if err != nil && err != io.EOF {
 				return nil, err
 			}
-			return nil, detect.ErrLineTooLong
+			return nil, syslogfeed.ErrLineTooLong
 		}
 		line = append(line, chunk...)
 		if !errors.Is(err, bufio.ErrBufferFull) {
@@ -286,7 +295,7 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	id := make([]byte, 12)
 	rand.Read(id)
 	tunnel := ev.Tunnel
-	body, err := json.Marshal(detect.WebhookEvent{
+	body, err := json.Marshal(webhookfeed.Event{
 		Tunnel: tunnel, State: ev.State.String(), Source: h.cfg.source, ID: hex.EncodeToString(id),
 		At: ptrTime(time.Now().UTC()),
 	})
@@ -302,8 +311,10 @@ func (h *hook) postOnce(ev detect.Event) (retry bool, err error) {
 	req.Header.Set("Content-Type", "application/json")
 	if h.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+h.cfg.token)
+	} else if h.cfg.signPath {
+		webhookfeed.SignRequestPath(req, body, h.cfg.hmacKey, time.Now())
 	} else {
-		detect.SignRequest(req, body, h.cfg.hmacKey, time.Now())
+		webhookfeed.SignRequest(req, body, h.cfg.hmacKey, time.Now())
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {

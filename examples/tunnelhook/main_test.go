@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/syslogfeed"
+	"github.com/flapguard/flapguard/detect/webhookfeed"
 )
 
 type recorder struct {
@@ -28,10 +30,10 @@ func (r *recorder) got() []string {
 	return out
 }
 
-// webhook serves a real detect.Webhook with both credentials.
+// webhook serves a real webhookfeed.Handler with both credentials.
 func webhook(t *testing.T) (*recorder, string) {
 	rec := &recorder{}
-	w, err := detect.NewWebhook(detect.WebhookConfig{Notifier: rec, Token: "tok", HMACKey: []byte("key")})
+	w, err := webhookfeed.New(webhookfeed.Config{Notifier: rec, Token: "tok", HMACKey: []byte("key")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +130,7 @@ func TestSyslogForwarding(t *testing.T) {
 		"2018/10/29 17:32:24: IP Tunnel[1] Up",
 		"2018/10/29 17:32:55: IP Tunnel[2] Down", // unmapped: ignored
 		"2018/10/25 15:46:26: same message repeated 3 times",
-		strings.Repeat("x", detect.DefaultMaxLine+10), // skipped
+		strings.Repeat("x", syslogfeed.DefaultMaxLine+10), // skipped
 		"<999>broken",
 		"charon: 13[IKE] <con2000|3> giving up after 5 retransmits",
 		"2018/10/29 17:32:55: IP Tunnel[3] Down", // no trailing newline
@@ -145,5 +147,33 @@ func TestSyslogForwarding(t *testing.T) {
 	}
 	if s := stderr.String(); !strings.Contains(s, "longer than") || !strings.Contains(s, "PRI") {
 		t.Errorf("stderr %q should report the long and the malformed line", s)
+	}
+}
+
+// -sign-path binds the signature to the webhook's path; a webhook with
+// RequirePath takes nothing else.
+func TestSignPath(t *testing.T) {
+	rec := &recorder{}
+	w, err := webhookfeed.New(webhookfeed.Config{Notifier: rec, HMACKey: []byte("key"), RequirePath: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w)
+	t.Cleanup(srv.Close)
+	e := env(map[string]string{"PLUTO_VERB": "down-client", "PLUTO_CONNECTION": "aws-1", "FLAPGUARD_WEBHOOK_HMAC_KEY": "key"})
+	var stderr bytes.Buffer
+	if code := run([]string{"-url", srv.URL + "/tunnel"}, e, nil, &stderr); code != exitDelivery || !strings.Contains(stderr.String(), "401") {
+		t.Errorf("unbound signature to a RequirePath webhook: exit %d, stderr %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"-url", srv.URL + "/tunnel", "-sign-path"}, e, nil, &stderr); code != exitOK {
+		t.Errorf("-sign-path: exit %d: %s", code, stderr.String())
+	}
+	e = env(map[string]string{"PLUTO_VERB": "up-client", "PLUTO_CONNECTION": "aws-1", "FLAPGUARD_WEBHOOK_HMAC_KEY": "key", "FLAPGUARD_WEBHOOK_SIGN_PATH": "1"})
+	if code := run([]string{"-url", srv.URL + "/tunnel"}, e, nil, &stderr); code != exitOK {
+		t.Errorf("FLAPGUARD_WEBHOOK_SIGN_PATH=1: exit %d: %s", code, stderr.String())
+	}
+	if got := rec.got(); strings.Join(got, ",") != "down aws-1,up aws-1" {
+		t.Errorf("events %v", got)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/syslogfeed"
+	"github.com/flapguard/flapguard/detect/webhookfeed"
 	"github.com/flapguard/flapguard/pool"
 )
 
@@ -31,9 +33,9 @@ func feedTo(t *testing.T, feed string, p *pool.Pool) func(state string) error {
 	case "syslog":
 		// A YAMAHA RTX forwards its log by syslog; its tunnel 1 carries our
 		// traffic.
-		sl, err := detect.NewSyslog(detect.SyslogConfig{
+		sl, err := syslogfeed.New(syslogfeed.Config{
 			Notifier: p,
-			Rules:    detect.YamahaRTX().WithTunnelMap(map[string]string{"1": "vpn-aws"}).Rules,
+			Rules:    syslogfeed.YamahaRTX().WithTunnelMap(map[string]string{"1": "vpn-aws"}).Rules,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +59,7 @@ func feedTo(t *testing.T, feed string, p *pool.Pool) func(state string) error {
 		}
 	case "webhook":
 		const token = "lab-token"
-		wh, err := detect.NewWebhook(detect.WebhookConfig{Notifier: p, Token: token})
+		wh, err := webhookfeed.New(webhookfeed.Config{Notifier: p, Token: token})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package detect
+package webhookfeed
 
 import (
 	"bytes"
@@ -12,21 +12,23 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // recorder is a Notifier that keeps what it got.
 type recorder struct {
 	mu  sync.Mutex
-	evs []Event
+	evs []detect.Event
 }
 
-func (r *recorder) Notify(ev Event) {
+func (r *recorder) Notify(ev detect.Event) {
 	r.mu.Lock()
 	r.evs = append(r.evs, ev)
 	r.mu.Unlock()
 }
 
-func (r *recorder) take() []Event {
+func (r *recorder) take() []detect.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	out := r.evs
@@ -38,6 +40,8 @@ const testToken = "s3cret-token"
 
 var testKey = []byte("hmac-key-0123456789")
 
+var fixedNow = time.Date(2026, 11, 25, 19, 30, 0, 0, time.UTC)
+
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -46,7 +50,7 @@ type clock struct {
 func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-func newTestWebhook(t *testing.T, cfg WebhookConfig) (*Webhook, *recorder, *httptest.Server, *clock) {
+func newTestWebhook(t *testing.T, cfg Config) (*Handler, *recorder, *httptest.Server, *clock) {
 	t.Helper()
 	rec := &recorder{}
 	clk := &clock{t: fixedNow}
@@ -54,7 +58,7 @@ func newTestWebhook(t *testing.T, cfg WebhookConfig) (*Webhook, *recorder, *http
 	if cfg.Now == nil {
 		cfg.Now = clk.Now
 	}
-	w, err := NewWebhook(cfg)
+	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +74,7 @@ func post(t *testing.T, url string, body []byte, hdr map[string]string) (int, st
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("Content-Type", "application/json")
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
@@ -89,25 +94,25 @@ func do(t *testing.T, req *http.Request) (int, string) {
 
 var bearer = map[string]string{"Authorization": "Bearer " + testToken}
 
-func TestNewWebhookRequiresAuth(t *testing.T) {
-	_, err := NewWebhook(WebhookConfig{Notifier: &recorder{}})
+func TestNewRequiresAuth(t *testing.T) {
+	_, err := New(Config{Notifier: &recorder{}})
 	if err == nil || !strings.Contains(err.Error(), "Token or HMACKey") || !strings.Contains(err.Error(), "Insecure") {
 		t.Errorf("no secret: err = %v, want it to name Token, HMACKey and Insecure", err)
 	}
-	if _, err := NewWebhook(WebhookConfig{Token: "x"}); err == nil || !strings.Contains(err.Error(), "Notifier") {
+	if _, err := New(Config{Token: "x"}); err == nil || !strings.Contains(err.Error(), "Notifier") {
 		t.Errorf("no notifier: err = %v", err)
 	}
-	if _, err := NewWebhook(WebhookConfig{Notifier: &recorder{}, Insecure: true}); err != nil {
+	if _, err := New(Config{Notifier: &recorder{}, Insecure: true}); err != nil {
 		t.Errorf("explicit Insecure: %v", err)
 	}
 }
 
-func TestWebhookFixtures(t *testing.T) {
-	files, _ := filepath.Glob("testdata/webhook/*.json")
+func TestFixtures(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.json")
 	if len(files) < 10 {
 		t.Fatalf("only %d webhook fixtures", len(files))
 	}
-	w, rec, srv, _ := newTestWebhook(t, WebhookConfig{Token: testToken})
+	w, rec, srv, _ := newTestWebhook(t, Config{Token: testToken})
 	for _, f := range files {
 		body, err := os.ReadFile(f)
 		if err != nil {
@@ -142,25 +147,25 @@ func TestWebhookFixtures(t *testing.T) {
 	}
 }
 
-func TestWebhookPlainEventContent(t *testing.T) {
-	_, rec, srv, _ := newTestWebhook(t, WebhookConfig{Token: testToken})
+func TestPlainEventContent(t *testing.T) {
+	_, rec, srv, _ := newTestWebhook(t, Config{Token: testToken})
 	body := `{"tunnel":"aws-1","state":"DOWN","at":"2026-11-25T19:30:52Z","source":"hook\u0007er"}`
 	if code, msg := post(t, srv.URL, []byte(body), bearer); code != http.StatusNoContent {
 		t.Fatalf("status %d %s", code, msg)
 	}
 	evs := rec.take()
-	want := Event{Tunnel: "aws-1", State: Down, At: time.Date(2026, 11, 25, 19, 30, 52, 0, time.UTC), Source: "webhook:hooker"}
+	want := detect.Event{Tunnel: "aws-1", State: detect.Down, At: time.Date(2026, 11, 25, 19, 30, 52, 0, time.UTC), Source: "webhook:hooker"}
 	if len(evs) != 1 || evs[0].Tunnel != want.Tunnel || evs[0].State != want.State || !evs[0].At.Equal(want.At) || evs[0].Source != want.Source {
 		t.Errorf("events = %+v, want [%+v]", evs, want)
 	}
 	post(t, srv.URL, []byte(`{"tunnel":"*","state":"up"}`), bearer)
-	if evs := rec.take(); len(evs) != 1 || evs[0].Tunnel != AllTunnels || evs[0].State != Up {
+	if evs := rec.take(); len(evs) != 1 || evs[0].Tunnel != detect.AllTunnels || evs[0].State != detect.Up {
 		t.Errorf(`"*" events = %+v, want one Up for every tunnel`, evs)
 	}
 }
 
-func TestWebhookAlertmanager(t *testing.T) {
-	_, rec, srv, _ := newTestWebhook(t, WebhookConfig{Token: testToken, TunnelLabel: "vpn"})
+func TestAlertmanager(t *testing.T) {
+	_, rec, srv, _ := newTestWebhook(t, Config{Token: testToken, TunnelLabel: "vpn"})
 	body := `{"version":"4","status":"firing","receiver":"r","alerts":[
 	 {"status":"resolved","labels":{"vpn":"a"},"startsAt":"2026-11-25T19:00:00Z","endsAt":"2026-11-25T19:10:00Z"},
 	 {"status":"firing","labels":{"vpn":"a"},"startsAt":"2026-11-25T19:20:00Z","endsAt":"0001-01-01T00:00:00Z"},
@@ -187,8 +192,8 @@ func TestWebhookAlertmanager(t *testing.T) {
 	}
 }
 
-func TestWebhookBearer(t *testing.T) {
-	w, rec, srv, _ := newTestWebhook(t, WebhookConfig{Token: testToken})
+func TestBearer(t *testing.T) {
+	w, rec, srv, _ := newTestWebhook(t, Config{Token: testToken})
 	body := []byte(`{"tunnel":"aws-1","state":"down"}`)
 	for _, h := range []map[string]string{
 		nil,
@@ -213,74 +218,8 @@ func TestWebhookBearer(t *testing.T) {
 	}
 }
 
-func signedReq(t *testing.T, url string, body []byte, key []byte, at time.Time) *http.Request {
-	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	SignRequest(req, body, key, at)
-	return req
-}
-
-func TestWebhookHMAC(t *testing.T) {
-	w, rec, srv, clk := newTestWebhook(t, WebhookConfig{HMACKey: testKey, MaxSkew: time.Minute})
-	body := []byte(`{"tunnel":"aws-1","state":"down","id":"1"}`)
-
-	if code, msg := do(t, signedReq(t, srv.URL, body, testKey, clk.Now())); code != http.StatusNoContent {
-		t.Fatalf("signed: %d %s", code, msg)
-	}
-	// The same request again is a replay.
-	if code, _ := do(t, signedReq(t, srv.URL, body, testKey, clk.Now())); code != http.StatusConflict {
-		t.Errorf("replay: %d, want 409", code)
-	}
-	// Wrong key, tampered body, timestamp changed after signing.
-	if code, _ := do(t, signedReq(t, srv.URL, body, []byte("other"), clk.Now())); code != http.StatusUnauthorized {
-		t.Errorf("wrong key: %d", code)
-	}
-	req := signedReq(t, srv.URL, body, testKey, clk.Now())
-	req.Body = io.NopCloser(strings.NewReader(`{"tunnel":"aws-2","state":"down","id":"1"}`))
-	req.ContentLength = -1
-	if code, _ := do(t, req); code != http.StatusUnauthorized {
-		t.Errorf("tampered body: %d", code)
-	}
-	req = signedReq(t, srv.URL, body, testKey, clk.Now())
-	req.Header.Set(TimestampHeader, strconv.FormatInt(clk.Now().Unix()+1, 10))
-	if code, _ := do(t, req); code != http.StatusUnauthorized {
-		t.Errorf("timestamp edited: %d", code)
-	}
-	req = signedReq(t, srv.URL, body, testKey, clk.Now())
-	req.Header.Del(TimestampHeader)
-	if code, _ := do(t, req); code != http.StatusUnauthorized {
-		t.Errorf("no timestamp: %d", code)
-	}
-	req = signedReq(t, srv.URL, body, testKey, clk.Now())
-	req.Header.Set(SignatureHeader, "sha256=zz")
-	if code, _ := do(t, req); code != http.StatusUnauthorized {
-		t.Errorf("bad hex: %d", code)
-	}
-	// Correctly signed but too old / too far in the future.
-	body2 := []byte(`{"tunnel":"aws-1","state":"up","id":"2"}`)
-	if code, _ := do(t, signedReq(t, srv.URL, body2, testKey, clk.Now().Add(-2*time.Minute))); code != http.StatusUnauthorized {
-		t.Errorf("old timestamp: %d", code)
-	}
-	if code, _ := do(t, signedReq(t, srv.URL, body2, testKey, clk.Now().Add(2*time.Minute))); code != http.StatusUnauthorized {
-		t.Errorf("future timestamp: %d", code)
-	}
-	// Within the skew it is fine.
-	clk.Add(30 * time.Second)
-	if code, _ := do(t, signedReq(t, srv.URL, body2, testKey, fixedNow)); code != http.StatusNoContent {
-		t.Errorf("30s old: %d", code)
-	}
-	if evs := rec.take(); len(evs) != 2 || evs[0].State != Down || evs[1].State != Up {
-		t.Errorf("events = %v", evs)
-	}
-	if st := w.Stats(); st.Replayed != 1 || st.Unauthorized != 7 {
-		t.Errorf("stats = %+v, want 1 replayed, 7 unauthorized", st)
-	}
-}
-
-func TestWebhookMethodSizeAndInsecure(t *testing.T) {
-	_, rec, srv, _ := newTestWebhook(t, WebhookConfig{Insecure: true})
+func TestMethodSizeAndInsecure(t *testing.T) {
+	_, rec, srv, _ := newTestWebhook(t, Config{Insecure: true})
 	resp, err := http.Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +228,7 @@ func TestWebhookMethodSizeAndInsecure(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "POST" {
 		t.Errorf("GET: %d Allow=%q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
-	big := append([]byte(`{"tunnel":"aws-1","state":"down","source":"`), bytes.Repeat([]byte("x"), MaxWebhookBody)...)
+	big := append([]byte(`{"tunnel":"aws-1","state":"down","source":"`), bytes.Repeat([]byte("x"), MaxBody)...)
 	big = append(big, `"}`...)
 	if code, _ := post(t, srv.URL, big, nil); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("oversized body: %d, want 413", code)
@@ -302,8 +241,8 @@ func TestWebhookMethodSizeAndInsecure(t *testing.T) {
 	}
 }
 
-func TestWebhookServerTimeouts(t *testing.T) {
-	w, err := NewWebhook(WebhookConfig{Notifier: &recorder{}, Token: "t"})
+func TestServerTimeouts(t *testing.T) {
+	w, err := New(Config{Notifier: &recorder{}, Token: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}

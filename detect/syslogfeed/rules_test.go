@@ -1,4 +1,4 @@
-package detect
+package syslogfeed
 
 import (
 	"bufio"
@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 // fixtureLine is one "EXPECT | LINE" entry of testdata/<vendor>.txt.
@@ -94,7 +96,7 @@ func loadFixtures(t testing.TB) []fixtureLine {
 }
 
 // outcome renders a ParseLine result in the fixture's EXPECT syntax.
-func outcome(ev Event, ok bool, err error) string {
+func outcome(ev detect.Event, ok bool, err error) string {
 	switch {
 	case ok && err != nil:
 		return "BUG: ok with error " + err.Error()
@@ -156,15 +158,15 @@ func TestNewParserRejectsBadRules(t *testing.T) {
 		r    Rule
 		want string
 	}{
-		{"no name", Rule{Pattern: re, State: Down}, "Name is empty"},
-		{"no pattern", Rule{Name: "a", State: Down}, "Pattern is nil"},
+		{"no name", Rule{Pattern: re, State: detect.Down}, "Name is empty"},
+		{"no pattern", Rule{Name: "a", State: detect.Down}, "Pattern is nil"},
 		{"bad state", Rule{Name: "a", Pattern: re, State: 9}, "invalid State"},
-		{"bad otherlive", Rule{Name: "a", Pattern: re, State: Up, OtherLive: -1}, "invalid OtherLive"},
-		{"missing group", Rule{Name: "a", Pattern: re, State: Down, TunnelGroup: "vpn"}, `no group "vpn"`},
-		{"sa without group", Rule{Name: "a", Pattern: re, State: Down, SA: SAClose}, `group named "sa"`},
-		{"replace without new", Rule{Name: "a", Pattern: regexp.MustCompile(`(?P<sa>\d)`), State: Rekey, SA: SAReplace}, `"new"`},
-		{"bad sa action", Rule{Name: "a", Pattern: re, State: Down, SA: 7}, "unknown SAAction"},
-		{"control char tunnel", Rule{Name: "a", Pattern: re, State: Down, Tunnel: "a\x00"}, "control character"},
+		{"bad otherlive", Rule{Name: "a", Pattern: re, State: detect.Up, OtherLive: -1}, "invalid OtherLive"},
+		{"missing group", Rule{Name: "a", Pattern: re, State: detect.Down, TunnelGroup: "vpn"}, `no group "vpn"`},
+		{"sa without group", Rule{Name: "a", Pattern: re, State: detect.Down, SA: SAClose}, `group named "sa"`},
+		{"replace without new", Rule{Name: "a", Pattern: regexp.MustCompile(`(?P<sa>\d)`), State: detect.Rekey, SA: SAReplace}, `"new"`},
+		{"bad sa action", Rule{Name: "a", Pattern: re, State: detect.Down, SA: 7}, "unknown SAAction"},
+		{"control char tunnel", Rule{Name: "a", Pattern: re, State: detect.Down, Tunnel: "a\x00"}, "control character"},
 	}
 	for _, c := range cases {
 		_, err := NewParser([]Rule{c.r}, 0)
@@ -179,9 +181,9 @@ func TestNewParserRejectsBadRules(t *testing.T) {
 
 func TestUserRuleWithFixedTunnelAndGroup(t *testing.T) {
 	p, err := NewParser([]Rule{
-		{Name: "mine/down", Pattern: regexp.MustCompile(`link (?P<vpn>\w+)? ?lost`), TunnelGroup: "vpn", Tunnel: "default", State: Down},
+		{Name: "mine/down", Pattern: regexp.MustCompile(`link (?P<vpn>\w+)? ?lost`), TunnelGroup: "vpn", Tunnel: "default", State: detect.Down},
 		{Name: "mine/noise", Pattern: regexp.MustCompile(`link flap test`)}, // State 0: deliberately no event
-		{Name: "mine/any", Pattern: regexp.MustCompile(`link`), State: Up},
+		{Name: "mine/any", Pattern: regexp.MustCompile(`link`), State: detect.Up},
 	}, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package detect
+package syslogfeed
 
 import (
 	"cmp"
@@ -8,13 +8,17 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Rule turns a log line that matches Pattern into an event.
 //
 // The tunnel id comes from the named capture group TunnelGroup (default
 // "tunnel"). When the group is absent from the pattern or did not take part
-// in the match, the id is Tunnel, whose zero value means AllTunnels ("*");
+// in the match, the id is Tunnel, whose zero value means detect.AllTunnels
+// ("*");
 // choose rules that name their tunnel whenever the device can log it.
 //
 // With TunnelMap set, the device's id (a YAMAHA tunnel number, a Cisco
@@ -30,7 +34,7 @@ type Rule struct {
 	// State is the event a match produces. Zero means a matching line is
 	// deliberately not an event: the line is ignored and later rules are
 	// not tried (SA bookkeeping still happens).
-	State State
+	State detect.State
 	// TunnelGroup names the capture group holding the device's tunnel id.
 	// "" means "tunnel".
 	TunnelGroup string
@@ -49,7 +53,7 @@ type Rule struct {
 	// OtherLive replaces State when, for SAOpen, another SA of the tunnel
 	// was already live, or, for SAClose, another SA is still live after
 	// this one closed. Zero means no event in that case.
-	OtherLive State
+	OtherLive detect.State
 }
 
 // SAAction is what a rule's match means for the tunnel's set of live
@@ -71,12 +75,12 @@ const (
 var (
 	// ErrIgnored: the line was recognised but deliberately produces no
 	// event (unmapped tunnel, an SA closing while a newer one is live).
-	ErrIgnored = errors.New("detect: line ignored")
+	ErrIgnored = errors.New("syslogfeed: line ignored")
 	// ErrMalformed: the line is not a well-formed syslog message or yields
 	// an invalid event.
-	ErrMalformed = errors.New("detect: malformed line")
+	ErrMalformed = errors.New("syslogfeed: malformed line")
 	// ErrLineTooLong: the line is longer than the parser's limit.
-	ErrLineTooLong = errors.New("detect: line too long")
+	ErrLineTooLong = errors.New("syslogfeed: line too long")
 )
 
 // DefaultMaxLine is the longest line ParseLine accepts by default.
@@ -110,30 +114,33 @@ type Parser struct {
 
 // NewParser checks rules and returns a Parser. A rule needs a Name and a
 // Pattern; its TunnelGroup, "sa" and "new" groups must exist where used.
-// maxLine <= 0 means DefaultMaxLine.
+// maxLine 0 means DefaultMaxLine; a negative maxLine is an error.
 func NewParser(rules []Rule, maxLine int) (*Parser, error) {
-	if len(rules) == 0 {
-		return nil, errors.New("detect: NewParser: no rules (use a pack such as detect.StrongSwan().Rules)")
+	if maxLine < 0 {
+		return nil, errors.New("syslogfeed: NewParser: maxLine is negative")
 	}
-	if maxLine <= 0 {
+	if len(rules) == 0 {
+		return nil, errors.New("syslogfeed: NewParser: no rules (use a pack such as syslogfeed.StrongSwan().Rules)")
+	}
+	if maxLine == 0 {
 		maxLine = DefaultMaxLine
 	}
 	p := &Parser{maxLine: maxLine, sa: make(map[string][]string)}
 	for i, r := range rules {
 		if r.Name == "" {
-			return nil, fmt.Errorf("detect: rule %d: Name is empty", i)
+			return nil, fmt.Errorf("syslogfeed: rule %d: Name is empty", i)
 		}
 		if r.Pattern == nil {
-			return nil, fmt.Errorf("detect: rule %q: Pattern is nil", r.Name)
+			return nil, fmt.Errorf("syslogfeed: rule %q: Pattern is nil", r.Name)
 		}
-		if r.State != 0 && !r.State.valid() {
-			return nil, fmt.Errorf("detect: rule %q: invalid State %d", r.Name, int(r.State))
+		if r.State != 0 && !validState(r.State) {
+			return nil, fmt.Errorf("syslogfeed: rule %q: invalid State %d", r.Name, int(r.State))
 		}
-		if r.OtherLive != 0 && !r.OtherLive.valid() {
-			return nil, fmt.Errorf("detect: rule %q: invalid OtherLive %d", r.Name, int(r.OtherLive))
+		if r.OtherLive != 0 && !validState(r.OtherLive) {
+			return nil, fmt.Errorf("syslogfeed: rule %q: invalid OtherLive %d", r.Name, int(r.OtherLive))
 		}
-		if err := (Event{Tunnel: cmp.Or(r.Tunnel, AllTunnels), State: Up}).Validate(); err != nil {
-			return nil, fmt.Errorf("detect: rule %q: Tunnel: %w", r.Name, err)
+		if err := (detect.Event{Tunnel: cmp.Or(r.Tunnel, detect.AllTunnels), State: detect.Up}).Validate(); err != nil {
+			return nil, fmt.Errorf("syslogfeed: rule %q: Tunnel: %w", r.Name, err)
 		}
 		group := r.TunnelGroup
 		if group == "" {
@@ -141,21 +148,21 @@ func NewParser(rules []Rule, maxLine int) (*Parser, error) {
 		}
 		c := compiledRule{Rule: r, tunnelIdx: r.Pattern.SubexpIndex(group), saIdx: -1, newIdx: -1}
 		if r.TunnelGroup != "" && c.tunnelIdx < 0 {
-			return nil, fmt.Errorf("detect: rule %q: pattern has no group %q", r.Name, r.TunnelGroup)
+			return nil, fmt.Errorf("syslogfeed: rule %q: pattern has no group %q", r.Name, r.TunnelGroup)
 		}
 		switch r.SA {
 		case SANone:
 		case SAOpen, SAClose, SAReplace:
 			if c.saIdx = r.Pattern.SubexpIndex("sa"); c.saIdx < 0 {
-				return nil, fmt.Errorf("detect: rule %q: SA tracking needs a group named \"sa\"", r.Name)
+				return nil, fmt.Errorf("syslogfeed: rule %q: SA tracking needs a group named \"sa\"", r.Name)
 			}
 			if r.SA == SAReplace {
 				if c.newIdx = r.Pattern.SubexpIndex("new"); c.newIdx < 0 {
-					return nil, fmt.Errorf("detect: rule %q: SAReplace needs a group named \"new\"", r.Name)
+					return nil, fmt.Errorf("syslogfeed: rule %q: SAReplace needs a group named \"new\"", r.Name)
 				}
 			}
 		default:
-			return nil, fmt.Errorf("detect: rule %q: unknown SAAction %d", r.Name, int(r.SA))
+			return nil, fmt.Errorf("syslogfeed: rule %q: unknown SAAction %d", r.Name, int(r.SA))
 		}
 		p.rules = append(p.rules, c)
 	}
@@ -172,17 +179,17 @@ func NewParser(rules []Rule, maxLine int) (*Parser, error) {
 // matches, and (Event{}, false, err) when a rule matched but the line is
 // ignored (errors.Is(err, ErrIgnored)) or the line is malformed or too long
 // (ErrMalformed, ErrLineTooLong).
-func (p *Parser) ParseLine(line []byte) (Event, bool, error) {
+func (p *Parser) ParseLine(line []byte) (detect.Event, bool, error) {
 	line = trimEOL(line)
 	if len(line) > p.maxLine {
-		return Event{}, false, fmt.Errorf("%w: %d bytes, limit %d", ErrLineTooLong, len(line), p.maxLine)
+		return detect.Event{}, false, fmt.Errorf("%w: %d bytes, limit %d", ErrLineTooLong, len(line), p.maxLine)
 	}
 	msg, err := syslogMessage(line)
 	if err != nil {
-		return Event{}, false, err
+		return detect.Event{}, false, err
 	}
 	if len(msg) == 0 {
-		return Event{}, false, nil
+		return detect.Event{}, false, nil
 	}
 	for i := range p.rules {
 		r := &p.rules[i]
@@ -192,7 +199,7 @@ func (p *Parser) ParseLine(line []byte) (Event, bool, error) {
 		}
 		return p.apply(r, msg, m)
 	}
-	return Event{}, false, nil
+	return detect.Event{}, false, nil
 }
 
 func group(msg []byte, m []int, idx int) (string, bool) {
@@ -202,22 +209,22 @@ func group(msg []byte, m []int, idx int) (string, bool) {
 	return string(msg[m[2*idx]:m[2*idx+1]]), true
 }
 
-func (p *Parser) apply(r *compiledRule, msg []byte, m []int) (Event, bool, error) {
+func (p *Parser) apply(r *compiledRule, msg []byte, m []int) (detect.Event, bool, error) {
 	id, ok := group(msg, m, r.tunnelIdx)
 	id = strings.TrimSpace(id)
 	if !ok || id == "" {
 		id = r.Tunnel
 	}
 	if !utf8.ValidString(id) {
-		return Event{}, false, fmt.Errorf("%w: rule %s: tunnel id is not UTF-8", ErrMalformed, r.Name)
+		return detect.Event{}, false, fmt.Errorf("%w: rule %s: tunnel id is not UTF-8", ErrMalformed, r.Name)
 	}
 	if r.TunnelMap == nil && id == "" {
-		id = AllTunnels
+		id = detect.AllTunnels
 	}
 	if r.TunnelMap != nil {
 		mapped, ok := r.TunnelMap[id]
 		if !ok {
-			return Event{}, false, fmt.Errorf("%w: rule %s: tunnel %q is not in TunnelMap", ErrIgnored, r.Name, truncate(id, 64))
+			return detect.Event{}, false, fmt.Errorf("%w: rule %s: tunnel %q is not in TunnelMap", ErrIgnored, r.Name, feedkit.Truncate(id, 64))
 		}
 		id = mapped
 	}
@@ -228,20 +235,20 @@ func (p *Parser) apply(r *compiledRule, msg []byte, m []int) (Event, bool, error
 		state = p.trackSA(r, id, sa, nw)
 	}
 	if state == 0 {
-		return Event{}, false, nil
+		return detect.Event{}, false, nil
 	}
-	if state == Down {
+	if state == detect.Down {
 		p.forget(id)
 	}
-	ev := Event{Tunnel: id, State: state, Source: "syslog:" + r.Name}
+	ev := detect.Event{Tunnel: id, State: state, Source: "syslog:" + r.Name}
 	if err := ev.Validate(); err != nil {
-		return Event{}, false, fmt.Errorf("%w: rule %s: %w", ErrMalformed, r.Name, err)
+		return detect.Event{}, false, fmt.Errorf("%w: rule %s: %w", ErrMalformed, r.Name, err)
 	}
 	return ev, true, nil
 }
 
 // trackSA updates the tunnel's live SAs and returns the state to report.
-func (p *Parser) trackSA(r *compiledRule, tunnel, sa, nw string) State {
+func (p *Parser) trackSA(r *compiledRule, tunnel, sa, nw string) detect.State {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	live := p.sa[tunnel]
@@ -319,9 +326,8 @@ func trimEOL(b []byte) []byte {
 	return b
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
+// validState reports whether st is one of detect's states.
+func validState(st detect.State) bool {
+	_, err := st.MarshalText()
+	return err == nil
 }

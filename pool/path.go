@@ -17,6 +17,7 @@ func (s *supervisor) applyEvents(evs []detect.Event) {
 		if s.tunnels.apply(ev, now) {
 			s.resetWanted = true
 		}
+		s.lastEvent = ev.String()
 	}
 	s.p.stats.tunnelsForgotten.Store(s.tunnels.evicted)
 }
@@ -32,7 +33,7 @@ func (s *supervisor) reconcile() {
 	switch {
 	case down && !s.gated:
 		if s.cooled(s.lastEdge) {
-			s.goDown("tunnels down")
+			s.goDown(s.lastEvent)
 		} else {
 			s.missedDown = true
 		}
@@ -48,7 +49,7 @@ func (s *supervisor) reconcile() {
 			s.rebuild(idle)
 		}
 	case !down && s.gated && !s.canary:
-		s.goUp("tunnels up")
+		s.goUp(s.lastEvent)
 	case !down && !s.gated && verify != "" && s.verifying != verify:
 		s.verifying = verify
 		s.startProbe(job{kind: jobVerify, tunnel: verify})

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // secretsOf extracts the password(s) a DSN carries, in the forms the
@@ -33,19 +34,23 @@ func secretsOf(dsn string) []string {
 			}
 		}
 	}
-	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
+	for _, m := range kvPassword().FindAllStringSubmatch(dsn, -1) {
 		v := strings.Trim(m[2], `'"{}`)
 		add(v)
 	}
-	if m := mysqlUserPass.FindStringSubmatch(dsn); m != nil {
+	if m := mysqlUserPass().FindStringSubmatch(dsn); m != nil {
 		add(m[1])
 	}
 	return out
 }
 
+// Compiled on first use (Open), not at init: a program that imports the
+// package pays nothing until it opens a pool.
 var (
-	kvPassword    = regexp.MustCompile(`(?i)(?:^|[;&?\s])(password|pwd)\s*=\s*('[^']*'|"[^"]*"|\{[^}]*\}|[^;&\s]*)`)
-	mysqlUserPass = regexp.MustCompile(`^[^:@/]*:([^@]*)@[a-z0-9]*\(`)
+	kvPassword = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)(?:^|[;&?\s])(password|pwd)\s*=\s*('[^']*'|"[^"]*"|\{[^}]*\}|[^;&\s]*)`)
+	})
+	mysqlUserPass = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^:@/]*:([^@]*)@[a-z0-9]*\(`) })
 )
 
 func isPasswordKey(k string) bool {

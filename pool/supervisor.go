@@ -45,6 +45,7 @@ type supervisor struct {
 	downSince      time.Time     // when the path was last found or reported down
 	severDue       bool          // the outage has not severed yet (see onProbe)
 	missedDown     bool          // a DOWN inside the cooldown was not applied
+	lastEvent      string        // the last tunnel event applied, for reasons
 	lastStallProbe time.Time
 	lastOps        uint64
 	lastConnects   uint64

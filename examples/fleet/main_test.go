@@ -90,7 +90,7 @@ func TestFleet(t *testing.T) {
 
 	announce("-announce", "down", "-tunnel", "aws-1")
 	waitOutput(ctx, t, &out, "received: tunnel aws-1 down (source nats:announce@")
-	waitOutput(ctx, t, &out, "->down (tunnel aws-1 down")
+	waitOutput(ctx, t, &out, "->unreachable (tunnel aws-1 down")
 	waitOutputRe(ctx, t, &out, `event: sever gen=\d+ \(tunnel aws-1 down`)
 
 	announce("-announce", "down", "-tunnel", "aws-9")

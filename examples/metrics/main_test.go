@@ -91,7 +91,7 @@ func TestScrapeAfterReset(t *testing.T) {
 		"flapguard_idle_connections 1",
 		"flapguard_connections_opened_total 1",
 		`flapguard_state{state="healthy"} 1`,
-		`flapguard_state{state="down"} 0`,
+		`flapguard_state{state="unreachable"} 0`,
 		`flapguard_events_total{kind="reset"} 0`,
 	} {
 		if !hasLine(before, want) {

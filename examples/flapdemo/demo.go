@@ -284,7 +284,7 @@ loop:
 				st.fault.apply(s.proxy)
 			}
 			if o.events {
-				p.Notify(detect.Event{State: st.event, Source: "flapdemo"})
+				p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: st.event, Source: "flapdemo"})
 			}
 			fmt.Fprintf(status, "           t=%04.1fs >>> %s\n", time.Since(t0).Seconds(), st.label)
 			next++

@@ -152,7 +152,7 @@ func notifyOnSignals(p *pool.Pool, out io.Writer) (stop func()) {
 			case <-done:
 				return
 			case sig := <-ch:
-				ev := detect.Event{State: detect.Up, Source: "signal:" + sig.String()}
+				ev := detect.Event{Tunnel: detect.AllTunnels, State: detect.Up, Source: "signal:" + sig.String()}
 				if sig == syscall.SIGUSR1 {
 					ev.State = detect.Down
 				}

@@ -30,17 +30,18 @@ import (
 // before any test or main runs. Not a goroutine of the test process,
 // because a goroutine needs one of the process's Ps to run: in a busy test
 // binary with GOMAXPROCS=2 a packet due now could wait for a P for
-// milliseconds, whatever the OS thread's priority. The helper has Ps to
-// itself, and it runs SCHED_FIFO (see raisePriority): on two shared cores
-// a normal-priority loop drifts by tens of milliseconds at the p99. Waits are ppoll(2) with a
-// nanosecond timeout on that thread (hrtimers, no timer slack for
-// real-time threads), not Go timers, which are about 1ms coarse.
+// milliseconds, whatever the OS thread's priority. The helper has its Ps
+// to itself, runs SCHED_FIFO (see raisePriority; on two shared cores a
+// normal-priority loop drifts by tens of milliseconds at the p99) and
+// without garbage collection. Waits are ppoll(2) with a nanosecond timeout
+// (hrtimers, no timer slack for real-time threads), not Go timers, which
+// are about 1ms coarse.
 
 // envPathHelper carries pathHelperArgs to the helper process.
 const envPathHelper = "FLAPGUARD_LAB_PATH_HELPER"
 
-// pathPriority is the emulator thread's SCHED_FIFO priority: above every
-// normal thread, low among real-time ones.
+// pathPriority is the helper's SCHED_FIFO priority: above every normal
+// thread, low among real-time ones.
 const pathPriority = 20
 
 func init() {
@@ -68,12 +69,11 @@ func pathHelperMain(arg string, in io.Reader, out io.Writer) int {
 	}
 	// init runs on the main thread, locked; keep it so for the loop.
 	runtime.LockOSThread()
-	// No garbage collection in the loop's way: a collection's
-	// stop-the-world phases run on normal-priority threads, which a busy
-	// machine may leave unscheduled for tens of milliseconds while the
-	// real-time loop waits for them (seen: packets 85ms late). The loop
-	// recycles its buffers, so the heap barely grows; the limit is a
-	// safety net.
+	// No garbage collection in the loop's way: a collection stops the
+	// world, and its phases ran on threads a busy machine left unscheduled
+	// while the loop waited (seen, before raisePriority covered every
+	// thread: packets 85ms late). The loop recycles its buffers, so the
+	// heap barely grows; the limit is a safety net.
 	debug.SetGCPercent(-1)
 	debug.SetMemoryLimit(256 << 20)
 	e, err := newEmulator(a.Tun, appNet, dbNet)

@@ -19,8 +19,8 @@ import (
 // its input interface, matches no rule and takes the main table to its veth.
 const (
 	pathTable    = "7"
-	pathRulePref = "1000"
-	// pathReply bounds every answer the helper owes the lab.
+	pathRulePref = 1000 // and 1001: after "local", before "main"
+	// pathReplyTimeout bounds every answer the helper owes the lab.
 	pathReplyTimeout = 10 * time.Second
 )
 
@@ -172,7 +172,7 @@ func (l *Lab) routePathLocked(pp *pathProc) error {
 		return err
 	}
 	for i, iif := range []string{l.ifVPNApp, l.ifVPNDB} {
-		rule := []string{"iif", iif, "lookup", pathTable, "pref", fmt.Sprint(1000 + i)}
+		rule := []string{"iif", iif, "lookup", pathTable, "pref", fmt.Sprint(pathRulePref + i)}
 		if _, err := l.ipn(l.vpn.name, append([]string{"rule", "add"}, rule...)...); err != nil {
 			return err
 		}
@@ -188,7 +188,6 @@ func (l *Lab) clearPathLocked() error {
 	if pp == nil {
 		return nil
 	}
-
 	l.path = nil
 	var errs []error
 	for _, rule := range pp.rules {

@@ -30,7 +30,9 @@ type PathSpec struct {
 	Delay time.Duration
 	// Jitter varies Delay uniformly within ±Jitter. 0: none; negative or
 	// above Delay (the delay would go below zero): refused. Packets stay
-	// in order unless Reorder is set.
+	// in order unless Reorder is set, so a packet never leaves before the
+	// one ahead of it: on a busy flow that adds a little (TestPathOrder:
+	// median one-way delay 10.3–11.2ms for 10ms±5ms at 2,000 packets/s).
 	Jitter time.Duration
 	// Loss is the probability that a packet is dropped, drawn per packet
 	// from a seeded generator. 0: none; outside [0, 1): refused.

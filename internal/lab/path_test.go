@@ -151,8 +151,10 @@ func TestPathOrder(t *testing.T) {
 		t.Errorf("Reorder direction: only %d of %d datagrams out of order", gotApp.inversions, n)
 	}
 	for _, o := range []oneWay{gotDB, gotApp} {
-		if lo, hi := percentile(o.delays, 0), percentile(o.delays, 100); lo < 5*time.Millisecond || hi > 16500*time.Microsecond {
-			t.Errorf("one-way delays spread over [%v, %v], want within 10ms±5ms (+10%%)", lo, hi)
+		// Never early; late only by the emulator's (and the receiver's)
+		// scheduling, which the p99 is allowed 10% of.
+		if lo, hi := percentile(o.delays, 0), percentile(o.delays, 99); lo < 5*time.Millisecond || hi > 16500*time.Microsecond {
+			t.Errorf("one-way delays: min %v, p99 %v; want within 10ms±5ms (p99 +10%%)", lo, hi)
 		}
 		if o.received != n {
 			t.Errorf("%d of %d datagrams arrived on a path without loss", o.received, n)

@@ -26,9 +26,22 @@
 // forward chain: [Lab.Blackhole], [Lab.Restore], [Lab.Flap],
 // [Lab.BeginRekey]/[Lab.EndRekey] (the seed failure: tunnel back, new flows
 // work, every flow that existed before the rekey stays silently dropped),
-// [Lab.Reset] (RST for TCP) and [Lab.Asymmetric]. Latency and packet loss are
-// NOT available: this kernel has no netem (sch_netem), and the lab does not
-// fake them. [Lab.Faults] reports each fault's start and end for charts.
+// [Lab.Reset] (RST for TCP) and [Lab.Asymmetric]. [Lab.Faults] reports each
+// fault's start and end for charts.
+//
+// # The WAN
+//
+// [Lab.SetPath] gives the path a one-way delay, bounded jitter and random
+// loss per direction ([PathSpec]); [Lab.ClearPath] takes them away. The
+// kernel has no netem (sch_netem), so a helper process in the vpn
+// namespace does it: policy routing sends every packet between the veths
+// into a TUN device, the helper holds each one for its delay (or drops it)
+// and writes it back, and the kernel forwards it on. The helper is the test
+// binary itself, re-executed; its loop runs SCHED_FIFO and waits with
+// ppoll, so a 20ms delay is 20ms within a fraction of a millisecond on a
+// busy machine (emulate.go says why). Faults drop packets before they
+// reach the TUN, so every fault combines with the path. The helper dies
+// with the test binary (Pdeathsig) and is reaped by ClearPath and teardown.
 //
 // # Servers
 //

@@ -36,6 +36,10 @@ type Lab struct {
 	faults  faultState
 	windows []FaultWindow
 
+	pathMu      sync.Mutex // serialises SetPath/ClearPath; protects following fields
+	path        *pathProc  // the WAN emulator; nil: bare veths
+	pathStopper bool       // ClearPath is registered with teardown
+
 	mu        sync.Mutex // protects following fields
 	closed    bool
 	appConns  []net.Conn

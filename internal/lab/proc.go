@@ -54,14 +54,27 @@ type process struct {
 // startProcess runs argv (already confined by the caller's checkArgv) with
 // its output in logPath, killed by SIGKILL if this process dies.
 func startProcess(name string, argv []string, logPath string) (*process, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C"}
+	return startCmd(name, cmd, logPath)
+}
+
+// startCmd starts a prepared cmd the way startProcess does (spawner thread,
+// Pdeathsig, own process group); a nil Stdout or Stderr goes to logPath.
+// Any other stdio must be an *os.File, so no copying goroutine outlives the
+// process.
+func startCmd(name string, cmd *exec.Cmd, logPath string) (*process, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer logf.Close() // the child has its own copy
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logf, logf // *os.File: no copying goroutines
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C", "LC_ALL=C"}
+	if cmd.Stdout == nil {
+		cmd.Stdout = logf // *os.File: no copying goroutines
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = logf
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := spawn(cmd); err != nil {
 		return nil, fmt.Errorf("lab: start %s: %w", name, err)

@@ -21,7 +21,8 @@ type Result struct {
 	Workers   int           `json:"workers"`
 	Deadline  time.Duration `json:"deadline_ns"`
 	HangAfter time.Duration `json:"hang_after_ns"`
-	Back      time.Duration `json:"back_ns"` // -1: the path never came back
+	Back      time.Duration `json:"back_ns"`        // -1: the path never came back
+	Path      string        `json:"path,omitempty"` // the emulated WAN, if any
 	Faults    []Window      `json:"faults"`
 	Sides     []SideResult  `json:"sides"`
 }
@@ -143,7 +144,11 @@ func (r *Result) Table() string {
 	if r.Deadline > 0 {
 		dl = r.Deadline.String()
 	}
-	fmt.Fprintf(&b, "%s %s — %s, %d workers, request deadline %s\n\n", r.Scenario, r.Title, r.Server, r.Workers, dl)
+	path := ""
+	if r.Path != "" {
+		path = ", WAN " + r.Path
+	}
+	fmt.Fprintf(&b, "%s %s — %s, %d workers, request deadline %s%s\n\n", r.Scenario, r.Title, r.Server, r.Workers, dl, path)
 	if r.Back < 0 && r.Workers == 1 {
 		// A single operation timed on each side (S6, S7).
 		b.WriteString("| side | returned after |\n|---|---:|\n")

@@ -24,6 +24,10 @@ type Scenario struct {
 	HangAfter time.Duration
 	// Script injects the faults. It runs while the workers do.
 	Script func(s *Script) error
+	// Path, if set, puts the run on an emulated WAN (lab.SetPath, the same
+	// spec both ways) from before the first request until the run's end.
+	// nil: the lab's path as it is.
+	Path *lab.PathSpec
 }
 
 // Script is what a scenario's fault script can do.
@@ -56,6 +60,12 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 			sc.HangAfter = sc.Load.Deadline + time.Second
 		}
 	}
+	if sc.Path != nil {
+		if err := l.SetPath(*sc.Path, *sc.Path); err != nil {
+			t.Fatalf("%s: %v", sc.Name, err)
+		}
+		defer endPath(t, l)
+	}
 	faultsBefore := len(l.Faults())
 	paused := &atomic.Bool{}
 	t0 := time.Now()
@@ -75,6 +85,9 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 	time.Sleep(1500 * time.Millisecond)
 	res := &Result{Scenario: sc.Name, Title: sc.Title, Server: sc.Server, Deadline: sc.Load.Deadline,
 		Workers: sc.Load.Workers, HangAfter: sc.HangAfter, Back: -1}
+	if sc.Path != nil {
+		res.Path = sc.Path.String() + " each way"
+	}
 	if b := s.back.Load(); b > 0 {
 		res.Back = time.Duration(b - 1)
 	}
@@ -114,3 +127,20 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 
 // Sleep is time.Sleep, named for scripts.
 func Sleep(d time.Duration) { time.Sleep(d) }
+
+// endPath logs what the emulator did during a run on a Path, then removes it.
+func endPath(t testing.TB, l *lab.Lab) {
+	t.Helper()
+	if st, err := l.PathStats(); err == nil {
+		for _, d := range []struct {
+			dir string
+			c   lab.PathCounters
+		}{{"app->db", st.ToDB}, {"db->app", st.ToApp}} {
+			t.Logf("path %s: %d packets, %d dropped (%.2f%%), %d over 1ms late (worst %v)", d.dir, d.c.Packets, d.c.Dropped,
+				100*float64(d.c.Dropped)/float64(max(d.c.Packets, 1)), d.c.Late, d.c.MaxLate)
+		}
+	}
+	if err := l.ClearPath(); err != nil {
+		t.Errorf("clearing the path: %v", err)
+	}
+}

@@ -34,27 +34,7 @@ func TestScenarios(t *testing.T) {
 		return Load{Workers: 8, Deadline: deadline, Query: tg.Query, Pause: 20 * time.Millisecond}
 	}
 
-	// S1, S2: the seed case. The pool sits idle across a rekey blackhole:
-	// when the tunnel is back, new flows work and every pooled one is dead.
-	rekeyIdle := func(after time.Duration) func(s *Script) error {
-		return func(s *Script) error {
-			Sleep(1500 * time.Millisecond) // warm: fill both pools
-			s.Pause()
-			Sleep(500 * time.Millisecond)
-			if _, err := s.Lab.BeginRekey(); err != nil {
-				return err
-			}
-			Sleep(3 * time.Second)
-			if err := s.Lab.EndRekey(); err != nil {
-				return err
-			}
-			s.Back()
-			Sleep(300 * time.Millisecond)
-			s.Resume()
-			Sleep(after)
-			return nil
-		}
-	}
+	// S1, S2: the seed case (rekeyIdle).
 	for _, tg := range targets {
 		t.Run("S1-"+tg.Server, func(t *testing.T) {
 			defer heal(t)
@@ -234,6 +214,30 @@ func TestScenarios(t *testing.T) {
 				t.Errorf("flapguard applied %d tunnel events; want the DOWN and the UP", st.Events)
 			}
 		})
+	}
+}
+
+// rekeyIdle is the seed case's script (S1, S2): the pool sits idle across
+// a rekey blackhole; when the tunnel is back, new flows work and every
+// pooled one is dead. Traffic resumes 300ms after the tunnel is back and
+// runs for after.
+func rekeyIdle(after time.Duration) func(s *Script) error {
+	return func(s *Script) error {
+		Sleep(1500 * time.Millisecond) // warm: fill both pools
+		s.Pause()
+		Sleep(500 * time.Millisecond)
+		if _, err := s.Lab.BeginRekey(); err != nil {
+			return err
+		}
+		Sleep(3 * time.Second)
+		if err := s.Lab.EndRekey(); err != nil {
+			return err
+		}
+		s.Back()
+		Sleep(300 * time.Millisecond)
+		s.Resume()
+		Sleep(after)
+		return nil
 	}
 }
 

@@ -30,6 +30,14 @@ type Load struct {
 	Deadline time.Duration
 	Query    string
 	Pause    time.Duration
+	// PauseMax makes the traffic bursty (see bursts.go): the workers burst
+	// together, 1 to Burst requests each (Pause apart), then idle together
+	// for a time drawn from [0, PauseMax), as an app's traffic spikes do:
+	// every pooled connection sits through the idle time. One schedule,
+	// drawn from Seed, for every worker and both sides. 0: steady.
+	PauseMax time.Duration
+	Burst    int
+	Seed     uint64
 }
 
 // Sample is one request.
@@ -55,6 +63,10 @@ type runner struct {
 
 func (r *runner) start() {
 	for w := range r.load.Workers {
+		if r.load.PauseMax > 0 {
+			r.wg.Go(func() { r.bursts(w) })
+			continue
+		}
 		r.wg.Go(func() { r.work(w) })
 	}
 }

@@ -1,0 +1,128 @@
+package labrun
+
+import (
+	"cmp"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flapguard/flapguard/internal/lab"
+	"github.com/flapguard/flapguard/pool"
+)
+
+// EnvLossyDuration sets how long each lossy run (S9) lasts, as a Go
+// duration. Default 60s: the value CI runs and the report quotes.
+const EnvLossyDuration = "FLAPGUARD_LAB_LOSSY_DURATION"
+
+// EnvLossyServers lists the servers S9 runs against, comma-separated.
+// Default "postgres": each server costs two minutes of CI.
+const EnvLossyServers = "FLAPGUARD_LAB_LOSSY_SERVERS"
+
+func lossyDuration(t *testing.T) time.Duration {
+	v := os.Getenv(EnvLossyDuration)
+	if v == "" {
+		return 60 * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a positive Go duration such as 60s", EnvLossyDuration, v)
+	}
+	return d
+}
+
+// TestWAN runs scenarios on the emulated WAN of issue 16 (40ms RTT, ±5ms
+// jitter each way): S1, the seed case, for the three drivers, and S9, a
+// lossy path with no fault at all.
+func TestWAN(t *testing.T) {
+	lab.Require(t)
+	l := lab.New(t)
+	pg := l.StartPostgres(t)
+	my := l.StartMariaDB(t)
+	tds, tdsAddr := StartTDS(t, l)
+	targets := []Target{PostgresTarget(l, pg), MariaDBTarget(t, l, my), TDSTarget(l, tds, tdsAddr)}
+	heal := func(t *testing.T) {
+		t.Helper()
+		for _, err := range []error{l.Restore(), l.Reset(false), l.ReviveFlows()} {
+			if err != nil {
+				t.Fatalf("healing the lab: %v", err)
+			}
+		}
+	}
+
+	for _, tg := range targets {
+		t.Run("S1-"+tg.Server, func(t *testing.T) {
+			defer heal(t)
+			plain, fg := tg.Build(t, pool.Config{}, 8)
+			wan := WAN
+			r := Run(t, l, Scenario{Name: "S1-wan", Title: "rekey blackhole while the pool sits idle, on the WAN", Server: tg.Server,
+				Path: &wan, Load: Load{Workers: 8, Deadline: 2 * time.Second, Query: tg.Query, Pause: 20 * time.Millisecond},
+				Script: rekeyIdle(5 * time.Second)}, plain, fg)
+			for _, row := range Lossy(r) {
+				t.Logf("%s: %d requests, %d failed, p50 %v, p99 %v", row.Side, row.Requests, row.Failed, fmtDur(row.P50), fmtDur(row.P99))
+			}
+			if n := r.Side("flapguard").FailedAfterBack; n != 0 {
+				t.Errorf("flapguard: %d requests failed after the tunnel was back; goal 0", n)
+			}
+			if n := r.Side("plain").FailedAfterBack; n == 0 {
+				t.Errorf("plain database/sql had no failure after the tunnel was back: the lab did not reproduce the seed failure")
+			}
+		})
+	}
+
+	d := lossyDuration(t)
+	servers := strings.Split(cmp.Or(os.Getenv(EnvLossyServers), "postgres"), ",")
+	for _, tg := range targets {
+		if !slices.Contains(servers, tg.Server) {
+			continue
+		}
+		for _, loss := range []float64{0.01, 0.03} {
+			t.Run(fmt.Sprintf("S9-%g%%-%s", loss*100, tg.Server), func(t *testing.T) {
+				defer heal(t)
+				if d != 60*time.Second {
+					t.Logf("NOTE: %s=%v; the issue's bounds are for 60s runs", EnvLossyDuration, d)
+				}
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, LossyScenario(tg, loss, d), plain, fg)
+				rows := Lossy(r)
+				t.Log("\n" + LossyTable(r, rows))
+				checkLossy(t, rows)
+			})
+		}
+	}
+}
+
+// checkLossy asserts issue 16's bounds for a path that loses packets but
+// never breaks. They may fail while the pool's liveness deadline (4·rtt +
+// 8·rttvar, 200ms floor) is below the kernel's retransmission timeout on a
+// lossy path: one lost ping or pong then fails the check falsely. They are
+// asserted as the issue states them all the same; the numbers are logged.
+func checkLossy(t *testing.T, rows []LossyRow) {
+	t.Helper()
+	i := slices.IndexFunc(rows, func(r LossyRow) bool { return r.Side == "plain" })
+	j := slices.IndexFunc(rows, func(r LossyRow) bool { return r.Side == "flapguard" && r.Pool })
+	if i < 0 || j < 0 {
+		t.Fatalf("sides %+v, want plain and a flapguard pool", rows)
+	}
+	plain, fg := rows[i], rows[j]
+	// Not a bound of the issue: a run whose pool never pinged an idle conn
+	// tests nothing below.
+	if fg.LivenessChecks == 0 {
+		t.Errorf("flapguard made no liveness check: the workload never left a conn idle past 1s")
+	}
+	if fg.Failed > plain.Failed {
+		t.Errorf("flapguard failed %d requests, plain %d; bound: no more than plain", fg.Failed, plain.Failed)
+	}
+	if fg.Resets != 0 || fg.Severs != 0 {
+		t.Errorf("flapguard reset the whole pool %d times (%d severs) on a path that never broke; bound: 0", fg.Resets, fg.Severs)
+	}
+	if fg.LivenessFailures*100 > fg.LivenessChecks {
+		t.Errorf("%d of %d liveness checks failed (%.1f%%), all falsely; bound: ≤ 1%%",
+			fg.LivenessFailures, fg.LivenessChecks, 100*fg.LivenessFailRate())
+	}
+	if limit := plain.P99 * 5 / 4; fg.P99 > limit {
+		t.Errorf("flapguard p99 %v, plain %v; bound: ≤ 1.25× plain (%v)", fg.P99, plain.P99, limit)
+	}
+}

@@ -165,7 +165,11 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 			t.Fatal("a dead idle conn survived the reset")
 		}
 	}
-	// Storm control: evidence again inside the cooldown does not reset.
+	// Storm control: evidence again (and the idle conns the supervisor
+	// samples to confirm it dead too) inside the cooldown does not reset.
+	for _, fc := range d.all() {
+		fc.pingMode.Store(1)
+	}
 	p.suspectConn(&conn{})
 	p.suspectConn(&conn{})
 	tick(t, p, false)
@@ -173,11 +177,31 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 		t.Fatalf("reset inside the cooldown: %d resets", s.Resets)
 	}
 	clk.advance(2 * time.Second)
+	for _, fc := range d.all() {
+		fc.pingMode.Store(1)
+	}
 	p.suspectConn(&conn{})
 	p.suspectConn(&conn{})
 	tick(t, p, false)
 	if s := p.Stats(); s.Resets != 2 {
 		t.Fatalf("after the cooldown: %d resets; want 2", s.Resets)
+	}
+}
+
+// Two failed conns whose failure an idle conn does not confirm (a lossy
+// path where two pings missed their deadline) do not reset the pool.
+func TestProberUnconfirmedEvidenceDoesNotReset(t *testing.T) {
+	p, _, _, _ := proberPool(t)
+	db := p.DB()
+	ctx := context.Background()
+	c, _ := db.Conn(ctx)
+	c.PingContext(ctx)
+	c.Close() // one healthy idle conn to sample
+	p.suspectConn(&conn{})
+	p.suspectConn(&conn{})
+	tick(t, p, false)
+	if s := p.Stats(); s.Resets != 0 || health(p) != Healthy {
+		t.Fatalf("unconfirmed evidence: resets %d state %v; want no reset, healthy", s.Resets, health(p))
 	}
 }
 

@@ -36,7 +36,8 @@ type probeResult struct {
 	started    time.Time // when the probe began (the injected clock)
 	err        error     // of the fresh connection
 	idleOK     bool      // jobIdle: the conn answered
-	sampleDead bool      // an idle conn sampled after a good fresh probe failed
+	sampled    bool      // an idle conn was sampled after a good fresh probe
+	sampleDead bool      // and it failed
 	progress   bool      // other work reached the server meanwhile
 }
 
@@ -147,9 +148,11 @@ func (s *supervisor) run(j job) probeResult {
 			d = p.verifyTimeout()
 		}
 		r.err = p.freshProbe(s.ctx, d)
-		if r.err == nil && j.evidence == 1 {
-			c := p.pickIdle()
-			r.sampleDead = c != nil && !p.probeIdle(s.ctx, c)
+		if r.err == nil && j.evidence >= 1 {
+			if c := p.pickIdle(); c != nil {
+				r.sampled = true
+				r.sampleDead = !p.probeIdle(s.ctx, c)
+			}
 		}
 	}
 	return r
@@ -237,8 +240,12 @@ func (s *supervisor) onProbe(r probeResult) {
 	// came back with new security associations and the old flows are
 	// blackholed. Only they are severed, so a healthy query in flight is
 	// never cut because some other connection died.
+	// Failed conns alone are weak evidence on a lossy path (a liveness
+	// ping can miss its deadline there): with an idle conn to ask, its
+	// answer decides; without one, two failed conns do.
 	dead := p.severStalled()
-	if dead > 0 || r.idleDead || r.evidence >= 2 || (r.evidence == 1 && r.sampleDead) {
+	oldDead := r.evidence >= 1 && (r.sampleDead || !r.sampled && r.evidence >= 2)
+	if dead > 0 || r.idleDead || oldDead {
 		// A new generation retires the idle conns (likely dead too) and
 		// discards the busy ones on return.
 		p.promoteOrphanCandidates()

@@ -66,9 +66,10 @@ const (
 	fastProbeFor     = 30 * time.Second
 
 	// stallDead: a busy conn whose data went unacknowledged for this many
-	// retransmission timeouts in a row (at least 600ms on Linux) while a
-	// new connection works is a dead flow. One timeout is one lost packet.
-	stallDead = 2
+	// retransmission timeouts in a row (at least 1.4s on Linux) while a new
+	// connection works is a dead flow. One timeout is one lost packet; three
+	// in a row on a path losing 3% of its packets is a 1-in-37,000 event.
+	stallDead = 3
 	// stallProbeEvery bounds the probes the stall watch starts.
 	stallProbeEvery = 500 * time.Millisecond
 	// stallWatch: how often busy conns are checked for stalls (TCP_INFO).

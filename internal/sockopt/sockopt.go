@@ -15,9 +15,6 @@ import (
 	"time"
 )
 
-// Supported reports whether this platform implements UserTimeout and RTT.
-const Supported = supported
-
 // SetUserTimeout sets TCP_USER_TIMEOUT on c (Linux); elsewhere it is a
 // no-op that returns nil. d <= 0 leaves the kernel default.
 func SetUserTimeout(c syscall.RawConn, d time.Duration) error {
@@ -30,14 +27,14 @@ func SetUserTimeout(c syscall.RawConn, d time.Duration) error {
 // RTT returns the kernel's smoothed round-trip time and its variance for a
 // TCP connection (TCP_INFO on Linux). ok is false when unknown: another
 // platform, a non-TCP conn, or no sample yet.
-func RTT(c net.Conn) (rtt, rttvar time.Duration, ok bool) {
+func RTT(c net.Conn) (rtt, rttvar, rto time.Duration, ok bool) {
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	return rttOf(raw)
 }

@@ -9,8 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const supported = true
-
 func setUserTimeout(c syscall.RawConn, d time.Duration) error {
 	var serr error
 	err := c.Control(func(fd uintptr) {
@@ -23,16 +21,19 @@ func setUserTimeout(c syscall.RawConn, d time.Duration) error {
 	return serr
 }
 
-func rttOf(c syscall.RawConn) (rtt, rttvar time.Duration, ok bool) {
+func rttOf(c syscall.RawConn) (rtt, rttvar, rto time.Duration, ok bool) {
 	var info *unix.TCPInfo
 	var gerr error
 	if err := c.Control(func(fd uintptr) {
 		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	}); err != nil || gerr != nil || info == nil || info.Rtt == 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	// tcpi_rtt and tcpi_rttvar are in microseconds.
-	return time.Duration(info.Rtt) * time.Microsecond, time.Duration(info.Rttvar) * time.Microsecond, true
+	// tcpi_rtt, tcpi_rttvar and tcpi_rto are in microseconds. tcpi_rto is
+	// the kernel's retransmission timeout (srtt + 4·rttvar, at least
+	// TCP_RTO_MIN = 200ms, doubled by backoff).
+	us := func(v uint32) time.Duration { return time.Duration(v) * time.Microsecond }
+	return us(info.Rtt), us(info.Rttvar), us(info.Rto), true
 }
 
 func stalledOf(c syscall.RawConn) (timeouts int, ok bool) {

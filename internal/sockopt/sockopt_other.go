@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-const supported = false
-
 func setUserTimeout(syscall.RawConn, time.Duration) error { return nil }
 
-func rttOf(syscall.RawConn) (time.Duration, time.Duration, bool) { return 0, 0, false }
+func rttOf(syscall.RawConn) (time.Duration, time.Duration, time.Duration, bool) {
+	return 0, 0, 0, false
+}
 
 func stalledOf(syscall.RawConn) (int, bool) { return 0, false }

@@ -52,18 +52,18 @@ func TestUserTimeoutAndRTTOnLoopback(t *testing.T) {
 	if _, err := c.Read(buf); err != nil {
 		t.Fatal(err)
 	}
-	rtt, rttvar, ok := RTT(c)
-	if !ok || rtt <= 0 || rtt > time.Second {
+	rtt, rttvar, rto, ok := RTT(c)
+	if !ok || rtt <= 0 || rtt > time.Second || rto < 200*time.Millisecond {
 		t.Fatalf("RTT = %v ±%v ok=%v; want a positive loopback RTT", rtt, rttvar, ok)
 	}
-	t.Logf("loopback RTT %v ±%v", rtt, rttvar)
+	t.Logf("loopback RTT %v ±%v, RTO %v", rtt, rttvar, rto)
 }
 
 func TestRTTOnNonTCP(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()
 	defer b.Close()
-	if _, _, ok := RTT(a); ok {
+	if _, _, _, ok := RTT(a); ok {
 		t.Fatal("RTT on a pipe should be unknown")
 	}
 }

@@ -291,6 +291,13 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 		g.done()
 		return nil, driver.ErrSkip
 	}
+	return c.queried(ctx, g, rows, err, trust)
+}
+
+// queried finishes a query (the conn's or a statement's): an error is
+// classified; rows keep the cancel guard armed until they are closed,
+// since they are read after QueryContext returns.
+func (c *conn) queried(ctx context.Context, g *cancelGuard, rows driver.Rows, err error, trust bool) (driver.Rows, error) {
 	if err != nil {
 		g.done()
 		if err == driver.ErrSkip {
@@ -300,8 +307,6 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	}
 	c.ops.Add(1)
 	if g != nil {
-		// Rows are read after QueryContext returns; keep guarding the
-		// socket until they are closed.
 		return &guardedRows{Rows: rows, g: g}, nil
 	}
 	return rows, nil

@@ -11,8 +11,9 @@ var (
 	ErrTunnelDown = errors.New("pool: tunnel is down")
 
 	// ErrOutcomeUnknown: the connection was lost while a statement was in
-	// flight, so it may or may not have run on the server. Such a write is
-	// never retried by flapguard; check before running it again.
+	// flight, so it may or may not have run on the server. RunConn and RunTx
+	// do not retry it unless the RetryPolicy says the work is Idempotent;
+	// check before running it again.
 	ErrOutcomeUnknown = errors.New("pool: connection lost; the statement's outcome is unknown")
 
 	// ErrConnLost matches every error the pool classified as a lost

@@ -1,5 +1,7 @@
 package pool
 
+import "time"
+
 // Generations. Every connection is stamped with the generation current when
 // it was dialed. A reset starts a new one: idle connections are closed at
 // once, connections in use are discarded when database/sql gets them back
@@ -36,8 +38,8 @@ func (p *Pool) reset(reason string, sever bool) {
 	}
 	var pend []*socketSet
 	if sever {
-		for s, g := range p.pending {
-			if g < gen {
+		for s, pc := range p.pending {
+			if pc.gen < gen {
 				pend = append(pend, s)
 			}
 		}
@@ -73,13 +75,16 @@ func (p *Pool) reset(reason string, sever bool) {
 	p.emit(Event{Kind: kind, Generation: gen, Reason: reason, Count: closed + severed})
 }
 
-// abandonPending cuts the connects that started before generation gen (into
-// a path that was dead then); their connectors try again (see dial).
-func (p *Pool) abandonPending(gen uint64) int {
+// abandonPending cuts the connects that started before generation gen and
+// before time before (into a path that was dead then: a SYN into the void
+// waits for its retransmission, a second or more); their connectors try
+// again (see dial). Connects started after before are left alone: they
+// started on a path already known to work.
+func (p *Pool) abandonPending(gen uint64, before time.Time) int {
 	p.mu.Lock()
 	var pend []*socketSet
-	for s, g := range p.pending {
-		if g < gen {
+	for s, pc := range p.pending {
+		if pc.gen < gen && pc.started.Before(before) {
 			pend = append(pend, s)
 		}
 	}

@@ -1,6 +1,8 @@
 package pool
 
 import (
+	"time"
+
 	"github.com/flapguard/flapguard/detect"
 )
 
@@ -84,7 +86,7 @@ func (s *supervisor) goUp(reason string) {
 		p.reset(reason, false)
 		s.resetDone = true
 	}
-	p.abandonPending(p.gen.Load())
+	p.abandonPending(p.gen.Load(), p.cfg.now().Add(time.Nanosecond))
 	s.canary = true
 	s.startProbe(job{kind: jobCanary})
 }
@@ -92,7 +94,10 @@ func (s *supervisor) goUp(reason string) {
 // recovered: a fresh connection succeeded while the path was down. The
 // gate opens (whatever the tunnel table says: a DOWN whose UP never came
 // must not shut the pool for good), and the pool is rebuilt.
-func (s *supervisor) recovered(reason string) {
+//
+// since is when the path was last known to work (the good probe began):
+// connects still pending from before it are cut and retried.
+func (s *supervisor) recovered(reason string, since time.Time) {
 	p := s.p
 	if s.gated {
 		if down, _ := s.tunnels.pathState(); down {
@@ -106,7 +111,7 @@ func (s *supervisor) recovered(reason string) {
 	s.resetDone, s.canary, s.backoff, s.severDue = false, false, 0, false
 	s.epoch++        // a probe started while the path was down is stale now
 	p.severStalled() // flows that stayed dead while the path came back
-	p.abandonPending(p.gen.Load())
+	p.abandonPending(p.gen.Load(), since)
 	s.gated = false
 	p.gate.open()
 	s.setHealth(Recovering, reason)

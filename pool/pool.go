@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool is a database/sql pool that can be discarded as a whole while its
@@ -35,10 +36,10 @@ type Pool struct {
 
 	mu         sync.Mutex // protects following
 	conns      map[*conn]struct{}
-	pending    map[*socketSet]uint64 // connects in progress, by generation
-	closedOps  uint64                // ops counted by conns since closed
-	orphans    []orphan              // server sessions of lost conns, to reap
-	candidates []orphan              // sessions cut by their caller's deadline (see orphans.go)
+	pending    map[*socketSet]pendingConnect // connects in progress
+	closedOps  uint64                        // ops counted by conns since closed
+	orphans    []orphan                      // server sessions of lost conns, to reap
+	candidates []orphan                      // sessions cut by their caller's deadline (see orphans.go)
 
 	stats    counters
 	gate     gate
@@ -145,7 +146,7 @@ func newPool(cfg Config, d Driver, secrets []string) *Pool {
 		drv:     d,
 		secrets: secrets,
 		conns:   make(map[*conn]struct{}),
-		pending: make(map[*socketSet]uint64),
+		pending: make(map[*socketSet]pendingConnect),
 	}
 	p.gen.Store(1)
 	p.inbox.limit = maxLearnedTunnels
@@ -187,9 +188,16 @@ func (p *Pool) unregister(c *conn) {
 	p.mu.Unlock()
 }
 
+// pendingConnect is a connect in progress: the generation and the time
+// (the injected clock) it started in.
+type pendingConnect struct {
+	gen     uint64
+	started time.Time
+}
+
 func (p *Pool) addPending(s *socketSet, gen uint64) {
 	p.mu.Lock()
-	p.pending[s] = gen
+	p.pending[s] = pendingConnect{gen, p.cfg.now()}
 	p.mu.Unlock()
 }
 

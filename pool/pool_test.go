@@ -364,7 +364,20 @@ func TestResetStormIsRaceFree(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	p.Close()
+	// After the storm the pool is consistent: every Reset and Sever was
+	// counted, the last tunnel event is applied and the pool serves again.
+	st := p.Stats()
+	if st.Resets < 800 || st.Severs < 400 || st.Generation < 801 {
+		t.Fatalf("after 400 Resets and 400 Severs: %+v", st)
+	}
+	p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Up})
+	waitFor(t, func() bool { return !p.Stats().TunnelDown })
+	if err := p.DB().PingContext(context.Background()); err != nil {
+		t.Fatalf("ping after the storm: %v", err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("close after the storm: %v", err)
+	}
 }
 
 func waitFor(t testing.TB, cond func() bool) {
@@ -393,7 +406,7 @@ func TestPendingConnectIsRetriedWhenThePathComesBack(t *testing.T) {
 	})
 	d.connectHang.Store(false)
 	p.reset("path back", false)
-	if n := p.abandonPending(p.gen.Load()); n != 1 {
+	if n := p.abandonPending(p.gen.Load(), time.Now().Add(time.Hour)); n != 1 {
 		t.Fatalf("abandoned %d sockets; want 1", n)
 	}
 	select {

@@ -54,7 +54,7 @@ func (s *supervisor) tick(timed bool) {
 	if s.gated || s.health == Unreachable {
 		s.evidence = 0
 		if !s.gated && newConns {
-			s.recovered("a new connection succeeded")
+			s.recovered("a new connection succeeded", p.cfg.now().Add(-p.downProbeTimeout()))
 			return
 		}
 		down, _ := s.tunnels.pathState()
@@ -232,7 +232,7 @@ func (s *supervisor) onProbe(r probeResult) {
 		return
 	}
 	if s.gated || s.health == Unreachable {
-		s.recovered("a fresh connection succeeded")
+		s.recovered("a fresh connection succeeded", r.started)
 		return
 	}
 	// The path works. Busy conns still retransmitting into the void now

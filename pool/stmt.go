@@ -89,15 +89,7 @@ func (s *stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driv
 			}
 		}
 	}
-	if err != nil {
-		g.done()
-		return nil, s.c.observeOp(ctx, err, trust)
-	}
-	s.c.ops.Add(1)
-	if g != nil {
-		return &guardedRows{Rows: rows, g: g}, nil
-	}
-	return rows, nil
+	return s.c.queried(ctx, g, rows, err, trust)
 }
 
 // CheckNamedValue asks the driver's statement, then the driver's conn,

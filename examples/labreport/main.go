@@ -64,7 +64,7 @@ func run() error {
 			dir = *save
 		}
 		fmt.Fprintln(os.Stderr, "labreport: running the lab scenarios (a few minutes)...")
-		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "20m", "-run", "TestScenarios", "./internal/labrun/")
+		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "20m", "-run", "TestScenarios|TestHarm|TestWAN", "./internal/labrun/")
 		cmd.Dir = *out
 		cmd.Env = append(os.Environ(), "FLAPGUARD_LAB=require", "FLAPGUARD_LAB_RESULTS="+dir)
 		b, err := cmd.CombinedOutput()
@@ -235,6 +235,7 @@ func render(rs []*labrun.Result, charts []string, bench, mach string) string {
 	b.WriteString("flapguard pool with the zero `pool.Config{}` **at the same time, through the same fault**, with the same driver and workload. ")
 	b.WriteString("Do not edit by hand; rerun the command.\n\n")
 	b.WriteString("## Machine\n\n" + mach + "\n")
+	b.WriteString(harmMatrix(rs))
 	b.WriteString("## Reading the tables\n\n")
 	b.WriteString("- *failed after back*: requests started after the path was back (tunnel up, RST stopped, server restarted) that failed.\n")
 	b.WriteString("- *hung*: requests slower than their deadline + 1s (or 10s without a deadline), or still hanging when abandoned.\n")

@@ -212,7 +212,7 @@ func TDSTarget(l *lab.Lab, srv *tdsserver.Server, addr string) Target {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// go-mssqldb's default dialer: keepalive 30s (DRIVERS.md).
+			// go-mssqldb's default dialer: keepalive 30s (mssql.go:40-46, docs/drivers.md).
 			tr := &tracker{dial: l.AppDialer(&net.Dialer{KeepAlive: 30 * time.Second})}
 			c.Dialer = mssqlDialer(tr.DialContext)
 			db := sql.OpenDB(c)

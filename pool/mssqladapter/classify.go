@@ -39,7 +39,7 @@ import (
 // 13 deadlock; 14 security).
 var mssqlLostNumbers = [...]int32{
 	// 596 "Cannot continue the execution because the session is in the kill
-	// state." Severity 21 (measured, DRIVERS.md); arrives inside ServerError.
+	// state." Severity 21 (not verified here: no SQL Server; see docs/drivers.md); arrives inside ServerError.
 	596,
 	// 6005 "SHUTDOWN is in progress.", 6006 "Server shut down by %.*ls from
 	// login %.*ls." Severity 10 in the 6000-6999 table

@@ -113,7 +113,7 @@ func TestMSSQLRealConnectErrors(t *testing.T) {
 		expect(t, err, detect.LostUnsent)
 	})
 	t.Run("real/mssql connect: silent server, connection timeout", func(t *testing.T) {
-		// PRELOGIN ignores the context (DRIVERS.md); the per-read deadline
+		// PRELOGIN ignores the context (docs/drivers.md); the per-read deadline
 		// of "connection timeout" is what ends it.
 		release := make(chan struct{})
 		defer close(release)

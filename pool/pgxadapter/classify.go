@@ -40,7 +40,7 @@ import (
 //     the statement ran (pool/pgxadapter TestSafeToRetryAfterSend; stdlib
 //     then turns it into driver.ErrBadConn, stdlib/sql.go:510-514, and plain
 //     database/sql runs the statement twice), and rows.Err() after a reset
-//     gave a pgproto3 writeError with SafeToRetry() == true (DRIVERS.md).
+//     gave a pgproto3 writeError with SafeToRetry() == true (docs/drivers.md, "measured, not re-run").
 //     So these wrappers are looked through: a write or read error inside is
 //     Lost, pgconn.ErrConnClosed inside is Lost, the caller's cancellation
 //     inside (contextAlreadyDoneError, errors.go:222-241) is Alive. The one

@@ -148,7 +148,7 @@ func (s *supervisor) run(j job) probeResult {
 			d = p.verifyTimeout()
 		}
 		r.err = p.freshProbe(s.ctx, d)
-		if r.err == nil && j.evidence >= 1 {
+		if r.err == nil && (j.evidence >= 1 || j.idleDead) {
 			if c := p.pickIdle(); c != nil {
 				r.sampled = true
 				r.sampleDead = !p.probeIdle(s.ctx, c)
@@ -240,12 +240,17 @@ func (s *supervisor) onProbe(r probeResult) {
 	// came back with new security associations and the old flows are
 	// blackholed. Only they are severed, so a healthy query in flight is
 	// never cut because some other connection died.
-	// Failed conns alone are weak evidence on a lossy path (a liveness
-	// ping can miss its deadline there): with an idle conn to ask, its
-	// answer decides; without one, two failed conns do.
+	// Failed conns (and an idle conn that missed the prober's ping) are
+	// weak evidence on a lossy path, where a ping can miss its deadline:
+	// with another idle conn to ask, its answer decides; without one, two
+	// failed conns do.
 	dead := p.severStalled()
-	oldDead := r.evidence >= 1 && (r.sampleDead || !r.sampled && r.evidence >= 2)
-	if dead > 0 || r.idleDead || oldDead {
+	failed := r.evidence
+	if r.idleDead {
+		failed++
+	}
+	oldDead := failed >= 1 && (r.sampleDead || !r.sampled && failed >= 2)
+	if dead > 0 || oldDead {
 		// A new generation retires the idle conns (likely dead too) and
 		// discards the busy ones on return.
 		p.promoteOrphanCandidates()

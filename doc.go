@@ -1,7 +1,8 @@
 // Package flapguard keeps database/sql connection pools working across VPN
 // flaps. This package holds no code; it is the walkthrough. The pool is in
-// package pool, the detection of lost connections and tunnel events in
-// package detect.
+// package pool (with one adapter package per driver), the vocabulary of
+// tunnel events and the judgement of driver errors in package detect, and
+// each feed of tunnel events in a package of its own under detect.
 //
 // # The problem
 //
@@ -26,16 +27,22 @@
 //	defer p.Close()
 //	db := p.DB() // the same *sql.DB for the Pool's whole life
 //
-// "sqlserver" and "mssql" (go-mssqldb) are built in. For PostgreSQL through
-// pgx and for MySQL/MariaDB through go-sql-driver/mysql, blank-import
-// pool/pgxadapter or pool/mysqladapter and open "pgx" or "mysql". These get
-// full protection, because the pool dials every socket the driver uses.
-// OpenWithDialer gives the same to any driver whose connector accepts a dial
-// function; OpenDB wraps any driver.Connector, and Open any other registered
-// driver name, without socket control (no sever, no TCP hardening;
-// Stats().SocketControl is false). Like sql.Open, Open does not connect:
-// Ping to check the server. The zero Config works; every field documents
-// its default. Close the Pool, not the *sql.DB.
+// Each driver gets full protection from its adapter package, imported for
+// its side effect the way database/sql drivers are: pool/mssqladapter
+// ("sqlserver", "mssql": go-mssqldb), pool/pgxadapter ("pgx", "pgx/v5")
+// and pool/mysqladapter ("mysql"). The pool then dials every socket the
+// driver uses. Importing pool alone compiles no driver; a driver that
+// database/sql knows but no adapter registered is an error naming the
+// import, unless Config.AllowSoftMode accepts soft reset and liveness only
+// (no sever, no TCP hardening; Stats().SocketControl is false).
+// OpenWithDialer gives full protection to any driver whose connector
+// accepts a dial function; OpenDB wraps any driver.Connector without
+// socket control. Like sql.Open, Open does not connect: Ping to check the
+// server. The zero Config works; every field documents its default, and
+// in every Config and Options of the project 0 means the default and a
+// negative value means off where the field says so (an error elsewhere).
+// Closing the *sql.DB (as GORM, sqlx and ent do) stops the pool too;
+// sql.Conn.Raw reaches the driver's own connection (DriverConn unwraps).
 //
 // # What happens underneath
 //
@@ -51,11 +58,14 @@
 // requests hung on a dead flow return now instead of at their deadline.
 //
 // Liveness at borrow. A connection idle for longer than LivenessIdle (1s)
-// is pinged when it is borrowed, with a deadline the pool chooses from the
-// measured round-trip time (the kernel's TCP_INFO; observed ping times
-// without socket control), clamped to 200ms..2s. It is never the caller's
-// whole deadline: pgx would otherwise spend it all on a dead connection. A
-// connection that does not answer is replaced, invisibly to the caller.
+// is pinged when it is borrowed, with a deadline the pool chooses from what
+// the kernel knows (TCP_INFO: the largest of 4·rtt + 8·rttvar and
+// rtt + rto + 4·rttvar + 50ms, which survives one lost packet) and from the
+// pings it has observed (3× their mean), clamped to 200ms..2s. It is never
+// the caller's whole deadline: pgx would otherwise spend it all on a dead
+// connection. A connection that does not answer is replaced, invisibly to
+// the caller. The pgx adapter skips pgx's own ping in ResetSession when the
+// pool just pinged, so a borrow makes the round trips plain pgx makes.
 //
 // TCP hardening. Every socket the pool dials gets keepalive (15s idle, 5s
 // interval, 3 probes) and TCP_USER_TIMEOUT (15s), which bounds a request
@@ -69,52 +79,71 @@
 // the socket CancelGrace (50ms) after the caller's context ends instead.
 //
 // Classification. Every driver error is judged by Config.Classifier, then
-// the driver's own rules, then detect.Default: alive (an ordinary SQL
-// error, the caller's own cancellation), lost with an unknown outcome, or
-// lost before anything was sent. A lost connection is marked bad, reported
-// (EventConnLost) and its error wrapped in a *LostError: errors.Is(err,
-// ErrConnLost) always, errors.Is(err, ErrOutcomeUnknown) when the statement
-// may have run, errors.Is(err, driver.ErrBadConn) when it cannot have (only
-// then does database/sql retry it; a driver's own ErrBadConn that the pool
-// believes is passed through as it is). A driver's "safe to retry" is believed
-// only where it is true: pgx's is checked against whether the connection
-// was already closed when the operation began.
+// the driver adapter's rules, then the generic network rules of
+// detect.Classify: alive (an ordinary SQL error, the caller's own
+// cancellation), lost with an unknown outcome, or lost before anything was
+// sent. A lost connection is marked bad, reported (EventConnLost) and its
+// error wrapped in a *LostError: errors.Is(err, ErrConnLost) always,
+// errors.Is(err, ErrOutcomeUnknown) when the statement may have run,
+// errors.Is(err, driver.ErrBadConn) when it cannot have (only then does
+// database/sql retry it; a driver's own ErrBadConn that the pool believes
+// is passed through as it is). A driver's "safe to retry" is believed only
+// where it is true: pgx's is checked against whether the connection was
+// already closed when the operation began.
 //
-// The prober and its states. One goroutine per pool judges the path:
-// Healthy, Suspect (a connection was lost, failed its liveness
-// check, or is stalled retransmitting into the void), Unreachable (a fresh
-// connection failed, or a tunnel is reported down) and Recovering
-// (the path answers again). It wakes every ProbeInterval (1s, ±20%) or at
-// once when a failure kicks it. Real traffic proves the path; otherwise it
-// pings an idle connection, and on any doubt it makes a fresh connection
-// (dial, login, ping, within ProbeTimeout, 2s). A server error such as "too
-// many connections" still proves the path, and so does other work that
-// succeeds while a fresh connection is failing (the probe began before the
-// path came back). Fresh connection fails: Down, and one sever. Fresh
-// connection works but old ones are dead (the rekey case): a new
-// generation, and only the connections whose sockets the kernel shows
-// retransmitting into the void are severed, so a healthy query in flight
-// is never cut because another connection died; then Recovering, and
-// Healthy once operations succeed.
-// Automatic resets are at least ResetCooldown (1s) apart, so a flapping
-// tunnel cannot make the pool churn.
+// The supervisor. One goroutine per pool owns the path's Health (Healthy;
+// Suspect: a connection was lost, failed its liveness check, or is
+// stalled retransmitting into the void; Unreachable: a fresh connection
+// failed, or the tunnels are reported down; Recovering: the path answers
+// again), the gate, the tunnel table, the probe schedule and storm control
+// (supervisor.go). Its I/O runs on goroutines of its own under a context
+// Close cancels, and reports back; a probe result that a tunnel DOWN
+// overtook is dropped, so it cannot undo the DOWN. It wakes every
+// ProbeInterval (1s, ±20%), every 100ms while connections are busy (a
+// stall check, TCP_INFO only), or at once when something kicks it. Real
+// traffic proves the path; otherwise it pings an idle connection, and on
+// any doubt it makes a fresh connection. A server error such as "too many
+// connections" still proves the path, and so does other work that succeeds
+// while a fresh connection is failing. A failed connection must be
+// confirmed by another (an idle one that misses its ping too) before the
+// pool is reset: on a lossy path one ping can miss its deadline. Fresh
+// connection fails: Unreachable, and one sever (after a full-length probe,
+// or one second of short ones: a flap that flows survive by retransmission
+// cuts nothing). Fresh connection works but old ones are dead (the rekey
+// case): a new generation, and only the connections the kernel shows
+// stuck for three retransmission timeouts are severed, so a healthy query
+// in flight is never cut because another connection died; then
+// Recovering, and Healthy once operations succeed. While the path is down
+// it is probed every 50–100ms for 30s (deadlines from measured connect
+// times), then every ProbeInterval, and at once when a request starts
+// waiting at the gate. After a reset with a known cause the pool reopens,
+// in the background, as many connections as it held idle. Automatic
+// resets are at least ResetCooldown (1s) apart.
 //
-// Tunnel events and the DOWN gate. Whoever knows the tunnel's state calls
-// Pool.Notify(detect.Event{Tunnel, State, ...}), which never blocks; the
-// pool applies events in order on its own goroutine, ignores tunnels not in
-// Config.Tunnels and events older than the last one applied for the same
-// tunnel. Down severs the pool and shuts a gate: a request that needs a new connection waits
-// up to DownWait (5s) for Up, then fails with ErrTunnelDown. Up starts a
-// new generation, checks one fresh canary connection and opens the gate;
-// if the canary fails the gate stays shut until the prober finds the path
-// healthy. The prober also reopens the gate when a fresh connection
-// succeeds while a Down is in force (a Down whose Up never came). Rekey
-// resets without a gate. The feeds in detect deliver events to any
-// detect.Notifier (a *pool.Pool is one; detect.Multi fans out): Syslog
-// parses router logs with rule packs (YAMAHA RTX, strongSwan with SA
-// bookkeeping to tell a rekey from a down, Libreswan, Cisco IOS, Juniper,
-// FortiGate), Webhook takes authenticated JSON or Alertmanager alerts, and
-// detect/natsfeed spreads events across a fleet over NATS.
+// Tunnel events and the gate. Whoever knows the tunnels' state calls
+// Pool.Notify(detect.Event{Tunnel, State, ...}), which never blocks. The
+// tunnels of Config.Tunnels are redundant paths: the path is down only
+// when every one is (Config.RequireAllTunnels when each carries part of the
+// traffic); without a list, a DOWN when no other tunnel is known up counts
+// at once, and one while another is up is first checked with a fresh
+// connection. Events are ordered by arrival; At only drops events older
+// than Config.EventMaxAge, and a future At is taken as now. The tunnel
+// table is bounded. When the tunnels take the path down the pool severs
+// and shuts a gate: a request that needs a new connection waits up to
+// DownWait (5s), then fails with ErrTunnelDown. When they come back a new
+// generation begins, one fresh connection is checked, the gate opens and
+// the pool is rebuilt; if the check fails the gate stays shut until a
+// probe succeeds. A probe that succeeds reopens the gate whatever the
+// tunnel table says (a DOWN whose UP never came). Severs caused by events
+// are at most one per ResetCooldown; a DOWN inside the cooldown is applied
+// at its end. Rekey resets without a gate. The feeds deliver events to any
+// detect.Notifier (a *pool.Pool is one; detect.Multi fans out):
+// detect/syslogfeed parses router logs with rule packs (YAMAHA RTX,
+// strongSwan with SA bookkeeping to tell a rekey from a down, Libreswan,
+// Cisco IOS, Juniper, FortiGate), detect/webhookfeed takes authenticated
+// JSON or Alertmanager alerts, detect/snsfeed takes CloudWatch TunnelState
+// alarms delivered by AWS SNS, and detect/natsfeed spreads events across a
+// fleet over NATS.
 //
 // Retry: RunTx and RunConn. Pool.RunTx runs a function in a transaction
 // and commits; Pool.RunConn runs one on a connection of its own. Both
@@ -126,18 +155,23 @@
 // not retried: the error matches ErrOutcomeUnknown, and the application
 // must find out what happened (a client-generated id helps) before running
 // it again. RetryPolicy.Idempotent allows that retry for work that may run
-// twice. Attempts (4 by default) are spaced by exponential backoff and
-// wait at the DOWN gate instead of spending themselves on a dead path.
+// twice. Attempts (4 by default) are spaced by exponential backoff (a new
+// one per call, from RetryPolicy.NewBackOff) and wait at the gate instead
+// of spending themselves on a dead path.
 //
 // Orphan reaping. Once the path answers again, the pool ends the server
-// sessions its lost connections (and connections cut by a caller's
-// deadline) left behind, each only if its session id and fingerprint (the
-// client port, and the start time where the server reports it, as seen at
-// connect) still match, so a reused id is never hit. It uses a connection
-// of its own, outside database/sql's pool, and keeps what it could not
-// check for the next round. Config.Orphans: by default for PostgreSQL and
-// MySQL/MariaDB, where ending one's own sessions needs no privilege; for
-// SQL Server, whose KILL needs ALTER ANY CONNECTION, only with OrphansOn.
+// sessions that connections it lost or severed left behind (and those of
+// connections cut by a caller's deadline just before a dead path was
+// found; on a healthy path the server finishes or aborts the statement
+// itself, as with plain database/sql). A session is ended only if its id
+// and its age (pgx: the backend PID from the startup, no query) or
+// fingerprint (MySQL, SQL Server: asked once at connect, since those
+// drivers keep no id) still match, so a reused id is never hit. It uses a
+// connection of its own, outside database/sql's pool, and keeps what it
+// could not check for the next round. Config.Orphans: by default for
+// PostgreSQL and MySQL/MariaDB, where ending one's own sessions needs no
+// privilege; for SQL Server, whose KILL needs ALTER ANY CONNECTION, only
+// with OrphansOn.
 //
 // Watching it: Pool.Stats (sql.DBStats plus the pool's counters),
 // Config.OnEvent (called outside the pool's locks, on the goroutine that
@@ -145,32 +179,38 @@
 //
 // # Where things live
 //
-//   - pool: the Pool. config.go (Config and its defaults), pool.go (Open,
-//     OpenDB, OpenWithDialer, Reset, Sever, Close), conn.go, stmt.go and
+//   - pool: the Pool. pool.go (Open, OpenDB, OpenWithDialer, Close),
+//     config.go, generation.go (Reset, Sever), conn.go, stmt.go,
 //     connector.go (the driver wrapper: generations, renew at borrow,
-//     lost-connection handling), dialer.go (socket tracking, TCP
-//     hardening, liveness deadline), clock.go, liveness.go, guard.go (cancel grace), classify.go,
-//     errors.go, health.go and state.go (states), prober.go, gate.go and
-//     notify.go (tunnel events), retry.go (RunTx, RunConn), orphans.go,
-//     events.go, stats.go, redact.go, driver.go (RegisterDriver) and
-//     mssql.go (go-mssqldb support).
-//   - pool/pgxadapter, pool/mysqladapter: pgx and go-sql-driver/mysql
-//     support, each with its Classifier. A program compiles only the
-//     drivers it imports.
-//   - detect: classify.go (Verdict, Classifier, Default, Chain, WithRules)
-//     and classify_mssql.go (go-mssqldb rules); event.go (Event, State,
-//     Notifier, Multi); rules.go and rulepacks.go (log parsing); syslog.go
-//     with syslogmsg.go, and webhook.go (receivers). detect/natsfeed: the
-//     NATS fan-out, a package of its own so that only programs that use it
-//     compile the NATS client.
+//     lost-connection handling), raw.go (DriverConn), dialer.go (socket
+//     tracking, TCP hardening, liveness deadline), liveness.go, guard.go
+//     (cancel guard), supervisor.go (the one background goroutine),
+//     path.go and tunnels.go (Notify, the tunnel table, the gate's
+//     decisions), probe.go, rebuild.go, gate.go, health.go, orphans.go,
+//     retry.go (RunTx, RunConn), classify.go, errors.go, events.go,
+//     stats.go, redact.go, clock.go, driver.go (RegisterDriver).
+//   - pool/mssqladapter, pool/pgxadapter, pool/mysqladapter: go-mssqldb,
+//     pgx and go-sql-driver/mysql support, each with its Classifier. A
+//     program compiles only the drivers it imports.
+//   - detect: event.go (Event, State, AllTunnels, Notifier, Multi) and
+//     classify.go (Verdict, Classifier, WithRules, Classify, ConnectError);
+//     no I/O. detect/syslogfeed, detect/webhookfeed, detect/snsfeed and
+//     detect/natsfeed: the feeds, each a package of its own so a program
+//     compiles only the feeds (and HTTP server, NATS client) it uses;
+//     detect/internal/feedkit: what they share (body cap, rate-limited
+//     logging, escaping).
 //   - internal/sockopt: TCP_USER_TIMEOUT, the kernel's RTT and stall
 //     detection. internal/faultproxy, internal/lab, internal/labrun,
 //     internal/soak, internal/tdsserver and internal/pooltest: the test
 //     machinery (a fault-injecting TCP proxy, real servers behind real
 //     kernel faults in network namespaces, scenarios run against plain
-//     database/sql and a Pool side by side, a chaos soak with invariants,
-//     a SQL Server wire-protocol double, the checks every adapter runs).
+//     database/sql and a Pool side by side on a LAN and an emulated WAN,
+//     a chaos soak with invariants, a SQL Server wire-protocol double, the
+//     checks every adapter runs). compat: GORM and sqlx over flapguard, a
+//     test-only module. docs/drivers.md: the driver facts the code relies
+//     on, with upstream file:line.
 //   - examples, a module of its own so that demo dependencies stay out of
 //     flapguard's go.mod: flapdemo, sqlserver, pgx, mysql, metrics, fleet,
-//     tunnelhook, and labreport (regenerates BENCHMARKS.md).
+//     tunnelhook, awsvpn, quickstart, and labreport (regenerates
+//     BENCHMARKS.md).
 package flapguard

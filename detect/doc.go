@@ -23,6 +23,9 @@
 //     lines; TLS through a tls.Listener) with rule packs for YAMAHA RTX,
 //     strongSwan, Libreswan, Cisco IOS, Juniper and FortiGate, and user
 //     rules.
+//   - detect/snsfeed: an http.Handler for AWS SNS deliveries of CloudWatch
+//     alarms on the AWS/VPN TunnelState metric, with every message's
+//     signature verified.
 //   - detect/natsfeed: one event reaches every instance of a fleet.
 //
 // Bad input never produces an event and never panics.

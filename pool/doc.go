@@ -7,42 +7,54 @@
 //	defer p.Close()
 //	db := p.DB() // the standard *sql.DB: existing code, sqlx and GORM keep working
 //
+// Import the adapter of each driver you use, for its side effect:
+// pool/mssqladapter ("sqlserver", "mssql"), pool/pgxadapter ("pgx",
+// "pgx/v5"), pool/mysqladapter ("mysql"). This package compiles no driver.
+//
 // Underneath, the pool wraps the driver's connector:
 //
-//   - Generation reset (Reset): every connection is stamped with the
+//   - Generation reset ([Pool.Reset]): every connection is stamped with the
 //     generation it was made in. A reset starts a new one: idle connections
 //     are closed at once, connections in use are discarded when returned,
 //     and a pooled connection whose driver connection was closed gets a new
 //     one when it is next borrowed, before anything is sent. No query fails
 //     because of a reset by itself.
-//   - Sever: a reset that also closes the sockets of every old connection,
-//     so requests hung on a blackholed flow return now. It needs the pool
-//     to dial the sockets itself: built in for go-mssqldb ("sqlserver",
-//     "mssql"), and for pgx and go-sql-driver/mysql through pool/pgxadapter
-//     and pool/mysqladapter; any other driver through OpenWithDialer. OpenDB and
-//     other drivers get soft reset and liveness only.
+//   - Sever ([Pool.Sever]): a reset that also closes the sockets of every
+//     old connection, so requests hung on a blackholed flow return now. It
+//     needs the pool to dial the sockets itself: the adapters do, and
+//     [OpenWithDialer] does for any driver whose connector takes a dial
+//     function. [OpenDB] and soft mode get soft reset and liveness only.
 //   - Liveness at borrow: a connection idle longer than Config.LivenessIdle
-//     is pinged with a deadline the pool derives from the socket's measured
-//     round-trip time (TCP_INFO), never the caller's whole deadline.
-//   - TCP hardening: keepalive and TCP_USER_TIMEOUT on every socket, so a
-//     dead path is noticed in seconds without per-read deadlines that would
-//     kill long queries.
+//     is pinged with a deadline derived from the kernel's RTT and
+//     retransmission timeout and the pings observed (see [Config]), never
+//     the caller's whole deadline, and at no round trip the plain driver
+//     would not make.
+//   - TCP hardening: keepalive and TCP_USER_TIMEOUT on every socket.
 //   - Cancel guard: when a caller's context ends and go-mssqldb waits 5s for
 //     its ATTENTION to be confirmed, the pool closes the socket after
 //     Config.CancelGrace.
-//   - Detection: errors are classified (detect.Classifier) into ordinary
-//     errors, lost connections with an unknown outcome (ErrOutcomeUnknown)
-//     and losses before anything was sent. A background prober tells one bad
-//     connection from a dead path (State: healthy, suspect, down,
-//     recovering) and from a path that works while old flows are dead (the
-//     rekey case), and resets or severs accordingly, with a cooldown.
-//   - Tunnel events (Notify, or a feed from package detect): Down severs and
-//     gates new connections, Up resets, checks a canary and releases.
-//   - Retry (RunConn, RunTx): only what cannot have reached the server, a
-//     transaction lost before COMMIT, or work the caller marks idempotent.
-//   - Orphan reaping: server sessions of lost connections are ended once
-//     the path is back (Config.Orphans).
+//   - The supervisor: one goroutine owns the path's [Health], the gate, the
+//     tunnel table, the probe schedule and storm control. It tells one bad
+//     connection from a dead path and from a path that works while old
+//     flows are dead (the rekey case), resets or severs accordingly with a
+//     cooldown, and rebuilds the pool after a reset with a known cause.
+//   - Tunnel events ([Pool.Notify], or a feed under detect/): the tunnels of
+//     Config.Tunnels are redundant paths; when all are down the pool severs
+//     and gates new connections, when one comes back it checks a fresh
+//     connection, releases the waiters and rebuilds.
+//   - Retry ([Pool.RunConn], [Pool.RunTx]): only what cannot have reached
+//     the server, a transaction lost before COMMIT, or work the caller marks
+//     idempotent.
+//   - Orphan reaping: server sessions of lost connections are ended once the
+//     path is back (Config.Orphans).
+//   - Transparency: sql.Conn.Raw reaches the driver's own connection
+//     ([DriverConn]); closing the *sql.DB stops the pool.
 //
-// A Pool is safe for concurrent use. It owns two goroutines (the prober and
-// the tunnel-event loop), stopped by Close.
+// In every Config of the project, 0 means the field's documented default;
+// a negative value turns the feature off where the field says so and is an
+// error naming the field elsewhere.
+//
+// A Pool is safe for concurrent use. It owns one goroutine (the
+// supervisor) and the jobs it starts, stopped by [Pool.Close] or by
+// closing its *sql.DB.
 package pool

@@ -7,31 +7,6 @@ import (
 	"testing"
 )
 
-// ServeOnce accepts one loopback connection and hands it to fn.
-func ServeOnce(t testing.TB, fn func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		fn(c)
-	}()
-	return ln.Addr().String()
-}
-
-// RSTAfterByte reads one byte, then resets the connection.
-func RSTAfterByte(c net.Conn) {
-	io.ReadFull(c, make([]byte, 1))
-	c.(*net.TCPConn).SetLinger(0)
-	c.Close()
-}
-
 // CutProxy forwards loopback TCP to a target and, once armed, cuts the
 // client's connection right after forwarding the client's next write: with
 // an RST (SetLinger(0) + Close) or a FIN (Close). The server side is closed

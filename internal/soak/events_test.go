@@ -27,7 +27,7 @@ func (e *eventLog) on(ev pool.Event) {
 	defer e.mu.Unlock()
 	e.kinds[ev.Kind]++
 	switch ev.Kind {
-	case pool.EventReset, pool.EventSever, pool.EventHealthChange, pool.EventTunnel, pool.EventOrphansReaped:
+	case pool.EventReset, pool.EventSever, pool.EventHealthChange, pool.EventTunnel, pool.EventOrphansReaped, pool.EventLivenessFailed:
 		e.trail = append(e.trail, ev)
 	}
 	if ev.Kind != pool.EventHealthChange {
@@ -52,6 +52,21 @@ func (e *eventLog) downTime() (time.Duration, int) {
 		d += time.Since(e.downSince)
 	}
 	return d, e.downs
+}
+
+// of returns the trail's events of the given kinds.
+func (e *eventLog) of(kinds ...pool.EventKind) []pool.Event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []pool.Event
+	for _, ev := range e.trail {
+		for _, k := range kinds {
+			if ev.Kind == k {
+				out = append(out, ev)
+			}
+		}
+	}
+	return out
 }
 
 // during describes the trail's events between from and to.

@@ -150,6 +150,23 @@ func TestSoak(t *testing.T) {
 			t.Logf("failed outside every fault window: %s", f)
 		}
 	}
+	// Issue 16: on a busy machine with no fault in force, liveness checks
+	// must not fail falsely (≤ 1% of checks) and the pool must not reset.
+	for i, tg := range targets {
+		live, resets := quietHarm(tg, ws, sched.start)
+		checks := results[i].stats.LivenessChecks
+		t.Logf("%s: outside every fault window (+%v grace): %d liveness failures of %d checks (%.2f%%), %d resets",
+			tg.d.name, quietGrace, len(live), checks, 100*float64(len(live))/float64(max(checks, 1)), len(resets))
+		for _, l := range append(live, resets...) {
+			t.Logf("  %s", l)
+		}
+		if float64(len(live)) > 0.01*float64(checks) {
+			v.add("6 quiet liveness ("+tg.d.name+")", "%d of %d liveness checks failed outside every fault window; bound 1%%", len(live), checks)
+		}
+		if len(resets) > 0 {
+			v.add("6 quiet resets ("+tg.d.name+")", "%d resets outside every fault window; bound 0", len(resets))
+		}
+	}
 
 	// Close the pools: every session must go, then goroutines and fds.
 	for _, tg := range targets {

@@ -228,3 +228,30 @@ func staleSevers(tg *target, ws []window, t0 time.Time) []string {
 	}
 	return out
 }
+
+// quietGrace: a fault's effects (dead flows, a server restarting) are
+// found for a while after its window closes; events within this of a
+// window's end count as the fault's.
+const quietGrace = 5 * time.Second
+
+// quietHarm counts the liveness failures and the resets (severs included)
+// that happened outside every fault window (and its grace): false alarms
+// of a healthy path on a busy machine.
+func quietHarm(tg *target, ws []window, t0 time.Time) (liveness, resets []string) {
+	grown := make([]window, len(ws))
+	for i, w := range ws {
+		grown[i] = window{what: w.what, start: w.start, end: w.end.Add(quietGrace)}
+	}
+	for _, ev := range tg.events.of(pool.EventLivenessFailed, pool.EventReset, pool.EventSever) {
+		if len(overlapping(grown, ev.At.Add(-time.Millisecond), ev.At)) > 0 {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s at +%v", tg.d.name, ev.Kind, ev.At.Sub(t0).Round(time.Millisecond))
+		if ev.Kind == pool.EventLivenessFailed {
+			liveness = append(liveness, line)
+		} else {
+			resets = append(resets, line+" ("+ev.Reason+")")
+		}
+	}
+	return liveness, resets
+}

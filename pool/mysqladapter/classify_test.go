@@ -15,6 +15,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/nettest"
 	"github.com/flapguard/flapguard/internal/pooltest"
 )
 
@@ -246,7 +247,7 @@ func TestClassifierRealMariaDB(t *testing.T) {
 		// MySQL's server speaks first, so the fake resets at once; the RST
 		// can beat the client's connect completion (then the dial itself
 		// fails with ECONNRESET). Both outcomes are real and judged.
-		err := connectErr(t, pooltest.ServeOnce(t, func(c net.Conn) { c.(*net.TCPConn).SetLinger(0); c.Close() }), "test")
+		err := connectErr(t, nettest.ServeOnce(t, nettest.RST), "test")
 		var oe *net.OpError
 		if errors.As(err, &oe) && oe.Op == "dial" {
 			expect(t, err, detect.LostUnsent)

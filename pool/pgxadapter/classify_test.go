@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/internal/nettest"
 	"github.com/flapguard/flapguard/internal/pooltest"
 )
 
@@ -218,7 +219,7 @@ func TestClassifierRealPostgres(t *testing.T) {
 		expect(t, err, detect.Alive)
 	})
 	t.Run("real/connect: server RSTs during startup", func(t *testing.T) {
-		_, err := pgx.Connect(ctx, pgDSN(pooltest.ServeOnce(t, pooltest.RSTAfterByte)))
+		_, err := pgx.Connect(ctx, pgDSN(nettest.ServeOnce(t, nettest.RSTAfterByte)))
 		t.Logf("%T: %v", err, err)
 		expect(t, err, detect.LostUnsent)
 	})

@@ -60,7 +60,7 @@
 // Liveness at borrow. A connection idle for longer than LivenessIdle (1s)
 // is pinged when it is borrowed, with a deadline the pool chooses from what
 // the kernel knows (TCP_INFO: the largest of 4·rtt + 8·rttvar and
-// rtt + rto + 4·rttvar + 50ms, which survives one lost packet) and from the
+// rtt + rto + 4·rttvar + 100ms, which survives one lost packet) and from the
 // pings it has observed (3× their mean), clamped to 200ms..2s. It is never
 // the caller's whole deadline: pgx would otherwise spend it all on a dead
 // connection. A connection that does not answer is replaced, invisibly to

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -384,19 +383,16 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 	return ok
 }
 
-// freshProbe makes a new connection (not pooled), pings it and closes it,
-// within d. An error the server sent (classified alive: too many
-// connections, login failed) still proves the path works, so it counts as
-// success.
+// freshProbe makes a new connection (not pooled) and closes it, within d.
+// A completed login proves the path (no ping after it: one round trip less
+// before the gate opens). An error the server sent (classified alive: too
+// many connections, login failed) proves it too, so it counts as success.
 func (p *Pool) freshProbe(parent context.Context, d time.Duration) error {
 	p.stats.probes.Add(1)
 	ctx, cancel := context.WithTimeout(parent, d)
 	defer cancel()
 	rc, err := p.conn.dial(ctx)
 	if err == nil {
-		if pg, ok := rc.inner.(driver.Pinger); ok {
-			err = pg.Ping(ctx)
-		}
 		rc.close()
 	}
 	if err != nil && ctx.Err() == nil && !p.classify(err).IsLost() {

@@ -2,7 +2,8 @@ package pool
 
 import (
 	"context"
-	"database/sql"
+	"sync"
+	"sync/atomic"
 )
 
 // rebuild reopens, in the background, n connections after a reset whose
@@ -20,13 +21,18 @@ func (s *supervisor) rebuild(n int) {
 	}
 	p := s.p
 	ctx, cancel := context.WithTimeout(s.ctx, p.cfg.ProbeTimeout)
-	conns := make(chan *sql.Conn, n)
-	done := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	var made atomic.Int64
+	// All n borrows start at once, so each takes a conn of its own (a
+	// retired one, renewed in ResetSession, or a new one) before any is
+	// returned; each is returned as soon as it is ready, so a request that
+	// arrives meanwhile waits for one connect at most.
 	for range n {
+		wg.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			defer func() { done <- struct{}{} }()
+			defer wg.Done()
 			c, err := p.db.Conn(ctx)
 			if err != nil {
 				return
@@ -37,26 +43,18 @@ func (s *supervisor) rebuild(n int) {
 				}
 				return nil
 			})
-			_ = err // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
-			conns <- c
+			if err == nil {
+				made.Add(1)
+			}
+			c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
 		}()
 	}
-	// Hold every conn until all are made (so each borrow opens a new one
-	// rather than taking back a rebuilt one), then return them together.
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		for range n {
-			<-done
-		}
-		close(conns)
-		made := 0
-		for c := range conns {
-			c.Close()
-			made++
-		}
-		p.stats.rebuilt.Add(uint64(made))
-		p.log.Debug("flapguard: pool rebuilt", "conns", made)
+		wg.Wait()
+		p.stats.rebuilt.Add(uint64(made.Load()))
+		p.log.Debug("flapguard: pool rebuilt", "conns", made.Load())
 	}()
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/internal/lab"
 	"github.com/flapguard/flapguard/pool"
 )
@@ -71,6 +72,48 @@ func TestWAN(t *testing.T) {
 			}
 		})
 	}
+
+	// The seed case told by the feed, on the WAN: the pool sits idle
+	// across DOWN, a rekey and UP; traffic resumes 200ms after UP. The
+	// pool knew at UP that every connection was new, so no request after
+	// UP may pay a reconnect: worst latency ≤ 2 RTT + 10ms (issue 11).
+	t.Run("S8-notify-wan-postgres", func(t *testing.T) {
+		defer heal(t)
+		tg := targets[0]
+		plain, fg := tg.Build(t, pool.Config{Tunnels: []string{"vpn"}}, 8)
+		wan := WAN
+		notify := func(st detect.State) { fg.Pool.Notify(detect.Event{Tunnel: "vpn", State: st, Source: "lab"}) }
+		r := Run(t, l, Scenario{Name: "S8-wan", Title: "DOWN, rekey, UP reported while the pool sits idle; traffic 200ms after UP, on the WAN", Server: tg.Server,
+			Path: &wan, Load: Load{Workers: 8, Deadline: 2 * time.Second, Query: tg.Query, Pause: 20 * time.Millisecond},
+			Script: func(s *Script) error {
+				Sleep(1500 * time.Millisecond)
+				s.Pause()
+				Sleep(500 * time.Millisecond)
+				if _, err := s.Lab.BeginRekey(); err != nil {
+					return err
+				}
+				notify(detect.Down)
+				Sleep(3 * time.Second)
+				if err := s.Lab.EndRekey(); err != nil {
+					return err
+				}
+				notify(detect.Up)
+				s.Back()
+				Sleep(200 * time.Millisecond)
+				s.Resume()
+				Sleep(4 * time.Second)
+				return nil
+			}}, plain, fg)
+		worst := worstStartedAfter(r.Side("flapguard"), r.Back)
+		rtt := 2 * wan.Delay
+		t.Logf("S8 on the WAN: flapguard's slowest request after UP took %v (goal ≤ 2 RTT + 10ms = %v); plain failed %d after UP", worst, 2*rtt+10*time.Millisecond, r.Side("plain").FailedAfterBack)
+		if n := r.Side("flapguard").FailedAfterBack; n != 0 {
+			t.Errorf("flapguard: %d requests failed after UP; goal 0", n)
+		}
+		if worst < 0 || worst > 2*rtt+10*time.Millisecond {
+			t.Errorf("flapguard: slowest request after UP %v; goal ≤ 2 RTT + 10ms (%v)", worst, 2*rtt+10*time.Millisecond)
+		}
+	})
 
 	d := lossyDuration(t)
 	servers := strings.Split(cmp.Or(os.Getenv(EnvLossyServers), "postgres"), ",")

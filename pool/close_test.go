@@ -68,7 +68,10 @@ func TestDriverOpenUsesItsDSN(t *testing.T) {
 	}
 }
 
-var errRecorded = errors.New("recorded")
+var (
+	errRecorded       = errors.New("recorded")
+	registerNoAdapter sync.Once // sql.Register panics on a second call (go test -count 2)
+)
 
 type dsnRecorder struct{ dsn string }
 
@@ -84,7 +87,7 @@ func (noDriverConnector) Driver() driver.Driver                        { return 
 // A driver database/sql knows but no adapter registered is an error that
 // names the import, unless soft mode is asked for.
 func TestForgottenAdapterIsAnError(t *testing.T) {
-	sql.Register("flapguard-test-noadapter", &dsnRecorder{})
+	registerNoAdapter.Do(func() { sql.Register("flapguard-test-noadapter", &dsnRecorder{}) })
 	_, err := Open("flapguard-test-noadapter", "x", Config{})
 	if err == nil || !strings.Contains(err.Error(), "no flapguard adapter") || !strings.Contains(err.Error(), "AllowSoftMode") {
 		t.Fatalf("err = %v; want it to say there is no adapter and how to run without", err)

@@ -106,13 +106,17 @@ func (s *supervisor) tick(timed bool) {
 	s.evidence = 0
 }
 
-// startProbe runs j on a goroutine of its own; one probe at a time.
+// startProbe runs j on a goroutine of its own; one probe at a time, but
+// the check after the tunnels came up never waits behind a probe still
+// stuck in the dead path (goUp cuts that one's connect).
 func (s *supervisor) startProbe(j job) {
-	if s.probing {
-		s.probeAgain = true
-		return
+	if j.kind != jobCanary {
+		if s.probing {
+			s.probeAgain = true
+			return
+		}
+		s.probing = true
 	}
-	s.probing = true
 	j.epoch = s.epoch
 	p := s.p
 	ops0, conns0 := p.totalOps(), p.stats.connects.Load()

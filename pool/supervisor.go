@@ -144,7 +144,9 @@ func (s *supervisor) loop() {
 		case <-s.wake:
 			s.step(false)
 		case r := <-s.results:
-			s.probing = false
+			if r.kind != jobCanary {
+				s.probing = false
+			}
 			s.onProbe(r)
 			if s.probeAgain {
 				s.probeAgain = false

@@ -220,7 +220,7 @@ func TestCloseDuringProbeOrCanaryReturnsFast(t *testing.T) {
 				p.Notify(up("t"))
 				p.sup.sync(func() { p.sup.step(false) })
 			}
-			waitFor(t, func() bool { busy := false; p.sup.sync(func() { busy = p.sup.probing }); return busy })
+			waitFor(t, func() bool { busy := false; p.sup.sync(func() { busy = p.sup.probing || p.sup.canary }); return busy })
 			start := time.Now()
 			p.Close()
 			took := time.Since(start)

@@ -21,6 +21,7 @@ type fakeDriver struct {
 	addr string
 
 	opened, closed atomic.Int64
+	blocked        atomic.Int64 // conns blocked in a socket read right now
 	pings          atomic.Int64
 	queries        atomic.Int64
 
@@ -133,6 +134,8 @@ func (c *fakeConn) blockInRead() error {
 		<-c.gone
 		return io.EOF
 	}
+	c.d.blocked.Add(1)
+	defer c.d.blocked.Add(-1)
 	_, err := c.sock.Read(make([]byte, 1))
 	return err
 }

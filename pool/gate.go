@@ -12,8 +12,9 @@ import (
 // down. Only the supervisor blocks and releases it; Close stops it for
 // good (open, and never blocked again).
 type gate struct {
-	blockedFlag atomic.Bool // fast path for Connect
-	onWait      func()      // called when a request starts waiting
+	blockedFlag atomic.Bool  // fast path for Connect
+	onWait      func()       // called when a request starts waiting
+	waiters     atomic.Int32 // requests waiting now
 
 	mu      sync.Mutex    // protects following
 	release chan struct{} // closed when the gate opens
@@ -72,6 +73,8 @@ func (g *gate) wait(ctx context.Context, max time.Duration) error {
 	if max < 0 {
 		return fmt.Errorf("%w (failing fast)", ErrTunnelDown)
 	}
+	g.waiters.Add(1)
+	defer g.waiters.Add(-1)
 	if g.onWait != nil {
 		g.onWait()
 	}

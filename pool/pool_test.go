@@ -132,15 +132,14 @@ func TestResetDiscardsInUseConnOnReturn(t *testing.T) {
 }
 
 func TestSeverReturnsHungQueryWithin100ms(t *testing.T) {
-	p, _ := openFake(t, quietConfig(), true)
+	p, d := openFake(t, quietConfig(), true)
 	db := p.DB()
 	errc := make(chan error, 1)
 	go func() {
 		_, err := db.ExecContext(context.Background(), "hang") // no deadline at all
 		errc <- err
 	}()
-	waitFor(t, func() bool { return db.Stats().InUse == 1 })
-	time.Sleep(50 * time.Millisecond) // let it block in the read
+	waitFor(t, func() bool { return d.blocked.Load() == 1 }) // blocked in the socket read
 	start := time.Now()
 	p.Sever("test")
 	select {
@@ -232,10 +231,11 @@ func TestNotifyDownGatesAndUpReleases(t *testing.T) {
 	waitFor(t, func() bool { return p.Stats().TunnelDown })
 	errc := make(chan error, 1)
 	go func() { errc <- db.PingContext(ctx) }()
+	waitFor(t, func() bool { return p.gate.waiters.Load() == 1 }) // the ping waits at the gate
 	select {
 	case err := <-errc:
 		t.Fatalf("ping returned during DOWN: %v", err)
-	case <-time.After(100 * time.Millisecond):
+	default:
 	}
 	upAt := time.Now()
 	p.Notify(detect.Event{Tunnel: "t1", State: detect.Up, Source: "test"})

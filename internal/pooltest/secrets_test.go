@@ -1,4 +1,4 @@
-package pool_test
+package pooltest_test
 
 import (
 	"context"
@@ -108,4 +108,3 @@ func TestNoPasswordInAnyErrorChain(t *testing.T) {
 		}
 	}
 }
-

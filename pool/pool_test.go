@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/flapguard/flapguard/internal/waitfor"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
@@ -382,13 +384,7 @@ func TestResetStormIsRaceFree(t *testing.T) {
 
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.True(t, "the condition", 5*time.Second, cond)
 }
 
 // A connect that started into a dead path hangs in its login (no request

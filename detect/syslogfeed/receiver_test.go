@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/flapguard/flapguard/internal/waitfor"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
@@ -35,13 +37,7 @@ func recv(t *testing.T, c chanNotifier) detect.Event {
 // assertion).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.True(t, what, 5*time.Second, cond)
 }
 
 // noLeaks checks, after every later-registered cleanup (Close) ran, that

@@ -10,6 +10,8 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/flapguard/flapguard/internal/waitfor"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/faultproxy"
@@ -229,11 +231,5 @@ func testLiveness(t *testing.T, tg Target) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitfor.True(t, "the condition", 5*time.Second, cond)
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	waitfortest "github.com/flapguard/flapguard/internal/waitfor"
 	"time"
 
 	mssql "github.com/microsoft/go-mssqldb"
@@ -22,13 +24,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 // asynchronous effect, it does not decide an outcome by sleeping.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitfortest.True(t, what, d, cond)
 }
 
 func conn(t *testing.T, db *sql.DB) *sql.Conn {

@@ -66,6 +66,18 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 
 var errAbandoned = errors.New("pool: connect cut because the path came back while it ran")
 
+// claim takes a finished connect's sockets out of the pending set, so no
+// later abandonPending can cut them; it reports false if one already did.
+func (p *Pool) claim(set *socketSet) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if set.abandoned.Load() {
+		return false
+	}
+	delete(p.pending, set)
+	return true
+}
+
 // rawConn is a driver conn with the sockets it was dialed with and the
 // generation it belongs to. A pooled conn wraps one at a time; the prober
 // and the canary use one bare.
@@ -181,7 +193,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		// caller's was sent on a connection that never opened.
 		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
 	}
-	if set != nil && set.abandoned.Load() {
+	if set != nil && !p.claim(set) {
 		// The pool cut this connect (it had started before the path came
 		// back) just as the driver finished it: the socket is closed under
 		// a conn that looks open. Nothing of the caller's was sent; dial

@@ -85,13 +85,17 @@ func (p *Pool) abandonPending(gen uint64, before time.Time) int {
 	var pend []*socketSet
 	for s, pc := range p.pending {
 		if pc.gen < gen && pc.started.Before(before) {
+			// Marked under the lock: a connect that finishes now either
+			// sees the mark or has already left the pending set (see
+			// connector.claim), never both unmarked and cut.
+			s.abandoned.Store(true)
+			delete(p.pending, s)
 			pend = append(pend, s)
 		}
 	}
 	p.mu.Unlock()
 	n := 0
 	for _, s := range pend {
-		s.abandoned.Store(true)
 		n += s.closeAll()
 	}
 	return n

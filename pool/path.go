@@ -9,6 +9,12 @@ import (
 // applyEvents records tunnel events in the table (supervisor goroutine).
 func (s *supervisor) applyEvents(evs []detect.Event) {
 	now := s.p.cfg.now()
+	wasDown, _ := s.tunnels.pathState()
+	defer func() {
+		if isDown, _ := s.tunnels.pathState(); isDown != wasDown {
+			s.prevToggle, s.lastToggle, s.toggledNow = s.lastToggle, now, true
+		}
+	}()
 	for _, ev := range evs {
 		s.p.stats.events.Add(1)
 		s.p.emit(Event{Kind: EventTunnel, TunnelEvent: ev})
@@ -25,29 +31,49 @@ func (s *supervisor) applyEvents(evs []detect.Event) {
 }
 
 // reconcile brings the gate and the pool in line with the tunnel table,
-// under storm control: at most one event-driven sever per ResetCooldown; a
-// DOWN inside the cooldown is applied at its end if the table still says
-// down then (the trailing edge). Reopening is never delayed (it ends
-// gating) and follows a sever, so it is bounded by them too. A storm never
-// leaves the pool stuck: it ends in the state of the last event.
+// under storm control. A DOWN after a quiet spell severs at once (the
+// seed case). Once a DOWN has severed, the tunnels' further toggles are a
+// storm: they sever nothing more until the table has been quiet for
+// ResetCooldown; then one trailing sever applies if the storm ended down,
+// or went down meanwhile (old flows may have died with it). So toggles
+// faster than the cooldown collapse into the first sever and at most one
+// more at the storm's end. Reopening is never delayed (it ends gating).
+// A storm never leaves the pool stuck: it ends in the state of the last
+// event.
 func (s *supervisor) reconcile() {
 	down, verify := s.tunnels.pathState()
+	// The toggle before this one, if the events just applied flipped the
+	// path: the current flip itself is not a storm.
+	recent := s.lastToggle
+	if s.toggledNow {
+		recent, s.toggledNow = s.prevToggle, false
+	}
+	stormy := !s.lastEdge.IsZero() && !s.cooled(s.lastEdge)
+	if !s.lastEdge.IsZero() && recent.After(s.lastEdge) && !s.cooled(recent) {
+		stormy = true // toggling since the last sever: wait for quiet
+	}
 	switch {
 	case down && !s.gated:
-		if s.cooled(s.lastEdge) {
+		if !stormy {
 			s.goDown(s.lastEvent)
 		} else {
-			s.missedDown = true
+			s.missedDown, s.missedDownAt = true, s.p.monoNow()
 		}
 	case !down && !s.gated && s.missedDown:
-		// The tunnels went down and came back inside the cooldown: old
-		// flows may have died with them (a rekey), and nothing cut them.
-		// One sever at the end of the cooldown (the trailing edge).
-		if s.cooled(s.lastEdge) {
+		// The tunnels went down and came back during the storm: old flows
+		// may have died with them (a rekey), and nothing cut them. Once the
+		// storm is over (the trailing edge): a new generation, and the
+		// requests still in flight since before that DOWN are cut (on a
+		// working path they would have finished by now); requests started
+		// since are left alone.
+		if !stormy {
 			s.missedDown = false
 			s.lastEdge = s.p.cfg.now()
 			idle := s.p.idleCount()
-			s.p.reset("tunnels went down and up during the cooldown", true)
+			s.p.reset("tunnels went down and up during a storm", false)
+			if n := s.p.severBusySince(s.missedDownAt); n > 0 {
+				s.p.emit(Event{Kind: EventSever, Reason: "requests in flight since a DOWN during a storm", Count: n})
+			}
 			s.rebuild(idle)
 		}
 	case !down && s.gated && !s.canary:

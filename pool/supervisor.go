@@ -45,7 +45,11 @@ type supervisor struct {
 	downSince      time.Time     // when the path was last found or reported down
 	severDue       bool          // the outage has not severed yet (see onProbe)
 	missedDown     bool          // a DOWN inside the cooldown was not applied
+	missedDownAt   int64         // monoNow of the last such DOWN
 	lastEvent      string        // the last tunnel event applied, for reasons
+	lastToggle     time.Time     // when the tunnel table last flipped the path's state
+	prevToggle     time.Time     // the flip before it
+	toggledNow     bool          // the events just applied flipped it
 	lastStallProbe time.Time
 	lastOps        uint64
 	lastConnects   uint64

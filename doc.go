@@ -134,9 +134,11 @@
 // generation begins, one fresh connection is checked, the gate opens and
 // the pool is rebuilt; if the check fails the gate stays shut until a
 // probe succeeds. A probe that succeeds reopens the gate whatever the
-// tunnel table says (a DOWN whose UP never came). Severs caused by events
-// are at most one per ResetCooldown; a DOWN inside the cooldown is applied
-// at its end. Rekey resets without a gate. The feeds deliver events to any
+// tunnel table says (a DOWN whose UP never came). Storms collapse: after a
+// DOWN has severed, further toggles sever nothing until the tunnels have
+// been quiet for ResetCooldown; then one new generation, cutting only the
+// requests in flight since a DOWN of the storm. Rekey resets without a
+// gate. The feeds deliver events to any
 // detect.Notifier (a *pool.Pool is one; detect.Multi fans out):
 // detect/syslogfeed parses router logs with rule packs (YAMAHA RTX,
 // strongSwan with SA bookkeeping to tell a rekey from a down, Libreswan,

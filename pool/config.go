@@ -80,9 +80,10 @@ type Config struct {
 	// Default 2s.
 	ProbeTimeout time.Duration
 
-	// ResetCooldown is the least time between two automatic resets: a
-	// flapping tunnel cannot make the pool churn connections faster.
-	// Explicit Reset and Sever calls are not limited. Default 1s.
+	// ResetCooldown is the least time between two automatic resets, and
+	// the quiet that ends a storm of tunnel events (see Pool.Notify): a
+	// flapping tunnel cannot make the pool churn connections. Explicit
+	// Reset and Sever calls are not limited. Default 1s.
 	ResetCooldown time.Duration
 
 	// Tunnels lists the tunnel ids whose events (Notify) this pool obeys,

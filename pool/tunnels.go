@@ -298,8 +298,10 @@ func (in *inbox) take() []detect.Event {
 // drops events older than Config.EventMaxAge; an At in the future is taken
 // as now. Invalid events, events for tunnels not in Config.Tunnels, and
 // AllTunnels events with Config.RefuseAllTunnels are ignored and counted.
-// Toggles faster than Config.ResetCooldown collapse into at most one sever
-// per cooldown, and the pool ends in the state of the last event. Notify
+// Storms collapse: after a DOWN has severed, further toggles sever nothing
+// until the tunnels have been quiet for Config.ResetCooldown; then one new
+// generation, cutting only requests in flight since a DOWN of the storm,
+// and the pool ends in the state of the last event. Notify
 // never blocks. After Close it does nothing.
 func (p *Pool) Notify(ev detect.Event) {
 	if p.closed.Load() {

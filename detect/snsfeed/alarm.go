@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // alarm is the part of a CloudWatch alarm notification (the JSON in an SNS
@@ -104,7 +104,7 @@ func (s *settings) decide(e *envelope) (decision, error) {
 	if !ok {
 		return decision{unmapped: true, why: fmt.Sprintf("alarm %s (VpnId %s, TunnelIpAddress %s) maps to no tunnel", name, quote(vpn), quote(ip))}, nil
 	}
-	ev := detect.Event{Tunnel: tunnel, State: st, At: at, Source: "sns:" + cleanSource(a.AlarmName)}
+	ev := detect.Event{Tunnel: tunnel, State: st, At: at, Source: "sns:" + feedkit.CleanSource(a.AlarmName)}
 	if err := ev.Validate(); err != nil {
 		return decision{}, err // tunnel ids were validated by New; kept as a guard
 	}
@@ -120,18 +120,4 @@ func parseChangeTime(s string) (time.Time, error) {
 		return t, nil
 	}
 	return time.Parse(time.RFC3339Nano, s)
-}
-
-// cleanSource keeps a short, printable name from outside input.
-func cleanSource(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if b.Len() >= 64 {
-			break
-		}
-		if r >= 0x20 && r != 0x7f && r != '\ufffd' {
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }

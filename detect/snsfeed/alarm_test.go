@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 func TestParseChangeTime(t *testing.T) {
@@ -97,9 +98,9 @@ func TestDecide(t *testing.T) {
 }
 
 func TestSourceIsShortAndPrintable(t *testing.T) {
-	got := cleanSource("tunnel\x00-\x1b[31m-" + strings.Repeat("é", 100))
-	if strings.ContainsAny(got, "\x00\x1b") || len(got) > 70 {
-		t.Fatalf("cleanSource = %q", got)
+	got := feedkit.CleanSource("tunnel\x00-\x1b[31m-" + strings.Repeat("é", 100))
+	if strings.ContainsAny(got, "\x00\x1b") || len(got) > feedkit.MaxSource {
+		t.Fatalf("CleanSource = %q", got)
 	}
 	ev := detect.Event{Tunnel: "aws-1", State: detect.Down, Source: "sns:" + got}
 	if err := ev.Validate(); err != nil {

@@ -155,9 +155,7 @@ func (c Config) settings() (*settings, error) {
 			return nil, fmt.Errorf("snsfeed: Config.Tunnels has a bad key %q", k)
 		}
 		id := v
-		if v == "*" {
-			id = ""
-		} else if v == "" {
+		if v == "" {
 			return nil, fmt.Errorf("snsfeed: Config.Tunnels[%q] is empty (use \"*\" for every tunnel)", k)
 		}
 		if err := (detect.Event{Tunnel: id, State: detect.Down}).Validate(); err != nil {

@@ -99,7 +99,7 @@ func TestStarMapsToEveryTunnel(t *testing.T) {
 	if rec := r.send(notification(alarmJSON("ALARM", "2026-03-14T11:59:57+0000"))); rec.Code != 200 {
 		t.Fatalf("status %d", rec.Code)
 	}
-	if ev := r.got(); len(ev) != 1 || ev[0].Tunnel != "" {
+	if ev := r.got(); len(ev) != 1 || ev[0].Tunnel != detect.AllTunnels {
 		t.Fatalf("events %v, want one for every tunnel", ev)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"mime"
 	"net/http"
 	"time"
+
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Handler is an http.Handler for an SNS HTTP(S) subscription whose topic
@@ -26,7 +28,7 @@ type Handler struct {
 	s    *settings
 	v    *verifier
 	seen *seenSet // nil: no deduplication
-	rlog *rateLog
+	rlog *feedkit.RateLog
 	c    counters
 }
 
@@ -37,7 +39,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{s: s, v: newVerifier(s), rlog: newRateLog(s.Logger, s.LogInterval, s.Now)}
+	h := &Handler{s: s, v: newVerifier(s), rlog: feedkit.NewRateLog(s.Logger, s.LogInterval, s.Now)}
 	if s.SeenIDs > 0 {
 		h.seen = newSeenSet(s.SeenIDs)
 	}
@@ -74,7 +76,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h.c.received.Add(1)
 	if rej := h.serve(rw, r); rej != nil {
 		h.c.rejected[rej.reason].Add(1)
-		h.rlog.logf(slog.LevelWarn, rej.reason.String(), "snsfeed: request refused",
+		h.rlog.Log(slog.LevelWarn, rej.reason.String(), "snsfeed: request refused",
 			"status", rej.code, "reason", rej.reason.String(), "detail", rej.msg, "remote", r.RemoteAddr)
 		reply(rw, rej.code, rej.msg)
 	}
@@ -125,7 +127,7 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request) *rejection {
 	// The message is authentic from here on.
 	if h.seen != nil && !h.seen.claim(e.MessageId) {
 		h.c.duplicates.Add(1)
-		h.rlog.logf(slog.LevelInfo, "duplicate", "snsfeed: redelivered message ignored", "message_id", e.MessageId, "topic", e.TopicArn)
+		h.rlog.Log(slog.LevelInfo, "duplicate", "snsfeed: redelivered message ignored", "message_id", e.MessageId, "topic", e.TopicArn)
 		reply(rw, http.StatusOK, "duplicate: message already handled")
 		return nil
 	}
@@ -164,7 +166,7 @@ func (h *Handler) handle(ctx context.Context, rw http.ResponseWriter, e *envelop
 			} else {
 				h.c.ignored.Add(1)
 			}
-			h.rlog.logf(slog.LevelInfo, key, "snsfeed: alarm without event", "why", d.why, "topic", e.TopicArn)
+			h.rlog.Log(slog.LevelInfo, key, "snsfeed: alarm without event", "why", d.why, "topic", e.TopicArn)
 			reply(rw, http.StatusOK, "ignored: "+d.why)
 			return nil
 		}

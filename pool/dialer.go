@@ -186,7 +186,10 @@ func (c *looseConn) Close() error {
 // On a LAN that is ~300ms, on a 40ms VPN ~400ms: a dead connection is
 // still found within a few round trips plus one retransmission timeout. Without the socket (no socket
 // control) rtt is the observed ping and rto the kernel's floor, 200ms.
-const livenessSlack = 100 * time.Millisecond
+const (
+	livenessSlack = 100 * time.Millisecond
+	lossyPath     = 1.0 / 200 // share of resent data segments that makes a path lossy
+)
 
 func (p *Pool) livenessTimeout(sock net.Conn) time.Duration {
 	var rtt, rttvar, rto time.Duration
@@ -199,5 +202,10 @@ func (p *Pool) livenessTimeout(sock net.Conn) time.Duration {
 		rtt, rttvar, rto = ping, 0, 200*time.Millisecond
 	}
 	d := max(4*rtt+8*rttvar, rtt+rto+4*rttvar+livenessSlack, 3*ping)
+	if ok {
+		if loss, known := sockopt.Loss(sock); known && loss > lossyPath {
+			d = max(d, rtt+3*rto+4*rttvar)
+		}
+	}
 	return min(max(d, p.cfg.LivenessTimeoutMin), p.cfg.LivenessTimeoutMax)
 }

@@ -57,3 +57,18 @@ func Stalled(c net.Conn) (timeouts int, ok bool) {
 	}
 	return stalledOf(raw)
 }
+
+// Loss reports the share of c's data segments the kernel had to send again
+// (tcpi_total_retrans / tcpi_data_segs_out over the connection's life): a
+// measure of how lossy the path has been. ok is false when unknown.
+func Loss(c net.Conn) (rate float64, ok bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return 0, false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	return lossOf(raw)
+}

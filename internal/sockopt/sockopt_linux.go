@@ -49,3 +49,14 @@ func stalledOf(c syscall.RawConn) (timeouts int, ok bool) {
 	}
 	return max(timeouts, int(info.Probes)), true
 }
+
+func lossOf(c syscall.RawConn) (rate float64, ok bool) {
+	var info *unix.TCPInfo
+	var gerr error
+	if err := c.Control(func(fd uintptr) {
+		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil || gerr != nil || info == nil || info.Data_segs_out == 0 {
+		return 0, false
+	}
+	return float64(info.Total_retrans) / float64(info.Data_segs_out), true
+}

@@ -14,3 +14,5 @@ func rttOf(syscall.RawConn) (time.Duration, time.Duration, time.Duration, bool) 
 }
 
 func stalledOf(syscall.RawConn) (int, bool) { return 0, false }
+
+func lossOf(syscall.RawConn) (float64, bool) { return 0, false }

@@ -57,6 +57,9 @@ func TestUserTimeoutAndRTTOnLoopback(t *testing.T) {
 		t.Fatalf("RTT = %v ±%v ok=%v; want a positive loopback RTT", rtt, rttvar, ok)
 	}
 	t.Logf("loopback RTT %v ±%v, RTO %v", rtt, rttvar, rto)
+	if loss, ok := Loss(c); !ok || loss != 0 {
+		t.Fatalf("Loss on loopback = %v ok=%v; want 0, known", loss, ok)
+	}
 }
 
 func TestRTTOnNonTCP(t *testing.T) {

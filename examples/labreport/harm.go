@@ -21,7 +21,10 @@ var tradeoffs = map[string]string{
 	"S5": "A server restart: every session ends. flapguard does not trust pgx's \"safe to retry\" after a statement was sent (pgx v5.12 duplicates writes otherwise: TestSafeToRetryAfterSend), so a statement cut by the restart is reported as outcome unknown where plain retries it on a new connection.",
 	"H3": "The feed said the pool's only tunnel went down: flapguard obeys (sever and gate), plain knows nothing of the feed. Storm control bounds it to one sever per ResetCooldown.",
 	"H4": "Both DOWN events (the future-dated one and the later current one) are obeyed with a sever, although the path worked; the supervisor then finds the path working and reopens within milliseconds.",
-	"H5": "Each of the feed's DOWNs is obeyed (one sever per cooldown): requests in flight are cut, where plain's often survive a 300ms blackhole by retransmission.",
+	"H5": "The storm's first DOWN is obeyed with a sever, and when the storm is over the requests still in flight since one of its DOWNs are cut: requests that plain's pool sometimes carries through a 300ms blackhole by retransmission fail instead. In exchange the pool recovers from the final rekey sooner (first success after back below plain's).",
+	"S8-notify": "The DOWN is obeyed at once: requests in flight are cut now and new ones wait at the gate, failing at their own deadline if the outage outlasts it; plain's requests hang on the dead flows until their deadline, so plain attempts fewer requests during the same outage. Neither side fails a request after UP.",
+	"S8-syslog": "As S8-notify: the DOWN (a YAMAHA RTX line over syslog) is obeyed at once; during the outage flapguard fails each request promptly where plain's hang until their deadline, so it attempts (and fails) more of them. Neither side fails a request after UP.",
+	"S8-webhook": "As S8-notify, through the webhook.",
 }
 
 // harmMatrix renders one row per scenario run: plain and flapguard side by

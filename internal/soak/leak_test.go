@@ -42,16 +42,16 @@ func takeBaseline(adminConns int) (baseline, error) {
 //     framework, the TDS double's accept loop (closed before the check);
 //   - lab.SpawnerGoroutine: the lab forks servers from one goroutine that
 //     lives as long as the process, by design (internal/lab/proc.go);
-//   - lab.startProcess.func1: the reaper that waits for a server process,
-//     one per running server; a server restarted during the soak has a new
-//     one, started after the baseline. It ends with the server at teardown.
+//   - lab.startCmd.func1: the reaper that waits for a server process, one
+//     per running server; a server restarted during the soak has a new one,
+//     started after the baseline. It ends with the server at teardown.
 //
 // Nothing of pool/, database/sql or the drivers is ignored.
 func (b baseline) leakOptions() []goleak.Option {
 	return []goleak.Option{
 		b.ignore,
 		goleak.IgnoreTopFunction(lab.SpawnerGoroutine),
-		goleak.IgnoreAnyFunction("github.com/flapguard/flapguard/internal/lab.startProcess.func1"),
+		goleak.IgnoreAnyFunction("github.com/flapguard/flapguard/internal/lab.startCmd.func1"),
 	}
 }
 

@@ -48,7 +48,6 @@ type Pool struct {
 	sup      *supervisor
 
 	closeOnce sync.Once
-	closeErr  error
 }
 
 // Open opens a pool for a database/sql driver, like sql.Open: it validates

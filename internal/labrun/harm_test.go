@@ -16,16 +16,8 @@ import (
 func TestHarm(t *testing.T) {
 	lab.Require(t)
 	l := lab.New(t)
-	pg := l.StartPostgres(t)
-	tg := PostgresTarget(l, pg)
-	heal := func(t *testing.T) {
-		t.Helper()
-		for _, err := range []error{l.Restore(), l.Reset(false), l.ReviveFlows()} {
-			if err != nil {
-				t.Fatalf("healing the lab: %v", err)
-			}
-		}
-	}
+	tg := PostgresTarget(l, l.StartPostgres(t))
+	heal := healer(l)
 	// 8 workers running a 50ms statement with a 2s deadline.
 	load := Load{Workers: 8, Deadline: 2 * time.Second, Query: tg.Sleep(50 * time.Millisecond), Pause: 20 * time.Millisecond}
 	notify := func(p *pool.Pool, tunnel string, st detect.State) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/internal/lab"
+	"github.com/flapguard/flapguard/internal/tdsserver"
 	"github.com/flapguard/flapguard/pool"
 )
 
@@ -15,21 +16,9 @@ import (
 // are asserted with slack for a noisy 2-core machine; the real numbers are
 // printed (and saved with FLAPGUARD_LAB_RESULTS).
 func TestScenarios(t *testing.T) {
-	lab.Require(t)
-	l := lab.New(t)
-	pg := l.StartPostgres(t)
-	my := l.StartMariaDB(t)
-	tds, tdsAddr := StartTDS(t, l)
-	targets := []Target{PostgresTarget(l, pg), MariaDBTarget(t, l, my), TDSTarget(l, tds, tdsAddr)}
+	ls := labWithServers(t)
+	l, targets, heal, tds := ls.lab, ls.targets, ls.heal, ls.tds
 
-	heal := func(t *testing.T) {
-		t.Helper()
-		for _, err := range []error{l.Restore(), l.Reset(false), l.ReviveFlows()} {
-			if err != nil {
-				t.Fatalf("healing the lab: %v", err)
-			}
-		}
-	}
 	load := func(tg Target, deadline time.Duration) Load {
 		return Load{Workers: 8, Deadline: deadline, Query: tg.Query, Pause: 20 * time.Millisecond}
 	}
@@ -106,7 +95,7 @@ func TestScenarios(t *testing.T) {
 			checkRecovered(t, r)
 		})
 	}
-	restarts := map[string]func() error{"postgres": pg.Restart, "mariadb": my.Restart}
+	restarts := map[string]func() error{"postgres": ls.pg.Restart, "mariadb": ls.my.Restart}
 	for _, tg := range targets[:2] {
 		t.Run("S5-"+tg.Server, func(t *testing.T) {
 			defer heal(t)
@@ -316,3 +305,37 @@ func saveTimed(t *testing.T, name, title string, deadline time.Duration, took []
 }
 
 var _ = fmt.Sprint
+
+// labServers is a lab with the three servers and their targets, in the
+// order PostgreSQL, MariaDB, the TDS double.
+type labServers struct {
+	lab     *lab.Lab
+	pg      *lab.Postgres
+	my      *lab.MariaDB
+	tds     *tdsserver.Server
+	targets []Target
+	heal    func(*testing.T)
+}
+
+func labWithServers(t *testing.T) labServers {
+	lab.Require(t)
+	l := lab.New(t)
+	ls := labServers{lab: l, pg: l.StartPostgres(t), my: l.StartMariaDB(t), heal: healer(l)}
+	var tdsAddr string
+	ls.tds, tdsAddr = StartTDS(t, l)
+	ls.targets = []Target{PostgresTarget(l, ls.pg), MariaDBTarget(t, l, ls.my), TDSTarget(l, ls.tds, tdsAddr)}
+	return ls
+}
+
+// healer returns what a scenario defers to leave the lab as it found it:
+// no fault, no RST, rekeyed flows alive again.
+func healer(l *lab.Lab) func(*testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		for _, err := range []error{l.Restore(), l.Reset(false), l.ReviveFlows()} {
+			if err != nil {
+				t.Fatalf("healing the lab: %v", err)
+			}
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
-	"github.com/flapguard/flapguard/internal/lab"
 	"github.com/flapguard/flapguard/pool"
 )
 
@@ -38,20 +37,8 @@ func lossyDuration(t *testing.T) time.Duration {
 // jitter each way): S1, the seed case, for the three drivers, and S9, a
 // lossy path with no fault at all.
 func TestWAN(t *testing.T) {
-	lab.Require(t)
-	l := lab.New(t)
-	pg := l.StartPostgres(t)
-	my := l.StartMariaDB(t)
-	tds, tdsAddr := StartTDS(t, l)
-	targets := []Target{PostgresTarget(l, pg), MariaDBTarget(t, l, my), TDSTarget(l, tds, tdsAddr)}
-	heal := func(t *testing.T) {
-		t.Helper()
-		for _, err := range []error{l.Restore(), l.Reset(false), l.ReviveFlows()} {
-			if err != nil {
-				t.Fatalf("healing the lab: %v", err)
-			}
-		}
-	}
+	ls := labWithServers(t)
+	l, targets, heal := ls.lab, ls.targets, ls.heal
 
 	for _, tg := range targets {
 		t.Run("S1-"+tg.Server, func(t *testing.T) {

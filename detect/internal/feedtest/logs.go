@@ -15,7 +15,6 @@ import (
 type Logs struct {
 	mu    sync.Mutex
 	lines []string // message and attributes, "msg k=v k=v"
-	attrs []slog.Attr
 }
 
 // NewLogger returns a logger writing to a new Logs at every level.

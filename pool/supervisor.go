@@ -166,7 +166,17 @@ func (s *supervisor) loop() {
 // step applies waiting tunnel events, then looks at the path. timed: the
 // probe schedule (not only a kick) woke the supervisor.
 func (s *supervisor) step(timed bool) {
-	if evs := s.p.inbox.take(); len(evs) > 0 {
+	dips, evs := s.p.inbox.take()
+	if len(dips) > 0 {
+		// Tunnels went down and up again since the last look. If their
+		// DOWNs took the path down, that is a toggle the storm control
+		// must see (a first one severs, as the DOWN alone would have).
+		s.applyEvents(dips)
+		if down, _ := s.tunnels.pathState(); down {
+			s.reconcile()
+		}
+	}
+	if len(evs) > 0 {
 		s.applyEvents(evs)
 	}
 	s.reconcile()

@@ -224,11 +224,15 @@ func (t *tunnelTable) markAllUp() {
 // inbox is where Notify leaves events for the supervisor. It keeps the
 // latest Down/Up per tunnel and whether a Rekey came, so a storm of
 // toggles costs a map write each and the supervisor sees only where the
-// storm ended (the trailing edge). It is bounded like the tunnel table.
+// storm ended (the trailing edge). A Down followed by an Up of the same
+// tunnel before the supervisor looked is kept too (dip): the tunnel
+// toggled, which is not the same as an Up out of nowhere (a missed DOWN,
+// see tunnelTable.apply). It is bounded like the tunnel table.
 type inbox struct {
 	mu    sync.Mutex // protects following
 	seq   uint64
 	state map[string]queued // latest Down or Up per tunnel
+	dip   map[string]queued // a Down overwritten by a later Up
 	rekey map[string]queued
 	limit int
 }
@@ -249,28 +253,45 @@ func (in *inbox) put(ev detect.Event) bool {
 	if *m == nil {
 		*m = make(map[string]queued)
 	}
-	if _, ok := (*m)[ev.Tunnel]; !ok && len(*m) >= in.limit {
+	prev, ok := (*m)[ev.Tunnel]
+	if !ok && len(*m) >= in.limit {
 		return false
+	}
+	switch {
+	case ev.State == detect.Up && ok && prev.ev.State == detect.Down:
+		if in.dip == nil {
+			in.dip = make(map[string]queued)
+		}
+		in.dip[ev.Tunnel] = prev
+	case ev.State == detect.Down:
+		delete(in.dip, ev.Tunnel) // the latest state says it all again
 	}
 	in.seq++
 	(*m)[ev.Tunnel] = queued{ev, in.seq}
 	return true
 }
 
-// take empties the inbox and returns its events in the order they were
-// last received.
-func (in *inbox) take() []detect.Event {
+// take empties the inbox. It returns the Downs that a later Up of the same
+// tunnel overwrote (dips), then the other events, each in the order they
+// were received.
+func (in *inbox) take() (dips, evs []detect.Event) {
 	in.mu.Lock()
-	var qs []queued
-	for _, q := range in.state {
-		qs = append(qs, q)
-	}
-	for _, q := range in.rekey {
-		qs = append(qs, q)
-	}
+	defer in.mu.Unlock()
+	dips = sortedEvents(in.dip)
+	evs = sortedEvents(in.state, in.rekey)
+	clear(in.dip)
 	clear(in.state)
 	clear(in.rekey)
-	in.mu.Unlock()
+	return dips, evs
+}
+
+func sortedEvents(ms ...map[string]queued) []detect.Event {
+	var qs []queued
+	for _, m := range ms {
+		for _, q := range m {
+			qs = append(qs, q)
+		}
+	}
 	slices.SortFunc(qs, func(a, b queued) int { return cmp.Compare(a.seq, b.seq) })
 	evs := make([]detect.Event, len(qs))
 	for i, q := range qs {

@@ -43,7 +43,10 @@ type conn struct {
 	// was busy: an overestimate that can only cause an extra liveness ping,
 	// never a missed one, and saves a clock read per query.
 	usedAt atomic.Int64
-	ops    atomic.Uint64
+	// probedAt is monoNow when the supervisor's idle probe last found the
+	// conn alive (probeIdle).
+	probedAt atomic.Int64
+	ops      atomic.Uint64
 
 	probeMu   sync.Mutex    // protects probeDone
 	probeDone chan struct{} // closed when a probe of this conn ends
@@ -392,8 +395,15 @@ func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
 	}
 	if c.p.cfg.LivenessIdle != off {
 		now := c.p.monoNow()
-		idle := now - c.usedAt.Swap(now)
-		if time.Duration(idle) > c.p.cfg.LivenessIdle {
+		used := c.usedAt.Swap(now)
+		if probed := c.probedAt.Load(); probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {
+			// The supervisor pinged it since it was last lent out, and not
+			// long ago: that was this borrow's check, and the driver's (a
+			// ping now would be a second round trip, one more chance to
+			// meet a lost packet on a lossy path).
+			return true, nil
+		}
+		if time.Duration(now-used) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)
 				if ctx.Err() != nil {

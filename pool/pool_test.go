@@ -464,3 +464,62 @@ func TestEventString(t *testing.T) {
 		t.Fatalf("%q, want %q", got, want)
 	}
 }
+
+// The supervisor's idle probe takes the conn database/sql will lend last,
+// and a borrow soon after it does not ping again: the probe was its check.
+func TestIdleProbeTakesTheColdestConnAndCountsAsTheBorrowsCheck(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	cfg := quietConfig()
+	cfg.now = clk.now
+	p, d := openFake(t, cfg, true)
+	ctx := context.Background()
+	use := func() (*sql.Conn, *conn) {
+		c, err := p.DB().Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecContext(ctx, "INSERT"); err != nil {
+			t.Fatal(err)
+		}
+		var dc *conn
+		c.Raw(func(x any) error { dc = x.(*conn); return nil })
+		return c, dc
+	}
+	a, ca := use()
+	clk.advance(100 * time.Millisecond)
+	b, cb := use()
+	b.Close()
+	a.Close() // returned last: database/sql lends it first
+	clk.advance(2 * time.Second)
+	if got := p.pickIdle(); got != ca {
+		t.Fatalf("pickIdle took %p; want the conn lent out longest ago (%p), not %p", got, ca, cb)
+	}
+	if !p.probeIdle(ctx, cb) || d.pings.Load() != 1 {
+		t.Fatalf("probe: pings %d; want 1", d.pings.Load())
+	}
+	// The borrow after the probe gets the conn returned last (a), which
+	// was not probed: it is checked. Then b, probed 10ms ago: not again.
+	clk.advance(10 * time.Millisecond)
+	c1, _ := p.DB().Conn(ctx)
+	c2, _ := p.DB().Conn(ctx)
+	var got1, got2 *conn
+	c1.Raw(func(dc any) error { got1 = dc.(*conn); return nil })
+	c2.Raw(func(dc any) error { got2 = dc.(*conn); return nil })
+	if got1 != ca || got2 != cb {
+		t.Fatalf("database/sql lent %p then %p; the test expects a then b", got1, got2)
+	}
+	if n := d.pings.Load(); n != 2 {
+		t.Fatalf("pings %d; want 2 (the probe, and a's own check; none for b)", n)
+	}
+	c1.Close()
+	c2.Close()
+	// Long after the probe, b is checked again.
+	clk.advance(2 * time.Second)
+	c3, _ := p.DB().Conn(ctx)
+	c4, _ := p.DB().Conn(ctx)
+	c3.Close()
+	c4.Close()
+	if n := d.pings.Load(); n != 4 {
+		t.Fatalf("pings %d; want 4 (both checked after 2s idle)", n)
+	}
+}

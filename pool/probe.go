@@ -328,15 +328,21 @@ func (p *Pool) severStalled() int {
 	return n
 }
 
-// pickIdle returns an idle conn of the current generation, or nil.
+// pickIdle returns the idle conn of the current generation that was lent
+// out least recently, or nil. database/sql lends the most recently
+// returned conn first (sql.go, DB.conn: freeConn[last]), so this is the
+// one a request is least likely to need while the probe holds it.
 func (p *Pool) pickIdle() *conn {
 	gen := p.gen.Load()
+	var best *conn
 	for _, c := range p.snapshot() {
 		if l := c.l(); l.gen == gen && !l.bad.Load() && c.state.Load() == stateIdle {
-			return c
+			if best == nil || c.usedAt.Load() < best.usedAt.Load() {
+				best = c
+			}
 		}
 	}
-	return nil
+	return best
 }
 
 // busyCount counts the pooled conns lent out.
@@ -376,6 +382,9 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 	l := c.l()
 	err := l.pingWithin(ctx, p.livenessTimeout(l.socks.current()))
 	ok := err == nil || ctx.Err() != nil
+	if err == nil {
+		c.probedAt.Store(p.monoNow())
+	}
 	if ok {
 		c.state.Store(stateIdle)
 	} else {

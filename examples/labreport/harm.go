@@ -25,7 +25,13 @@ var tradeoffs = map[string]string{
 	"S8-notify":  "The DOWN is obeyed at once: requests in flight are cut now and new ones wait at the gate, failing at their own deadline if the outage outlasts it; plain's requests hang on the dead flows until their deadline, so plain attempts fewer requests during the same outage. Neither side fails a request after UP.",
 	"S8-syslog":  "As S8-notify: the DOWN (a YAMAHA RTX line over syslog) is obeyed at once; during the outage flapguard fails each request promptly where plain's hang until their deadline, so it attempts (and fails) more of them. Neither side fails a request after UP.",
 	"S8-webhook": "As S8-notify, through the webhook.",
+	"S9-1%":      s9Chance,
+	"S9-3%":      s9Chance,
 }
+
+// s9Chance: on a lossy path with no fault the two sides meet independent
+// loss draws (internal/labrun/wan_test.go, checkLossy).
+const s9Chance = "No fault: the two sides meet independent packet losses. A request fails, or is the slowest, only after several losses in a row, and that falls to either side by chance: across runs CI saw plain fail one request and flapguard none, and another run the reverse. What flapguard adds (a liveness ping after 1s idle, replacing pgx's own, and the prober's ping of the coldest idle conn, which counts as the next borrow's check) is the same number of round trips as plain pgx."
 
 // harmMatrix renders one row per scenario run: plain and flapguard side by
 // side, and whether flapguard was no worse (failures ≤ plain's, worst

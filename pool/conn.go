@@ -107,6 +107,7 @@ func (c *conn) renew(ctx context.Context) error {
 		return driver.ErrBadConn
 	}
 	c.link.Store(rc)
+	c.usedAt.Store(c.p.monoNow()) // a new connection: no liveness ping at its next borrow
 	c.state.Store(stateBusy)
 	c.p.stats.renewed.Add(1)
 	return nil
@@ -345,7 +346,9 @@ func (c *conn) IsValid() bool {
 	if v := c.l().validator; v != nil && !v.IsValid() {
 		return false
 	}
-	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle
+	// A fresh conn that was borrowed and returned unused (db.Conn, then
+	// Close) stays fresh, and pooled.
+	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle || c.state.Load() == stateFresh
 }
 
 // ResetSession runs when database/sql lends out a reused conn. Nothing of
@@ -383,8 +386,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 // prev) fit for use: renewed if retired or stale, pinged with the pool's
 // own deadline if it sat idle for longer than LivenessIdle, and renewed if
 // that ping failed. Only driver.ErrBadConn comes out of it: nothing has
-// been sent. pinged reports that the conn it leaves was just proved alive
-// (so the driver's own reset need not ping it again).
+// been sent. pinged reports that the pool vouches for the conn it leaves:
+// just proved alive, or connected, lent out or probed within LivenessIdle
+// (so the driver's own reset need not ping it).
 func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
 	if prev == stateRetired {
 		return true, c.renew(ctx)
@@ -414,6 +418,12 @@ func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
 			}
 			return true, nil
 		}
+		// Connected or lent out within LivenessIdle: the pool's rule says
+		// no ping, and the driver's must not add one. pgx pings a conn on
+		// its first reset whatever its age (stdlib/sql.go:577-580: idle is
+		// measured from a zero time), so a conn the pool rebuilt after an
+		// outage would pay a round trip on its first real use.
+		return true, nil
 	}
 	return false, nil
 }

@@ -34,10 +34,22 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := p.gate.wait(ctx, p.cfg.DownWait); err != nil {
+	if err := p.passGate(ctx); err != nil {
 		return nil, err
 	}
 	return c.connect(ctx)
+}
+
+// pastGateKey marks the context of the supervisor's rebuild after the
+// tunnels came up: its connects do not wait at the gate (see rebuild).
+type pastGateKey struct{}
+
+// passGate waits at the gate, unless ctx is the supervisor's rebuild.
+func (p *Pool) passGate(ctx context.Context) error {
+	if past, _ := ctx.Value(pastGateKey{}).(bool); past {
+		return nil
+	}
+	return p.gate.wait(ctx, p.cfg.DownWait)
 }
 
 // dialGated is dial behind the gate, for renewing a conn.
@@ -46,7 +58,7 @@ func (c *connector) dialGated(ctx context.Context) (*rawConn, error) {
 	if p.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := p.gate.wait(ctx, p.cfg.DownWait); err != nil {
+	if err := p.passGate(ctx); err != nil {
 		return nil, err
 	}
 	return c.dial(ctx)

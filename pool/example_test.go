@@ -201,7 +201,8 @@ func ExamplePool_Notify() {
 	p := pool.OpenDB(&memConnector{}, pool.Config{DownWait: -1, ProbeInterval: -1})
 	defer p.Close()
 	db := p.DB()
-	fmt.Println("before:", connID(db))
+	before := connID(db)
+	fmt.Println("before:", before)
 
 	p.Notify(detect.Event{Tunnel: "aws-1", State: detect.Down, Source: "example"})
 	if !waitFor(p, func(s pool.Stats) bool { return s.TunnelDown }) {
@@ -216,11 +217,11 @@ func ExamplePool_Notify() {
 		fmt.Println("UP not applied")
 		return
 	}
-	fmt.Println("after up:", connID(db), p.Stats().Health)
+	fmt.Println("after up, a new conn:", connID(db) != before, p.Stats().Health)
 	// Output:
 	// before: driver conn #1
 	// while down: true unreachable
-	// after up: driver conn #3 recovering
+	// after up, a new conn: true recovering
 }
 
 // RunTx retries a transaction whose connection was lost before COMMIT (it

@@ -37,6 +37,10 @@ type fakeDriver struct {
 	execErrs   chan error
 	commitErrs chan error
 	execs      atomic.Int64
+
+	// resets counts ResetSession calls; vouched those where the pool
+	// vouched for the conn (Pinged), so a pgx-like driver would not ping.
+	resets, vouched atomic.Int64
 }
 
 func (d *fakeDriver) nextErr(ch chan error) error {
@@ -49,6 +53,15 @@ func (d *fakeDriver) nextErr(ch chan error) error {
 	default:
 		return nil
 	}
+}
+
+// ResetSession records whether the pool vouched for the conn (Pinged).
+func (c *fakeConn) ResetSession(ctx context.Context) error {
+	c.d.resets.Add(1)
+	if Pinged(ctx) {
+		c.d.vouched.Add(1)
+	}
+	return nil
 }
 
 type fakeConn struct {

@@ -67,9 +67,18 @@ func (e *evidence) take() int {
 }
 
 // connLost is called when an operation failed with a lost connection.
+//
+// A conn of a generation already retired is not evidence: the pool has
+// acted on its path already, and most often closed its socket itself (a
+// sever, or the cut at a storm's end); counting those would reset the
+// fresh generation for nothing.
 func (p *Pool) connLost(c *conn, err error) {
 	p.stats.connsLost.Add(1)
-	p.emit(Event{Kind: EventConnLost, Err: err, Generation: c.l().gen})
+	gen := c.l().gen
+	p.emit(Event{Kind: EventConnLost, Err: err, Generation: gen})
+	if gen < p.gen.Load() {
+		return
+	}
 	p.suspectConn(c)
 }
 

@@ -3,8 +3,10 @@ package pool
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -311,5 +313,39 @@ func TestProberReopensAfterDownWithoutUp(t *testing.T) {
 	}
 	if err := p.DB().Ping(); err != nil {
 		t.Fatalf("ping after reopening: %v", err)
+	}
+}
+
+// A conn of a generation the pool already retired (a reset, a sever) is no
+// evidence against the path when it fails: the pool acted already.
+func TestLostConnOfARetiredGenerationIsNoEvidence(t *testing.T) {
+	for _, retired := range []bool{false, true} {
+		t.Run(fmt.Sprintf("retired %v", retired), func(t *testing.T) {
+			p, d, _, _ := proberPool(t)
+			d.execErrs = make(chan error, 1)
+			ctx := context.Background()
+			c, err := p.DB().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if _, err := c.ExecContext(ctx, "INSERT"); err != nil {
+				t.Fatal(err)
+			}
+			if retired {
+				p.Reset("test")
+			}
+			d.execErrs <- syscall.ECONNRESET
+			if _, err := c.ExecContext(ctx, "INSERT"); err == nil {
+				t.Fatal("exec succeeded; want the injected loss")
+			}
+			want := 1
+			if retired {
+				want = 0
+			}
+			if n := p.evidence.take(); n != want || p.Stats().ConnsLost != 1 {
+				t.Fatalf("evidence %d, conns lost %d; want %d, 1", n, p.Stats().ConnsLost, want)
+			}
+		})
 	}
 }

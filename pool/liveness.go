@@ -13,10 +13,13 @@ import (
 // pool checked the connection's liveness itself.
 type pingedKey struct{}
 
-// Pinged reports whether the pool has just checked the liveness of the
-// connection whose SessionResetter.ResetSession is called with ctx. An
-// adapter whose driver pings in ResetSession (pgx) uses it to skip that
-// ping, so a borrow makes at most one round trip, as with the plain driver.
+// Pinged reports whether the pool vouches for the liveness of the
+// connection whose SessionResetter.ResetSession is called with ctx: it has
+// just pinged it with its own deadline, or the connection was connected,
+// lent out or probed within Config.LivenessIdle (the pool's rule for when
+// to ping). An adapter whose driver pings in ResetSession (pgx) uses it to
+// skip that ping, so a borrow makes at most one round trip, and never more
+// than with the plain driver.
 func Pinged(ctx context.Context) bool {
 	v, _ := ctx.Value(pingedKey{}).(bool)
 	return v

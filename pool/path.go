@@ -74,7 +74,7 @@ func (s *supervisor) reconcile() {
 			if n := s.p.severBusySince(s.missedDownAt); n > 0 {
 				s.p.emit(Event{Kind: EventSever, Reason: "requests in flight since a DOWN during a storm", Count: n})
 			}
-			s.rebuild(idle)
+			s.rebuild(idle, false)
 		}
 	case !down && s.gated && !s.canary:
 		s.goUp(s.lastEvent)
@@ -95,6 +95,7 @@ func (s *supervisor) goDown(reason string) {
 	s.epoch++ // a probe started before this must not undo it
 	s.downSince = p.cfg.now()
 	s.gated, s.resetWanted, s.resetDone, s.backoff, s.severDue, s.missedDown = true, false, false, 0, false, false
+	s.rebuiltAtUp = false
 	s.idleBefore = max(s.idleBefore, p.idleCount())
 	p.gate.block()
 	s.setHealth(Unreachable, reason)
@@ -115,6 +116,12 @@ func (s *supervisor) goUp(reason string) {
 	p.abandonPending(p.gen.Load(), p.cfg.now().Add(time.Nanosecond))
 	s.canary = true
 	s.startProbe(job{kind: jobCanary})
+	// The pool is rebuilt alongside the canary rather than after it, so
+	// it is full again when traffic returns (one connect earlier).
+	if !s.rebuiltAtUp && s.idleBefore > 0 {
+		s.rebuiltAtUp = true
+		s.rebuild(s.idleBefore, true)
+	}
 }
 
 // recovered: a fresh connection succeeded while the path was down. The
@@ -143,6 +150,10 @@ func (s *supervisor) recovered(reason string, since time.Time) {
 	s.setHealth(Recovering, reason)
 	n := s.idleBefore
 	s.idleBefore = 0
-	s.rebuild(n)
+	if s.rebuiltAtUp {
+		n = 0 // goUp started it
+	}
+	s.rebuiltAtUp = false
+	s.rebuild(n, false)
 	s.reap()
 }

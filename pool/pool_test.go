@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -521,5 +522,42 @@ func TestIdleProbeTakesTheColdestConnAndCountsAsTheBorrowsCheck(t *testing.T) {
 	c4.Close()
 	if n := d.pings.Load(); n != 4 {
 		t.Fatalf("pings %d; want 4 (both checked after 2s idle)", n)
+	}
+}
+
+// The pool vouches for a conn connected or lent out within LivenessIdle,
+// so a driver that pings in ResetSession (pgx pings a new conn's first
+// reuse whatever its age) does not; past LivenessIdle the pool pings it
+// itself, once. With the pool's check off, the driver's rule applies.
+func TestPoolVouchesForRecentConnsSoTheDriverDoesNotPing(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		t.Run(fmt.Sprintf("liveness off %v", off), func(t *testing.T) {
+			clk := &fakeClock{t: time.Unix(1000, 0)}
+			cfg := quietConfig()
+			cfg.now = clk.now
+			if off {
+				cfg.LivenessIdle = -1
+			}
+			p, d := openFake(t, cfg, true)
+			db := p.DB()
+			if _, err := db.Exec("INSERT"); err != nil { // a new conn, no reset
+				t.Fatal(err)
+			}
+			clk.advance(200 * time.Millisecond)
+			if _, err := db.Exec("INSERT"); err != nil { // its first reuse
+				t.Fatal(err)
+			}
+			clk.advance(2 * time.Second)
+			if _, err := db.Exec("INSERT"); err != nil { // after 2s idle
+				t.Fatal(err)
+			}
+			want, wantPings := int64(2), int64(1)
+			if off {
+				want, wantPings = 0, 0
+			}
+			if d.resets.Load() != 2 || d.vouched.Load() != want || d.pings.Load() != wantPings {
+				t.Fatalf("resets %d, vouched %d, pool pings %d; want 2, %d, %d", d.resets.Load(), d.vouched.Load(), d.pings.Load(), want, wantPings)
+			}
+		})
 	}
 }

@@ -169,6 +169,9 @@ func (s *supervisor) onProbe(r probeResult) {
 	}
 	if r.kind == jobCanary {
 		s.canary = false
+		if r.err != nil {
+			s.rebuiltAtUp = false // the UP was early: rebuild when the path is found
+		}
 	}
 	if r.epoch != s.epoch {
 		// A tunnel event overtook the probe: what it saw may be stale.

@@ -14,13 +14,22 @@ import (
 // are made), readies each (a connect, no statement) and returns them to
 // the idle list. n is at most what the pool held idle, so database/sql's
 // idle limit is respected; nothing goes past the gate while it is blocked
-// (Connect waits there); Close cancels it.
-func (s *supervisor) rebuild(n int) {
+// (Connect waits there) unless pastGate; Close cancels it.
+//
+// pastGate is for the rebuild that starts with the check after the
+// tunnels came up (goUp): its connects are checks of the path as much as
+// the canary is, so they do not wait for it, and the pool is full again
+// by the time traffic returns. Requests still wait at the gate until a
+// connection has succeeded.
+func (s *supervisor) rebuild(n int, pastGate bool) {
 	if n <= 0 || s.p.closed.Load() {
 		return
 	}
 	p := s.p
 	ctx, cancel := context.WithTimeout(s.ctx, p.cfg.ProbeTimeout)
+	if pastGate {
+		ctx = context.WithValue(ctx, pastGateKey{}, true)
+	}
 	var wg sync.WaitGroup
 	var made atomic.Int64
 	// All n borrows start at once, so each takes a conn of its own (a

@@ -53,7 +53,8 @@ type supervisor struct {
 	lastStallProbe time.Time
 	lastOps        uint64
 	lastConnects   uint64
-	idleBefore     int // idle conns when the outage began, to rebuild
+	idleBefore     int  // idle conns when the outage began, to rebuild
+	rebuiltAtUp    bool // goUp started the rebuild alongside the canary
 	timer          *time.Timer
 	due            time.Time // when the timer fires (zero: not armed)
 }
@@ -249,7 +250,7 @@ func (s *supervisor) autoReset(reason string, rebuild bool) bool {
 	idle := s.p.idleCount()
 	s.p.reset(reason, false)
 	if rebuild {
-		s.rebuild(idle)
+		s.rebuild(idle, false)
 	}
 	return true
 }

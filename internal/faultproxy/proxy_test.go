@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/flapguard/flapguard/internal/waitfor"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -170,8 +172,14 @@ func TestPassEchoesAndCounts(t *testing.T) {
 	if len(fs) != 1 || !fs[0].Connected || fs[0].Blackholed {
 		t.Fatalf("FlowStats = %+v", fs)
 	}
-	if fs[0].BytesUp != 11 || fs[0].BytesDown != 11 || fs[0].Dropped != 0 {
-		t.Fatalf("counters = %+v, want 11 up, 11 down, 0 dropped", fs[0])
+	// The echo can reach the client before the proxy has counted the bytes
+	// it forwarded upstream (it counts after its write returns).
+	waitfor.True(t, "11 bytes counted each way", 2*time.Second, func() bool {
+		fs = p.FlowStats()
+		return len(fs) == 1 && fs[0].BytesUp == 11 && fs[0].BytesDown == 11
+	})
+	if fs[0].Dropped != 0 {
+		t.Fatalf("counters = %+v, want 0 dropped", fs[0])
 	}
 	_ = c.Close()
 	waitFlows(t, p, 0)

@@ -65,9 +65,11 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 }
 
 // shouldPing keeps pgx's own rule (ping a conn whose last ResetSession was
-// more than 1s ago, stdlib/sql.go:566-598) except right after the pool
-// pinged the conn itself with its own deadline: one round trip per borrow,
-// as with plain pgx.
+// more than 1s ago, stdlib/sql.go:566-598) except where the pool vouches
+// for the conn (pool.Pinged): it pinged it itself with its own deadline, or
+// the conn was connected or used within Config.LivenessIdle. At most one
+// round trip per borrow, as with plain pgx, and none on the first reuse of
+// a new conn (pgx measures that one's idle time from a zero time).
 func shouldPing(ctx context.Context, p stdlib.ShouldPingParams) bool {
 	return !pool.Pinged(ctx) && p.IdleDuration > time.Second
 }

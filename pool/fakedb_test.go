@@ -137,6 +137,15 @@ func (c *fakeConn) Ping(ctx context.Context) error {
 		return ctx.Err()
 	case 2:
 		return c.blockInRead()
+	case 3:
+		// The ping reaches the server, whose kernel acknowledges it, but
+		// no answer comes (a slow or stopped server process).
+		if c.sock != nil {
+			if _, err := c.sock.Write([]byte{0}); err != nil {
+				return err
+			}
+		}
+		return c.blockInRead()
 	}
 	return nil
 }

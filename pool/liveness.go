@@ -3,10 +3,11 @@ package pool
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/flapguard/flapguard/internal/sockopt"
 )
 
 // pinged marks the context a borrower's ResetSession runs under after the
@@ -40,7 +41,7 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 	}
 	d := c.p.livenessTimeout(sock)
 	start := time.Now()
-	err := l.pingWithin(ctx, d)
+	err := l.pingWithin(ctx, d, c.p.cfg.LivenessTimeoutMax)
 	c.p.stats.livenessChecks.Add(1)
 	if err == nil {
 		c.p.observePing(time.Since(start))
@@ -57,25 +58,58 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 }
 
 // pingWithin pings the driver conn under ctx, bounded by d. With socket
-// control the socket is closed the moment d passes (unless ctx itself
-// ended), because go-mssqldb would otherwise wait 5s more for its
+// control the socket is closed the moment the bound passes (unless ctx
+// itself ended), because go-mssqldb would otherwise wait 5s more for its
 // ATTENTION to be confirmed (docs/drivers.md).
-func (l *rawConn) pingWithin(ctx context.Context, d time.Duration) error {
+//
+// A ping whose bytes the server's kernel has acknowledged by then
+// (sockopt.Delivery: sent, and nothing unacknowledged) crossed the path
+// both ways; only the answer is late, because the server or this process
+// is slow (a loaded machine, a busy backend). That is no dead path, and
+// plain database/sql would wait: the bound is extended once, to max (the
+// pool's LivenessTimeoutMax). A blackholed path never acknowledges, so it
+// still fails at d.
+func (l *rawConn) pingWithin(ctx context.Context, d, max time.Duration) error {
 	pg, ok := l.inner.(driver.Pinger)
 	if !ok {
 		return nil
 	}
-	pctx, cancel := context.WithTimeout(ctx, d)
+	if l.socks == nil {
+		pctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return pg.Ping(pctx)
+	}
+	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if l.socks != nil {
-		stop := context.AfterFunc(pctx, func() {
-			if errors.Is(pctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+	sock := l.socks.current()
+	out0, _, known := sockopt.Delivery(sock)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		extended := false
+		for {
+			select {
+			case <-stop:
+				return
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+			if out, unacked, ok := sockopt.Delivery(sock); known && ok && !extended && out > out0 && unacked == 0 && max > d {
+				extended = true
+				t.Reset(max - d)
+				continue
+			}
+			if ctx.Err() == nil {
 				l.bad.Store(true)
 				l.socks.closeAll()
 			}
-		})
-		defer stop()
-	}
+			cancel()
+			return
+		}
+	}()
 	return pg.Ping(pctx)
 }
 

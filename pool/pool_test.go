@@ -561,3 +561,35 @@ func TestPoolVouchesForRecentConnsSoTheDriverDoesNotPing(t *testing.T) {
 		})
 	}
 }
+
+// A ping the server's kernel acknowledged crossed the path both ways: the
+// pool waits for its answer up to LivenessTimeoutMax instead of its short
+// deadline (a loaded machine is no dead path); one never acknowledged
+// (TestLivenessUsesItsOwnDeadline) still fails at the short deadline.
+func TestLivenessWaitsLongerForAnAcknowledgedPing(t *testing.T) {
+	cfg := quietConfig()
+	cfg.LivenessIdle = time.Millisecond
+	cfg.LivenessTimeoutMin = 50 * time.Millisecond
+	cfg.LivenessTimeoutMax = time.Second
+	p, d := openFake(t, cfg, true)
+	db := p.DB()
+	ctx := context.Background()
+	if err := db.PingContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d.all()[0].pingMode.Store(3)
+	time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
+	start := time.Now()
+	var x int
+	if err := db.QueryRowContext(ctx, "q").Scan(&x); err != nil {
+		t.Fatalf("query failed: %v (the silent conn should have been replaced)", err)
+	}
+	took := time.Since(start)
+	t.Logf("acknowledged ping, no answer: the borrow took %v (its short deadline on loopback: about 300ms; LivenessTimeoutMax 1s)", took)
+	if took < time.Second {
+		t.Fatalf("took %v; an acknowledged ping should have had until LivenessTimeoutMax (1s)", took)
+	}
+	if st := p.Stats(); st.LivenessFailures != 1 {
+		t.Fatalf("liveness failures %d; want 1 (it never answered)", st.LivenessFailures)
+	}
+}

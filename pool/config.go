@@ -61,7 +61,11 @@ type Config struct {
 	// LivenessTimeoutMin and LivenessTimeoutMax bound the deadline of a
 	// liveness ping. The pool derives it from the connection's measured
 	// round-trip time (the kernel's TCP_INFO for sockets it dialed, observed
-	// ping times otherwise). Defaults 200ms and 2s.
+	// ping times otherwise); if the answer has arrived by then but was not
+	// read yet (this process is starved of CPU), it gets that long once
+	// more. A connection connected, lent out or probed within LivenessIdle
+	// is not pinged, by the pool nor by a driver that asks Pinged (pgx).
+	// Defaults 200ms and 2s.
 	LivenessTimeoutMin time.Duration
 	LivenessTimeoutMax time.Duration
 

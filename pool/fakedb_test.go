@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // fakeDriver is a small database/sql driver for the pool's own logic, in
@@ -54,6 +56,9 @@ func (d *fakeDriver) nextErr(ch chan error) error {
 		return nil
 	}
 }
+
+// readLate is how long ping mode 4 leaves the answer unread.
+const readLate = 150 * time.Millisecond
 
 // ResetSession records whether the pool vouched for the conn (Pinged).
 func (c *fakeConn) ResetSession(ctx context.Context) error {
@@ -139,12 +144,21 @@ func (c *fakeConn) Ping(ctx context.Context) error {
 		return c.blockInRead()
 	case 3:
 		// The ping reaches the server, whose kernel acknowledges it, but
-		// no answer comes (a slow or stopped server process).
+		// no answer comes (a stopped server, or a proxy in front of a
+		// dead path).
 		if c.sock != nil {
 			if _, err := c.sock.Write([]byte{0}); err != nil {
 				return err
 			}
 		}
+		return c.blockInRead()
+	case 4:
+		// The server answers at once, but this driver reads the answer
+		// only after readLate (a process starved of CPU).
+		if _, err := c.sock.Write([]byte{'E'}); err != nil {
+			return err
+		}
+		time.Sleep(readLate)
 		return c.blockInRead()
 	}
 	return nil
@@ -229,6 +243,19 @@ func silentListener(t testing.TB) string {
 			mu.Lock()
 			held = append(held, c)
 			mu.Unlock()
+			go func() {
+				// It answers one thing: a byte 'E' gets a byte back.
+				b := make([]byte, 64)
+				for {
+					n, err := c.Read(b)
+					if err != nil {
+						return
+					}
+					if bytes.IndexByte(b[:n], 'E') >= 0 {
+						c.Write([]byte{'R'})
+					}
+				}
+			}()
 		}
 	}()
 	t.Cleanup(func() {

@@ -41,7 +41,7 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 	}
 	d := c.p.livenessTimeout(sock)
 	start := time.Now()
-	err := l.pingWithin(ctx, d, c.p.cfg.LivenessTimeoutMax)
+	err := l.pingWithin(ctx, d)
 	c.p.stats.livenessChecks.Add(1)
 	if err == nil {
 		c.p.observePing(time.Since(start))
@@ -62,14 +62,13 @@ func (c *conn) checkLiveness(ctx context.Context) error {
 // itself ended), because go-mssqldb would otherwise wait 5s more for its
 // ATTENTION to be confirmed (docs/drivers.md).
 //
-// A ping whose bytes the server's kernel has acknowledged by then
-// (sockopt.Delivery: sent, and nothing unacknowledged) crossed the path
-// both ways; only the answer is late, because the server or this process
-// is slow (a loaded machine, a busy backend). That is no dead path, and
-// plain database/sql would wait: the bound is extended once, to max (the
-// pool's LivenessTimeoutMax). A blackholed path never acknowledges, so it
-// still fails at d.
-func (l *rawConn) pingWithin(ctx context.Context, d, max time.Duration) error {
+// If at that moment an answer has arrived that the driver has not read yet
+// (sockopt.Inq: bytes waiting on the socket), the far end did answer: the
+// reader is late, because this process is starved of CPU. The bound is
+// extended once, by d. Nothing weaker counts: a TCP acknowledgement can
+// come from a proxy in front of the server (a sidecar pgbouncer, a
+// userspace TCP proxy) while the path behind it is dead.
+func (l *rawConn) pingWithin(ctx context.Context, d time.Duration) error {
 	pg, ok := l.inner.(driver.Pinger)
 	if !ok {
 		return nil
@@ -82,7 +81,6 @@ func (l *rawConn) pingWithin(ctx context.Context, d, max time.Duration) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sock := l.socks.current()
-	out0, _, known := sockopt.Delivery(sock)
 	stop := make(chan struct{})
 	defer close(stop)
 	go func() {
@@ -97,9 +95,9 @@ func (l *rawConn) pingWithin(ctx context.Context, d, max time.Duration) error {
 				return
 			case <-t.C:
 			}
-			if out, unacked, ok := sockopt.Delivery(sock); known && ok && !extended && out > out0 && unacked == 0 && max > d {
+			if n, ok := sockopt.Inq(sock); ok && n > 0 && !extended {
 				extended = true
-				t.Reset(max - d)
+				t.Reset(d)
 				continue
 			}
 			if ctx.Err() == nil {

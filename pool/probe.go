@@ -383,7 +383,7 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 		return true // borrowed meanwhile: its user will find out
 	}
 	l := c.l()
-	err := l.pingWithin(ctx, p.livenessTimeout(l.socks.current()), p.cfg.LivenessTimeoutMax)
+	err := l.pingWithin(ctx, p.livenessTimeout(l.socks.current()))
 	ok := err == nil || ctx.Err() != nil
 	if err == nil {
 		c.probedAt.Store(p.monoNow())

@@ -297,7 +297,8 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 	gen := p.gen.Load()
 	fresh := 0
 	for _, c := range p.snapshot() {
-		if c.l().gen == gen && c.state.Load() == stateIdle {
+		// (The supervisor's check after recovery may be pinging one.)
+		if st := c.state.Load(); c.l().gen == gen && (st == stateIdle || st == stateProbing) {
 			fresh++
 		}
 	}

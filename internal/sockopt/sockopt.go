@@ -58,25 +58,22 @@ func Stalled(c net.Conn) (timeouts int, ok bool) {
 	return stalledOf(raw)
 }
 
-// Delivery reports how many data segments c has sent over its life
-// (tcpi_data_segs_out) and how many sent segments the peer has not
-// acknowledged yet (tcpi_unacked). Data sent and all of it acknowledged
-// means the peer's kernel got it and its acknowledgement came back: both
-// directions of the path work, whatever the peer's process is doing. ok
-// is false when unknown.
-func Delivery(c net.Conn) (segsOut, unacked uint32, ok bool) {
+// Inq reports how many bytes have arrived on c that nobody has read yet
+// (SIOCINQ): an answer from the far end waiting for a slow reader. ok is
+// false when unknown.
+func Inq(c net.Conn) (n int, ok bool) {
 	if c == nil {
-		return 0, 0, false
+		return 0, false
 	}
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
-		return 0, 0, false
+		return 0, false
 	}
 	raw, err := sc.SyscallConn()
 	if err != nil {
-		return 0, 0, false
+		return 0, false
 	}
-	return deliveryOf(raw)
+	return inqOf(raw)
 }
 
 // Loss reports the share of c's data segments the kernel had to send again

@@ -50,15 +50,14 @@ func stalledOf(c syscall.RawConn) (timeouts int, ok bool) {
 	return max(timeouts, int(info.Probes)), true
 }
 
-func deliveryOf(c syscall.RawConn) (segsOut, unacked uint32, ok bool) {
-	var info *unix.TCPInfo
+func inqOf(c syscall.RawConn) (n int, ok bool) {
 	var gerr error
 	if err := c.Control(func(fd uintptr) {
-		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil || gerr != nil || info == nil {
-		return 0, 0, false
+		n, gerr = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	}); err != nil || gerr != nil {
+		return 0, false
 	}
-	return info.Data_segs_out, info.Unacked, true
+	return n, true
 }
 
 func lossOf(c syscall.RawConn) (rate float64, ok bool) {

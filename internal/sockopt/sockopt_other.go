@@ -15,6 +15,6 @@ func rttOf(syscall.RawConn) (time.Duration, time.Duration, time.Duration, bool) 
 
 func stalledOf(syscall.RawConn) (int, bool) { return 0, false }
 
-func deliveryOf(syscall.RawConn) (uint32, uint32, bool) { return 0, 0, false }
+func inqOf(syscall.RawConn) (int, bool) { return 0, false }
 
 func lossOf(syscall.RawConn) (float64, bool) { return 0, false }

@@ -356,3 +356,20 @@ func TestRebuildStartsWithTheCanaryAfterUp(t *testing.T) {
 		t.Fatalf("after the canary: gate shut %v, %d pooled connects; want open, 3 (no second rebuild)", s.TunnelDown, pooled)
 	}
 }
+
+// The UP that follows a DOWN the supervisor overrode (the path answered
+// while the tunnel was reported down) is expected: it must not be taken
+// for an UP out of nowhere, which resets the pool as a missed rekey.
+func TestUpAfterAnOverriddenDownIsExpected(t *testing.T) {
+	cfg := Config{Tunnels: []string{"t"}}
+	tt := newTunnelTable(&cfg)
+	now := time.Unix(1000, 0)
+	tt.apply(down("t"), now)
+	tt.markAllUp()
+	if tt.apply(up("t"), now) {
+		t.Fatal("the UP after an overridden DOWN was taken for an UP out of nowhere")
+	}
+	if !tt.apply(up("t"), now) {
+		t.Fatal("an UP with no DOWN before it (a missed rekey) was not noticed")
+	}
+}

@@ -99,13 +99,14 @@ func (t *tunnelTable) apply(ev detect.Event, now time.Time) (unexpectedUp bool) 
 		t.m[ev.Tunnel] = ti
 	}
 	ti.seen = now
+	overridden := t.overridden[ev.Tunnel]
 	delete(t.checked, ev.Tunnel)
 	delete(t.overridden, ev.Tunnel)
 	switch ev.State {
 	case detect.Down:
 		ti.down = true
 	case detect.Up:
-		unexpectedUp = !ti.down && !t.allDown && !t.othersUp(ev.Tunnel) && !t.overridden[ev.Tunnel]
+		unexpectedUp = !ti.down && !t.allDown && !t.othersUp(ev.Tunnel) && !overridden
 		ti.down = false
 		delete(t.confirmed, ev.Tunnel)
 		t.allDown = false // an Up for a named tunnel answers a DOWN for all

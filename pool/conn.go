@@ -369,33 +369,47 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	pinged, err := c.ready(ctx, s)
+	v, err := c.ready(ctx, s)
 	if err != nil {
 		return err
 	}
-	if sr := c.l().resetter; sr != nil {
-		if pinged {
+	l := c.l()
+	if sr := l.resetter; sr != nil {
+		// Tell the driver when the pool just checked the conn, or vouches
+		// for a recent one at its first reset (pgx would ping it: see
+		// ready). Otherwise the driver's own rule agrees with the pool's,
+		// and the hot path allocates no context.
+		if v == vouchChecked || v == vouchRecent && !l.resetOnce {
 			ctx = context.WithValue(ctx, pingedKey{}, true)
 		}
+		l.resetOnce = true
 		return sr.ResetSession(ctx)
 	}
 	return nil
 }
 
+// What ready knows of a conn's liveness.
+type vouch int
+
+const (
+	vouchNone    vouch = iota // nothing: the driver's own rule applies
+	vouchChecked              // pinged, probed or renewed just now
+	vouchRecent               // connected or lent out within LivenessIdle
+)
+
 // ready makes a conn just taken from the idle list (it was in state
 // prev) fit for use: renewed if retired or stale, pinged with the pool's
 // own deadline if it sat idle for longer than LivenessIdle, and renewed if
 // that ping failed. Only driver.ErrBadConn comes out of it: nothing has
-// been sent. pinged reports that the pool vouches for the conn it leaves:
-// just proved alive, or connected, lent out or probed within LivenessIdle
-// (so the driver's own reset need not ping it).
-func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
+// been sent. It reports what the pool knows of the conn it leaves (so the
+// driver's own reset need not ping it): just checked, or recent.
+func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
 	if prev == stateRetired {
-		return true, c.renew(ctx)
+		return vouchChecked, c.renew(ctx)
 	}
 	if c.stale() {
 		c.retire(false)
-		return true, c.renew(ctx)
+		return vouchChecked, c.renew(ctx)
 	}
 	if c.p.cfg.LivenessIdle != off {
 		now := c.p.monoNow()
@@ -405,27 +419,27 @@ func (c *conn) ready(ctx context.Context, prev int32) (pinged bool, err error) {
 			// long ago: that was this borrow's check, and the driver's (a
 			// ping now would be a second round trip, one more chance to
 			// meet a lost packet on a lossy path).
-			return true, nil
+			return vouchChecked, nil
 		}
 		if time.Duration(now-used) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)
 				if ctx.Err() != nil {
 					c.state.Store(stateRetired)
-					return false, driver.ErrBadConn
+					return vouchNone, driver.ErrBadConn
 				}
-				return true, c.renew(ctx)
+				return vouchChecked, c.renew(ctx)
 			}
-			return true, nil
+			return vouchChecked, nil
 		}
 		// Connected or lent out within LivenessIdle: the pool's rule says
 		// no ping, and the driver's must not add one. pgx pings a conn on
 		// its first reset whatever its age (stdlib/sql.go:577-580: idle is
 		// measured from a zero time), so a conn the pool rebuilt after an
 		// outage would pay a round trip on its first real use.
-		return true, nil
+		return vouchRecent, nil
 	}
-	return false, nil
+	return vouchNone, nil
 }
 
 // Raw returns the driver's own conn under the wrapper, the convention of

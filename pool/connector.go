@@ -107,7 +107,11 @@ type rawConn struct {
 	// may close the conn with a goodbye a dead path swallows, so the
 	// session is checked for (and ended) after recovery.
 	orphanable atomic.Bool
-	p          *Pool
+	// resetOnce: the driver conn has had a ResetSession (only the borrower
+	// touches it, in ResetSession). pgx pings a conn at its first reset
+	// whatever its age.
+	resetOnce bool
+	p         *Pool
 
 	closeOnce sync.Once
 	closeErr  error

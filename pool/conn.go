@@ -348,7 +348,11 @@ func (c *conn) IsValid() bool {
 	}
 	// A fresh conn that was borrowed and returned unused (db.Conn, then
 	// Close) stays fresh, and pooled.
-	return c.state.CompareAndSwap(stateBusy, stateIdle) || c.state.Load() == stateIdle || c.state.Load() == stateFresh
+	if c.state.CompareAndSwap(stateBusy, stateIdle) {
+		return true
+	}
+	s := c.state.Load()
+	return s == stateIdle || s == stateFresh
 }
 
 // ResetSession runs when database/sql lends out a reused conn. Nothing of

@@ -183,14 +183,9 @@ func TestLivenessUsesItsOwnDeadline(t *testing.T) {
 			var events []Event
 			var mu sync.Mutex
 			cfg.OnEvent = func(ev Event) { mu.Lock(); events = append(events, ev); mu.Unlock() }
-			p, d := openFake(t, cfg, tc.sockets)
+			p, d := idleConnPinging(t, cfg, tc.sockets, tc.mode)
 			db := p.DB()
 			ctx := context.Background()
-			if err := db.PingContext(ctx); err != nil {
-				t.Fatal(err)
-			}
-			d.all()[0].pingMode.Store(tc.mode)
-			time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
 			cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
 			start := time.Now()
@@ -580,14 +575,9 @@ func TestLivenessExtendsOnlyForAnAnswerWaitingToBeRead(t *testing.T) {
 			cfg.LivenessIdle = time.Millisecond
 			cfg.LivenessTimeoutMin = 100 * time.Millisecond
 			cfg.LivenessTimeoutMax = 100 * time.Millisecond // the deadline; readLate is 150ms
-			p, d := openFake(t, cfg, true)
+			p, d := idleConnPinging(t, cfg, true, tc.mode)
 			db := p.DB()
 			ctx := context.Background()
-			if err := db.PingContext(ctx); err != nil {
-				t.Fatal(err)
-			}
-			d.all()[0].pingMode.Store(tc.mode)
-			time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
 			start := time.Now()
 			var x int
 			if err := db.QueryRowContext(ctx, "q").Scan(&x); err != nil {
@@ -604,4 +594,17 @@ func TestLivenessExtendsOnlyForAnAnswerWaitingToBeRead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// idleConnPinging opens a fake pool (cfg.LivenessIdle short) holding one
+// idle conn whose pings behave as mode says, idle past LivenessIdle.
+func idleConnPinging(t *testing.T, cfg Config, sockets bool, mode int32) (*Pool, *fakeDriver) {
+	t.Helper()
+	p, d := openFake(t, cfg, sockets)
+	if err := p.DB().PingContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.all()[0].pingMode.Store(mode)
+	time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
+	return p, d
 }

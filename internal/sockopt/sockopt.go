@@ -28,12 +28,8 @@ func SetUserTimeout(c syscall.RawConn, d time.Duration) error {
 // TCP connection (TCP_INFO on Linux). ok is false when unknown: another
 // platform, a non-TCP conn, or no sample yet.
 func RTT(c net.Conn) (rtt, rttvar, rto time.Duration, ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return 0, 0, 0, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw, ok := rawOf(c)
+	if !ok {
 		return 0, 0, 0, false
 	}
 	return rttOf(raw)
@@ -47,12 +43,8 @@ func RTT(c net.Conn) (rtt, rttvar, rto time.Duration, ok bool) {
 // server is not stalled (its request was acknowledged). ok is false when
 // unknown.
 func Stalled(c net.Conn) (timeouts int, ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return 0, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw, ok := rawOf(c)
+	if !ok {
 		return 0, false
 	}
 	return stalledOf(raw)
@@ -62,15 +54,8 @@ func Stalled(c net.Conn) (timeouts int, ok bool) {
 // (SIOCINQ): an answer from the far end waiting for a slow reader. ok is
 // false when unknown.
 func Inq(c net.Conn) (n int, ok bool) {
-	if c == nil {
-		return 0, false
-	}
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return 0, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw, ok := rawOf(c)
+	if !ok {
 		return 0, false
 	}
 	return inqOf(raw)
@@ -80,13 +65,19 @@ func Inq(c net.Conn) (n int, ok bool) {
 // (tcpi_total_retrans / tcpi_data_segs_out over the connection's life): a
 // measure of how lossy the path has been. ok is false when unknown.
 func Loss(c net.Conn) (rate float64, ok bool) {
-	sc, isSC := c.(syscall.Conn)
-	if !isSC {
-		return 0, false
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
+	raw, ok := rawOf(c)
+	if !ok {
 		return 0, false
 	}
 	return lossOf(raw)
+}
+
+// rawOf is c's raw socket, if it has one (nil and non-socket conns do not).
+func rawOf(c net.Conn) (syscall.RawConn, bool) {
+	sc, isSC := c.(syscall.Conn)
+	if !isSC {
+		return nil, false
+	}
+	raw, err := sc.SyscallConn()
+	return raw, err == nil
 }

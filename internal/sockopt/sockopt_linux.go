@@ -22,11 +22,8 @@ func setUserTimeout(c syscall.RawConn, d time.Duration) error {
 }
 
 func rttOf(c syscall.RawConn) (rtt, rttvar, rto time.Duration, ok bool) {
-	var info *unix.TCPInfo
-	var gerr error
-	if err := c.Control(func(fd uintptr) {
-		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil || gerr != nil || info == nil || info.Rtt == 0 {
+	info, ok := tcpInfo(c)
+	if !ok || info.Rtt == 0 {
 		return 0, 0, 0, false
 	}
 	// tcpi_rtt, tcpi_rttvar and tcpi_rto are in microseconds. tcpi_rto is
@@ -37,11 +34,8 @@ func rttOf(c syscall.RawConn) (rtt, rttvar, rto time.Duration, ok bool) {
 }
 
 func stalledOf(c syscall.RawConn) (timeouts int, ok bool) {
-	var info *unix.TCPInfo
-	var gerr error
-	if err := c.Control(func(fd uintptr) {
-		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil || gerr != nil || info == nil {
+	info, ok := tcpInfo(c)
+	if !ok {
 		return 0, false
 	}
 	if info.Unacked > 0 {
@@ -61,12 +55,21 @@ func inqOf(c syscall.RawConn) (n int, ok bool) {
 }
 
 func lossOf(c syscall.RawConn) (rate float64, ok bool) {
+	info, ok := tcpInfo(c)
+	if !ok || info.Data_segs_out == 0 {
+		return 0, false
+	}
+	return float64(info.Total_retrans) / float64(info.Data_segs_out), true
+}
+
+// tcpInfo reads the socket's TCP_INFO.
+func tcpInfo(c syscall.RawConn) (*unix.TCPInfo, bool) {
 	var info *unix.TCPInfo
 	var gerr error
 	if err := c.Control(func(fd uintptr) {
 		info, gerr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-	}); err != nil || gerr != nil || info == nil || info.Data_segs_out == 0 {
-		return 0, false
+	}); err != nil || gerr != nil || info == nil {
+		return nil, false
 	}
-	return float64(info.Total_retrans) / float64(info.Data_segs_out), true
+	return info, true
 }

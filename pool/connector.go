@@ -40,13 +40,21 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.connect(ctx)
 }
 
-// pastGateKey marks the context of the supervisor's rebuild after the
-// tunnels came up: its connects do not wait at the gate (see rebuild).
-type pastGateKey struct{}
+// rebuildKey marks the context of the supervisor's rebuild; its value says
+// whether its connects may pass the gate (the rebuild after the tunnels
+// came up: see rebuild).
+type rebuildKey struct{}
 
-// passGate waits at the gate, unless ctx is the supervisor's rebuild.
+// passGate waits at the gate, unless ctx is a rebuild allowed past it. It
+// is where every connect database/sql asks for begins (a new conn, or a
+// retired one renewed at borrow); one asked for by anything but the
+// rebuild is a request that found no conn ready (p.demand, see rebuild).
 func (p *Pool) passGate(ctx context.Context) error {
-	if past, _ := ctx.Value(pastGateKey{}).(bool); past {
+	past, rebuilding := ctx.Value(rebuildKey{}).(bool)
+	if !rebuilding {
+		p.demand.Add(1)
+	}
+	if past {
 		return nil
 	}
 	return p.gate.wait(ctx, p.cfg.DownWait)

@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"context"
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
@@ -37,6 +38,20 @@ type Driver struct {
 	// unknown (pgx v5.12: a peer RST in the middle of an Exec returns a
 	// SafeToRetry error although the statement ran; see pgxadapter).
 	ClosedAtStart func(driver.Conn) bool
+
+	// Warm, if set, readies a driver conn that the pool reopened after a
+	// reset whose cause it knows (the rebuild: the tunnels came up, a dead
+	// path or dead flows were found) for the work its predecessors did,
+	// before a request uses it: pgx
+	// prepares the statements its statement cache had prepared on the
+	// pool's earlier conns, so the first use of each costs one round trip
+	// instead of two. It is called with the conn held by the pool; more
+	// reports whether to go on, and turns false as soon as a request needs
+	// a connection (so a warm-up never makes a request wait for more than
+	// the step in progress). A non-nil error means the conn is unusable
+	// (the pool drops it); the driver's own statement errors are Warm's to
+	// absorb. Optional.
+	Warm func(ctx context.Context, c driver.Conn, more func() bool) error
 
 	// Orphan reaping (see Config.Orphans). A session is identified by the
 	// server's id for it and, against a later session that reuses the id

@@ -33,6 +33,7 @@ type Pool struct {
 	waiting     atomic.Bool  // a request waits at the gate: probe now
 	pingEWMA    atomic.Int64 // nanoseconds
 	connectEWMA atomic.Int64 // nanoseconds
+	demand      atomic.Uint64 // connects asked for by requests (passGate)
 
 	mu         sync.Mutex // protects following
 	conns      map[*conn]struct{}

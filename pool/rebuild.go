@@ -2,6 +2,8 @@ package pool
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"sync"
 	"sync/atomic"
 )
@@ -12,7 +14,9 @@ import (
 // instead of each paying a connect. It borrows n conns at once through
 // database/sql (the retired ones are renewed in ResetSession, or new ones
 // are made), readies each (a connect, no statement) and returns them to
-// the idle list. n is at most what the pool held idle, so database/sql's
+// the idle list. A driver with Driver.Warm readies each for its first
+// statements before returning it, until a request needs a conn.
+// n is at most what the pool held idle, so database/sql's
 // idle limit is respected; nothing goes past the gate while it is blocked
 // (Connect waits there) unless pastGate; Close cancels it.
 //
@@ -27,35 +31,64 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 	}
 	p := s.p
 	ctx, cancel := context.WithTimeout(s.ctx, p.cfg.ProbeTimeout)
-	if pastGate {
-		ctx = context.WithValue(ctx, pastGateKey{}, true)
+	ctx = context.WithValue(ctx, rebuildKey{}, pastGate)
+	// A request that finds no conn ready connects (passGate counts it) or,
+	// at MaxOpenConns, waits: either ends the warm-up of the conns held.
+	demand, waits := p.demand.Load(), p.db.Stats().WaitCount
+	more := func() bool {
+		return ctx.Err() == nil && p.demand.Load() == demand && p.db.Stats().WaitCount == waits
 	}
 	var wg sync.WaitGroup
 	var made atomic.Int64
+	var readied sync.Map // *conn: readied by this rebuild
 	// All n borrows start at once, so each takes a conn of its own (a
-	// retired one, renewed in ResetSession, or a new one) before any is
-	// returned; each is returned as soon as it is ready, so a request that
-	// arrives meanwhile waits for one connect at most.
+	// retired one, renewed in ResetSession, or a new one); each is
+	// returned as soon as it is ready, so a request that arrives meanwhile
+	// waits for one connect at most. A borrow that gets a conn another
+	// borrow of this rebuild already readied and returned (connects can be
+	// faster than goroutines start) keeps it and borrows again, so n
+	// distinct conns are readied.
 	for range n {
 		wg.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer wg.Done()
-			c, err := p.db.Conn(ctx)
-			if err != nil {
+			var held []*sql.Conn
+			defer func() {
+				for _, c := range held {
+					c.Close()
+				}
+			}()
+			for range n {
+				c, err := p.db.Conn(ctx)
+				if err != nil {
+					return
+				}
+				again := false
+				err = c.Raw(func(dc any) error {
+					fc, ok := dc.(*conn)
+					if !ok {
+						return nil
+					}
+					if _, again = readied.LoadOrStore(fc, true); again {
+						return nil
+					}
+					if err := fc.enter(ctx); err != nil {
+						return err
+					}
+					return p.warm(ctx, fc, more)
+				})
+				if again {
+					held = append(held, c)
+					continue
+				}
+				if err == nil {
+					made.Add(1)
+				}
+				c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
 				return
 			}
-			err = c.Raw(func(dc any) error {
-				if fc, ok := dc.(*conn); ok {
-					return fc.enter(ctx)
-				}
-				return nil
-			})
-			if err == nil {
-				made.Add(1)
-			}
-			c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
 		}()
 	}
 	s.wg.Add(1)
@@ -66,4 +99,19 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 		p.stats.rebuilt.Add(uint64(made.Load()))
 		p.log.Debug("flapguard: pool rebuilt", "conns", made.Load())
 	}()
+}
+
+// warm runs the driver's Warm on a conn the rebuild holds (Driver.Warm). A
+// conn the warm-up found unusable is dropped.
+func (p *Pool) warm(ctx context.Context, c *conn, more func() bool) error {
+	if p.drv.Warm == nil || !more() {
+		return nil
+	}
+	l := c.l()
+	if err := p.drv.Warm(ctx, l.inner, more); err != nil {
+		l.bad.Store(true)
+		p.log.Debug("flapguard: a rebuilt conn failed its warm-up; dropped", "err", p.redact(err.Error()))
+		return driver.ErrBadConn
+	}
+	return nil
 }

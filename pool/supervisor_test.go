@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -304,6 +305,10 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 	}
 	t.Logf("after UP: %d idle conns of the new generation, %d opened", fresh, d.opened.Load()-opened)
 	if fresh != 4 {
+		for _, c := range p.snapshot() {
+			t.Logf("conn gen %d (now %d) state %d", c.l().gen, gen, c.state.Load())
+		}
+		t.Logf("stats %+v", p.Stats())
 		t.Fatalf("%d idle conns of the new generation; want the 4 held before", fresh)
 	}
 }
@@ -372,4 +377,76 @@ func TestUpAfterAnOverriddenDownIsExpected(t *testing.T) {
 	if !tt.apply(up("t"), now) {
 		t.Fatal("an UP with no DOWN before it (a missed rekey) was not noticed")
 	}
+}
+
+// A driver's Warm runs on each conn the rebuild reopened, before the conn
+// goes back to the idle list; the check after UP (the canary) is no
+// demand, but a request that connects because every conn is held ends
+// the warm-up; a conn whose warm-up fails is dropped.
+func TestWarmRunsOnRebuiltConnsUntilARequestNeedsOne(t *testing.T) {
+	p, d, _ := supPool(t, nil)
+	db := p.DB()
+	db.SetMaxIdleConns(4)
+	ctx := context.Background()
+	var cs []*sql.Conn
+	for range 2 {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
+	type call struct{ moreAtStart bool }
+	entered := make(chan call, 2)
+	proceed := make(chan struct{})
+	var moreAfter atomic.Int32 // warm-ups that saw more() true after the request
+	var failed atomic.Bool
+	p.drv.Warm = func(ctx context.Context, c driver.Conn, more func() bool) error {
+		entered <- call{more()}
+		<-proceed
+		if more() {
+			moreAfter.Add(1)
+		}
+		if failed.CompareAndSwap(false, true) {
+			return errors.New("warm-up: connection lost")
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		select {
+		case <-proceed:
+		default:
+			close(proceed)
+		}
+	})
+	apply(t, p, down("t"))
+	closed := d.closed.Load()
+	p.Notify(up("t"))
+	p.sup.sync(func() { p.sup.step(false) })
+	for range 2 {
+		select {
+		case c := <-entered:
+			if !c.moreAtStart {
+				t.Fatal("more() was false at the start of a warm-up with no request about")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("the rebuild did not warm its 2 conns")
+		}
+	}
+	// Both rebuilt conns are held: a request connects a new one.
+	settle(t, p)
+	c, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	close(proceed)
+	waitFor(t, func() bool { return p.Stats().Rebuilt == 1 })
+	if n := moreAfter.Load(); n != 0 {
+		t.Fatalf("%d warm-ups still saw more() after a request had to connect; want 0", n)
+	}
+	waitFor(t, func() bool { return d.closed.Load() > closed })
 }

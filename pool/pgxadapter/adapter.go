@@ -8,6 +8,10 @@
 //
 // The pool then dials every socket through pgx's Config.DialFunc, so it can
 // harden, track and sever them, and it reads pgx's errors with Classifier.
+// It also sets Config.Tracer (a DSN sets none) to learn which statements
+// pgx's statement cache prepares, so that after a known-cause reset the
+// rebuilt conns have them prepared before traffic returns (warm.go): the
+// first use of each then costs one round trip instead of two.
 // A program that does not import this package compiles no pgx code.
 package pgxadapter
 
@@ -29,6 +33,7 @@ func init() {
 		NewConnector:  NewConnector,
 		Classifier:    classifier,
 		ClosedAtStart: closedAtStart,
+		Warm:          warm,
 		// A role may terminate its own backends without extra privileges.
 		// The backend PID comes with the startup (pgconn.go:474-476,
 		// docs/drivers.md): nothing is asked at connect. A reused pid is
@@ -61,6 +66,9 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 		return nil, err
 	}
 	cfg.DialFunc = pgconn.DialFunc(dial)
+	if cfg.Tracer == nil { // a DSN sets none; see warm.go
+		cfg.Tracer = &recorder{}
+	}
 	return stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(shouldPing)), nil
 }
 

@@ -29,10 +29,10 @@ type Pool struct {
 
 	gen         atomic.Uint64
 	closed      atomic.Bool
-	healthNow   atomic.Int32 // a copy of the supervisor's Health
-	waiting     atomic.Bool  // a request waits at the gate: probe now
-	pingEWMA    atomic.Int64 // nanoseconds
-	connectEWMA atomic.Int64 // nanoseconds
+	healthNow   atomic.Int32  // a copy of the supervisor's Health
+	waiting     atomic.Bool   // a request waits at the gate: probe now
+	pingEWMA    atomic.Int64  // nanoseconds
+	connectEWMA atomic.Int64  // nanoseconds
 	demand      atomic.Uint64 // connects asked for by requests (passGate)
 
 	mu         sync.Mutex // protects following

@@ -22,7 +22,7 @@ func TestRecorderKeepsTheMostUsedCacheStatements(t *testing.T) {
 	for range 3 {
 		prep(cacheName+"b", "SELECT b")
 	}
-	prep("pgx_0", "SELECT explicit")                              // database/sql's Prepare: not the cache's
+	prep("pgx_0", "SELECT explicit")                                   // database/sql's Prepare: not the cache's
 	prep(cacheName+"big", "SELECT '"+strings.Repeat("x", keepSQL)+"'") // too long to keep
 	for i := range keepMax + 10 {
 		prep(cacheName+fmt.Sprint(i), fmt.Sprintf("SELECT %d", i))

@@ -63,13 +63,10 @@ func TestWAN(t *testing.T) {
 	// The seed case told by the feed, on the WAN: the pool sits idle
 	// across DOWN, a rekey and UP; traffic resumes 200ms after UP. The
 	// pool knew at UP that every connection was new and rebuilt them, so
-	// no request after UP may pay a reconnect (TCP + startup: 2 RTT more).
-	// Issue 11 asks for 2 RTT + 10ms; a fresh pgx connection's first
-	// statement takes 2 RTT by itself (Parse/Describe, then Bind/Execute:
-	// QueryExecModeCacheStatement, as plain pgx pays it on any new
-	// connection), and the emulated jitter holds ±5ms each way, so the
-	// bound asserted is 3 RTT + 4×jitter + 10ms: below that no request
-	// can have reconnected; the measured number is printed.
+	// no request after UP may pay a reconnect (TCP + startup: 2 RTT more),
+	// nor pgx's prepare of its statement on a new conn (1 RTT: the
+	// rebuild's warm-up prepared it, pgxadapter/warm.go). Issue 11's bound:
+	// 2 RTT + 10ms; the request itself is 1 RTT (±10ms of jitter).
 	t.Run("S8-notify-wan-postgres", func(t *testing.T) {
 		defer heal(t)
 		tg := targets[0]
@@ -99,14 +96,14 @@ func TestWAN(t *testing.T) {
 			}}, plain, fg)
 		worst := worstStartedAfter(r.Side("flapguard"), r.Back)
 		rtt := 2 * wan.Delay
-		bound := 3*rtt + 4*wan.Jitter + 10*time.Millisecond
-		t.Logf("S8 on the WAN: flapguard's slowest request after UP took %v (issue's goal 2 RTT + 10ms = %v; asserted ≤ %v, no reconnect), %d conns rebuilt; plain failed %d after UP",
-			worst, 2*rtt+10*time.Millisecond, bound, fg.Pool.Stats().Rebuilt, r.Side("plain").FailedAfterBack)
+		bound := 2*rtt + 10*time.Millisecond
+		t.Logf("S8 on the WAN: flapguard's slowest request after UP took %v (issue's bound 2 RTT + 10ms = %v), %d conns rebuilt; plain failed %d after UP",
+			worst, bound, fg.Pool.Stats().Rebuilt, r.Side("plain").FailedAfterBack)
 		if n := r.Side("flapguard").FailedAfterBack; n != 0 {
 			t.Errorf("flapguard: %d requests failed after UP; goal 0", n)
 		}
 		if worst < 0 || worst > bound {
-			t.Errorf("flapguard: slowest request after UP %v; bound %v (a request paid a reconnect)", worst, bound)
+			t.Errorf("flapguard: slowest request after UP %v; bound %v (a request paid a reconnect or a prepare)", worst, bound)
 		}
 	})
 

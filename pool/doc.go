@@ -37,7 +37,9 @@
 //     tunnel table, the probe schedule and storm control. It tells one bad
 //     connection from a dead path and from a path that works while old
 //     flows are dead (the rekey case), resets or severs accordingly with a
-//     cooldown, and rebuilds the pool after a reset with a known cause.
+//     cooldown, and rebuilds the pool after a reset with a known cause
+//     (with pgxadapter, the rebuilt conns have the statements the pool's
+//     conns used prepared before any request gets them: Driver.Warm).
 //   - Tunnel events ([Pool.Notify], or a feed under detect/): the tunnels of
 //     Config.Tunnels are redundant paths; when all are down the pool severs
 //     and gates new connections, when one comes back it checks a fresh

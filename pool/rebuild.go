@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"database/sql"
 	"database/sql/driver"
 	"sync"
 	"sync/atomic"
@@ -44,51 +43,39 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 	// All n borrows start at once, so each takes a conn of its own (a
 	// retired one, renewed in ResetSession, or a new one); each is
 	// returned as soon as it is ready, so a request that arrives meanwhile
-	// waits for one connect at most. A borrow that gets a conn another
-	// borrow of this rebuild already readied and returned (connects can be
-	// faster than goroutines start) keeps it and borrows again, so n
-	// distinct conns are readied.
+	// waits for one connect at most. When connects are faster than
+	// goroutines start, a borrow can get a conn another borrow of this
+	// rebuild has already readied and returned: it is given back at once
+	// and not counted (borrowing again while holding it would keep conns
+	// from requests when MaxOpenConns is reached; the lab showed it).
 	for range n {
 		wg.Add(1)
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
 			defer wg.Done()
-			var held []*sql.Conn
-			defer func() {
-				for _, c := range held {
-					c.Close()
-				}
-			}()
-			for range n {
-				c, err := p.db.Conn(ctx)
-				if err != nil {
-					return
-				}
-				again := false
-				err = c.Raw(func(dc any) error {
-					fc, ok := dc.(*conn)
-					if !ok {
-						return nil
-					}
-					if _, again = readied.LoadOrStore(fc, true); again {
-						return nil
-					}
-					if err := fc.enter(ctx); err != nil {
-						return err
-					}
-					return p.warm(ctx, fc, more)
-				})
-				if again {
-					held = append(held, c)
-					continue
-				}
-				if err == nil {
-					made.Add(1)
-				}
-				c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
+			c, err := p.db.Conn(ctx)
+			if err != nil {
 				return
 			}
+			again := false
+			err = c.Raw(func(dc any) error {
+				fc, ok := dc.(*conn)
+				if !ok {
+					return nil
+				}
+				if _, again = readied.LoadOrStore(fc, true); again {
+					return nil
+				}
+				if err := fc.enter(ctx); err != nil {
+					return err
+				}
+				return p.warm(ctx, fc, more)
+			})
+			if err == nil && !again {
+				made.Add(1)
+			}
+			c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
 		}()
 	}
 	s.wg.Add(1)

@@ -293,6 +293,12 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 	}
 	apply(t, p, down("t"))
 	opened := d.opened.Load()
+	// Connects take a while, as on a network: all 4 borrows of the
+	// rebuild take a conn before the first is back (with instant ones a
+	// borrow can get a conn its sibling has already readied; it is given
+	// back and the rebuild readies fewer).
+	hook := func() error { time.Sleep(20 * time.Millisecond); return nil }
+	d.connectHook.Store(&hook)
 	apply(t, p, up("t"))
 	waitFor(t, func() bool { return p.Stats().Rebuilt == 4 })
 	gen := p.gen.Load()
@@ -310,6 +316,44 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 		}
 		t.Logf("stats %+v", p.Stats())
 		t.Fatalf("%d idle conns of the new generation; want the 4 held before", fresh)
+	}
+}
+
+// With instant connects a rebuild borrow can get a conn its sibling has
+// already readied and given back: it is not readied or counted twice, and
+// it is given back at once (borrowing again while holding it kept conns
+// from requests at MaxOpenConns in the lab).
+func TestRebuildCountsEachConnOnce(t *testing.T) {
+	for range 20 {
+		p, _, _ := supPool(t, nil)
+		db := p.DB()
+		db.SetMaxIdleConns(4)
+		ctx := context.Background()
+		var cs []*sql.Conn
+		for range 4 {
+			c, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		for _, c := range cs {
+			c.Close()
+		}
+		apply(t, p, down("t"))
+		apply(t, p, up("t"))
+		waitFor(t, func() bool { return p.Stats().Rebuilt > 0 })
+		settle(t, p)
+		gen, fresh := p.gen.Load(), uint64(0)
+		for _, c := range p.snapshot() {
+			if st := c.state.Load(); c.l().gen == gen && (st == stateIdle || st == stateProbing) {
+				fresh++
+			}
+		}
+		if n := p.Stats().Rebuilt; n > fresh || n > 4 {
+			t.Fatalf("Rebuilt %d, but %d idle conns of the new generation", n, fresh)
+		}
+		p.Close()
 	}
 }
 

@@ -21,7 +21,16 @@ import (
 type rtProxy struct {
 	ln    net.Listener
 	trips atomic.Int64
+	conns sync.Map // client address → *atomic.Int64, that connection's trips
 	wg    sync.WaitGroup
+}
+
+// tripsOf returns the round trips counted on the connection from addr.
+func (px *rtProxy) tripsOf(addr string) int64 {
+	if n, ok := px.conns.Load(addr); ok {
+		return n.(*atomic.Int64).Load()
+	}
+	return 0
 }
 
 func newRTProxy(t *testing.T, target string) *rtProxy {
@@ -56,6 +65,8 @@ func newRTProxy(t *testing.T, target string) *rtProxy {
 // count copies client→server, parsing frontend messages: the startup
 // message first (length-prefixed, no type byte), then type + length.
 func (px *rtProxy) count(c, s net.Conn) {
+	mine := new(atomic.Int64)
+	px.conns.Store(c.RemoteAddr().String(), mine)
 	var hdr [5]byte
 	if _, err := io.ReadFull(c, hdr[:4]); err != nil {
 		return
@@ -72,6 +83,7 @@ func (px *rtProxy) count(c, s net.Conn) {
 		}
 		if hdr[0] == 'Q' || hdr[0] == 'S' {
 			px.trips.Add(1)
+			mine.Add(1)
 		}
 		n := int(binary.BigEndian.Uint32(hdr[1:]))
 		body := make([]byte, n-4)

@@ -336,14 +336,22 @@ func TestLostConnOfARetiredGenerationIsNoEvidence(t *testing.T) {
 				p.Reset("test")
 			}
 			d.execErrs <- syscall.ECONNRESET
-			if _, err := c.ExecContext(ctx, "INSERT"); err == nil {
+			// On the supervisor's goroutine, so its tick cannot take the
+			// evidence first.
+			var n int
+			var execErr error
+			p.sup.sync(func() {
+				_, execErr = c.ExecContext(ctx, "INSERT")
+				n = p.evidence.take()
+			})
+			if execErr == nil {
 				t.Fatal("exec succeeded; want the injected loss")
 			}
 			want := 1
 			if retired {
 				want = 0
 			}
-			if n := p.evidence.take(); n != want || p.Stats().ConnsLost != 1 {
+			if n != want || p.Stats().ConnsLost != 1 {
 				t.Fatalf("evidence %d, conns lost %d; want %d, 1", n, p.Stats().ConnsLost, want)
 			}
 		})

@@ -462,7 +462,11 @@ func (c *conn) Close() error {
 		return nil
 	}
 	var err error
-	if prev != stateRetired {
+	// A conn the supervisor is pinging (DB.Close closes idle conns before
+	// it stops the pool, so while a probe can run) is closed by the probe
+	// when its ping ends (probeIdle): closing it here would race with the
+	// driver's ping.
+	if prev != stateRetired && prev != stateProbing {
 		err = c.l().close()
 	}
 	c.p.unregister(c)

@@ -608,3 +608,28 @@ func idleConnPinging(t *testing.T, cfg Config, sockets bool, mode int32) (*Pool,
 	time.Sleep(5 * time.Millisecond) // idle past LivenessIdle
 	return p, d
 }
+
+// DB.Close closes idle conns before it stops the pool, so it can close a
+// conn the supervisor is pinging: the driver conn must not be closed under
+// the ping (a data race in pgx, seen in the soak), and must be closed when
+// the ping ends.
+func TestCloseDuringAnIdleProbe(t *testing.T) {
+	p, d := idleConnPinging(t, quietConfig(), true, 1) // the ping hangs until ctx ends
+	c := p.snapshot()[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan bool)
+	pings := d.pings.Load()
+	go func() { done <- p.probeIdle(ctx, c) }()
+	waitFor(t, func() bool { return d.pings.Load() > pings })
+	p.DB().Close()
+	fc := d.all()[0]
+	if fc.closed.Load() {
+		t.Fatal("the driver conn was closed while the probe pinged it")
+	}
+	cancel()
+	<-done
+	if !fc.closed.Load() || c.state.Load() != stateClosed {
+		t.Fatalf("after the probe: driver conn closed %v, state %d; want closed, %d", fc.closed.Load(), c.state.Load(), stateClosed)
+	}
+}

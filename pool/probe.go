@@ -389,11 +389,13 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 		c.probedAt.Store(p.monoNow())
 	}
 	if ok {
-		c.state.Store(stateIdle)
+		if !c.state.CompareAndSwap(stateProbing, stateIdle) {
+			l.close() // database/sql closed it meanwhile (conn.Close left this to us)
+		}
 	} else {
 		l.bad.Store(true)
 		c.retire(true)
-		c.state.Store(stateRetired)
+		c.state.CompareAndSwap(stateProbing, stateRetired) // unless closed meanwhile
 	}
 	close(ch)
 	return ok

@@ -274,23 +274,7 @@ func TestRequestWaitingAtTheGateProbesNow(t *testing.T) {
 
 func TestPoolIsRebuiltAfterUp(t *testing.T) {
 	p, d, _ := supPool(t, nil)
-	db := p.DB()
-	db.SetMaxIdleConns(4)
-	ctx := context.Background()
-	var held []interface{ Close() error }
-	for range 4 {
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.PingContext(ctx); err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
-	for _, c := range held {
-		c.Close()
-	}
+	idleConns(t, p, 4)
 	apply(t, p, down("t"))
 	opened := d.opened.Load()
 	// Connects take a while, as on a network: all 4 borrows of the
@@ -326,20 +310,7 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 func TestRebuildCountsEachConnOnce(t *testing.T) {
 	for range 20 {
 		p, _, _ := supPool(t, nil)
-		db := p.DB()
-		db.SetMaxIdleConns(4)
-		ctx := context.Background()
-		var cs []*sql.Conn
-		for range 4 {
-			c, err := db.Conn(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cs = append(cs, c)
-		}
-		for _, c := range cs {
-			c.Close()
-		}
+		idleConns(t, p, 4)
 		apply(t, p, down("t"))
 		apply(t, p, up("t"))
 		waitFor(t, func() bool { return p.Stats().Rebuilt > 0 })
@@ -362,19 +333,7 @@ func TestRebuildCountsEachConnOnce(t *testing.T) {
 // and no second rebuild follows the canary's success.
 func TestRebuildStartsWithTheCanaryAfterUp(t *testing.T) {
 	p, d, _ := supPool(t, nil)
-	p.DB().SetMaxIdleConns(4)
-	ctx := context.Background()
-	var cs []*sql.Conn
-	for range 3 {
-		c, err := p.DB().Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	for _, c := range cs {
-		c.Close()
-	}
+	idleConns(t, p, 3)
 	apply(t, p, down("t"))
 	var started atomic.Int32
 	release := make(chan struct{})
@@ -429,20 +388,9 @@ func TestUpAfterAnOverriddenDownIsExpected(t *testing.T) {
 // the warm-up; a conn whose warm-up fails is dropped.
 func TestWarmRunsOnRebuiltConnsUntilARequestNeedsOne(t *testing.T) {
 	p, d, _ := supPool(t, nil)
+	idleConns(t, p, 2)
 	db := p.DB()
-	db.SetMaxIdleConns(4)
 	ctx := context.Background()
-	var cs []*sql.Conn
-	for range 2 {
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	for _, c := range cs {
-		c.Close()
-	}
 	type call struct{ moreAtStart bool }
 	entered := make(chan call, 2)
 	proceed := make(chan struct{})
@@ -493,4 +441,27 @@ func TestWarmRunsOnRebuiltConnsUntilARequestNeedsOne(t *testing.T) {
 		t.Fatalf("%d warm-ups still saw more() after a request had to connect; want 0", n)
 	}
 	waitFor(t, func() bool { return d.closed.Load() > closed })
+}
+
+// idleConns leaves n conns in the pool's idle list: it borrows them all at
+// once (so database/sql opens n), checks each, then returns them.
+func idleConns(t *testing.T, p *Pool, n int) {
+	t.Helper()
+	db := p.DB()
+	db.SetMaxIdleConns(max(n, 4)) // room for one more than held
+	ctx := context.Background()
+	var cs []*sql.Conn
+	for range n {
+		c, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.PingContext(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	for _, c := range cs {
+		c.Close()
+	}
 }

@@ -137,8 +137,10 @@
 // tunnel table says (a DOWN whose UP never came). Storms collapse: after a
 // DOWN has severed, further toggles sever nothing until the tunnels have
 // been quiet for ResetCooldown; then one new generation, cutting only the
-// requests in flight since a DOWN of the storm. Rekey resets without a
-// gate. The feeds deliver events to any
+// requests in flight since a DOWN of the storm. Meanwhile a DOWN of the
+// storm holds the gate (unless it came within 50ms of the UP: noise), and
+// a conn lent out before it is pinged at its next borrow, so no new work
+// goes into a path reported down. Rekey resets without a gate. The feeds deliver events to any
 // detect.Notifier (a *pool.Pool is one; detect.Multi fans out):
 // detect/syslogfeed parses router logs with rule packs (YAMAHA RTX,
 // strongSwan with SA bookkeeping to tell a rekey from a down, Libreswan,

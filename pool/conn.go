@@ -403,8 +403,9 @@ const (
 
 // ready makes a conn just taken from the idle list (it was in state
 // prev) fit for use: renewed if retired or stale, pinged with the pool's
-// own deadline if it sat idle for longer than LivenessIdle, and renewed if
-// that ping failed. Only driver.ErrBadConn comes out of it: nothing has
+// own deadline if it sat idle for longer than LivenessIdle or was last lent
+// out before a DOWN inside a storm (supervisor.hold), and renewed if that
+// ping failed. Only driver.ErrBadConn comes out of it: nothing has
 // been sent. It reports what the pool knows of the conn it leaves (so the
 // driver's own reset need not ping it): just checked, or recent.
 func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
@@ -418,14 +419,18 @@ func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
 	if c.p.cfg.LivenessIdle != off {
 		now := c.p.monoNow()
 		used := c.usedAt.Swap(now)
-		if probed := c.probedAt.Load(); probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {
+		probed := c.probedAt.Load()
+		// Lent out (or probed) last before a DOWN held the gate: its flow
+		// may have died with the tunnel (supervisor.hold).
+		held := c.p.heldAt.Load() > max(used, probed)
+		if !held && probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {
 			// The supervisor pinged it since it was last lent out, and not
 			// long ago: that was this borrow's check, and the driver's (a
 			// ping now would be a second round trip, one more chance to
 			// meet a lost packet on a lossy path).
 			return vouchChecked, nil
 		}
-		if time.Duration(now-used) > c.p.cfg.LivenessIdle {
+		if held || time.Duration(now-used) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)
 				if ctx.Err() != nil {

@@ -58,7 +58,18 @@ func (s *supervisor) reconcile() {
 			s.goDown(s.lastEvent)
 		} else {
 			s.missedDown, s.missedDownAt = true, s.p.monoNow()
+			// Hold only a tunnel that stayed up long enough to be checked:
+			// toggles faster than the prober's shortest spacing are a
+			// monitor's noise (a real tunnel does not come up and go down
+			// within milliseconds), and holding the gate for each would keep
+			// it shut while the path works (the lab's H3).
+			if recent.IsZero() || s.p.cfg.now().Sub(recent) >= minProbeBackoff {
+				s.hold(s.lastEvent)
+			}
 		}
+	case down && s.held && !stormy:
+		// The storm is over and ended down: an outage like any other.
+		s.goDown(s.lastEvent)
 	case !down && !s.gated && s.missedDown:
 		// The tunnels went down and came back during the storm: old flows
 		// may have died with them (a rekey), and nothing cut them. Once the
@@ -95,6 +106,7 @@ func (s *supervisor) goDown(reason string) {
 	s.epoch++ // a probe started before this must not undo it
 	s.downSince = p.cfg.now()
 	s.gated, s.resetWanted, s.resetDone, s.backoff, s.severDue, s.missedDown = true, false, false, 0, false, false
+	s.held = false
 	s.rebuiltAtUp = false
 	s.idleBefore = max(s.idleBefore, p.idleCount())
 	p.gate.block()
@@ -105,11 +117,34 @@ func (s *supervisor) goDown(reason string) {
 	}
 }
 
+// hold: the tunnels say the path is down, inside a storm (storm control:
+// no sever, no reset). Requests in flight are left alone: on a flap they
+// finish by retransmission, as with plain database/sql. But nothing new is
+// sent into the path while it is reported down: new connections wait at
+// the gate, and a conn lent out before now is pinged with the pool's short
+// deadline at its next borrow (conn.ready), so a borrower does not send its
+// statement down a flow that may have died with the tunnel; a conn that
+// does not answer is renewed, behind the gate. When the tunnels come back
+// (goUp), the waiters go first onto new connections. Flows still hung then
+// are cut at the storm's trailing edge (reconcile).
+func (s *supervisor) hold(reason string) {
+	p := s.p
+	s.epoch++ // a probe started before this must not undo it
+	s.downSince = p.cfg.now()
+	s.gated, s.held, s.backoff, s.severDue = true, true, 0, false
+	p.heldAt.Store(p.monoNow())
+	p.gate.block()
+	s.setHealth(Unreachable, reason)
+	if p.cfg.ProbeInterval != off {
+		s.armIn(minProbeBackoff)
+	}
+}
+
 // goUp: the tunnels say the path is back. A new generation begins, and a
 // fresh connection (the canary) must answer before the gate opens.
 func (s *supervisor) goUp(reason string) {
 	p := s.p
-	if !s.resetDone {
+	if !s.resetDone && !s.held {
 		p.reset(reason, false)
 		s.resetDone = true
 	}
@@ -118,7 +153,7 @@ func (s *supervisor) goUp(reason string) {
 	s.startProbe(job{kind: jobCanary})
 	// The pool is rebuilt alongside the canary rather than after it, so
 	// it is full again when traffic returns (one connect earlier).
-	if !s.rebuiltAtUp && s.idleBefore > 0 {
+	if !s.rebuiltAtUp && s.idleBefore > 0 && !s.held {
 		s.rebuiltAtUp = true
 		s.rebuild(s.idleBefore, true)
 	}
@@ -138,10 +173,11 @@ func (s *supervisor) recovered(reason string, since time.Time) {
 			s.tunnels.markAllUp()
 		}
 	}
-	if !s.resetDone {
+	if !s.resetDone && !s.held {
 		p.reset(reason, false)
 	}
-	s.resetDone, s.canary, s.backoff, s.severDue = false, false, 0, false
+	held := s.held
+	s.resetDone, s.canary, s.backoff, s.severDue, s.held = false, false, 0, false, false
 	s.epoch++        // a probe started while the path was down is stale now
 	p.severStalled() // flows that stayed dead while the path came back
 	p.abandonPending(p.gen.Load(), since)
@@ -150,8 +186,8 @@ func (s *supervisor) recovered(reason string, since time.Time) {
 	s.setHealth(Recovering, reason)
 	n := s.idleBefore
 	s.idleBefore = 0
-	if s.rebuiltAtUp {
-		n = 0 // goUp started it
+	if s.rebuiltAtUp || held {
+		n = 0 // goUp started it, or nothing was reset
 	}
 	s.rebuiltAtUp = false
 	s.rebuild(n, false)

@@ -34,6 +34,10 @@ type Pool struct {
 	pingEWMA    atomic.Int64  // nanoseconds
 	connectEWMA atomic.Int64  // nanoseconds
 	demand      atomic.Uint64 // connects asked for by requests (passGate)
+	// heldAt is monoNow when a DOWN inside a storm last held the gate
+	// (supervisor.hold): a conn lent out before it is pinged at its next
+	// borrow, since its flow may have died with the tunnel.
+	heldAt atomic.Int64
 
 	mu         sync.Mutex // protects following
 	conns      map[*conn]struct{}

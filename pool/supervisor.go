@@ -30,6 +30,7 @@ type supervisor struct {
 	health         Health
 	tunnels        tunnelTable
 	gated          bool      // the gate is blocked because tunnels are down
+	held           bool      // by a DOWN inside a storm: nothing severed or reset (hold)
 	lastEdge       time.Time // last event-driven sever or reopen (storm control)
 	lastReset      time.Time // last automatic reset (storm control)
 	resetWanted    bool      // a reset waits for the cooldown to end

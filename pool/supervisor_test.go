@@ -465,3 +465,62 @@ func idleConns(t *testing.T, p *Pool, n int) {
 		c.Close()
 	}
 }
+
+// A DOWN inside a storm (within the cooldown of the last sever) severs and
+// resets nothing, but (unless it came within milliseconds of the UP) holds the gate and has a conn lent out before it
+// pinged at its next borrow (its flow may have died with the tunnel); the
+// UP reopens without a reset; a storm that ends down is an outage.
+func TestDownInsideAStormHoldsTheGate(t *testing.T) {
+	p, _, clk := supPool(t, func(c *Config) {
+		c.Tunnels = []string{"t"}
+		c.LivenessIdle = time.Hour // only the hold can make a borrow ping
+	})
+	db := p.DB()
+	apply(t, p, down("t")) // the storm's first DOWN severs
+	apply(t, p, up("t"))
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	// A DOWN 10ms after the UP: toggles faster than the prober's shortest
+	// spacing are noise, and the gate stays open.
+	clk.advance(10 * time.Millisecond)
+	apply(t, p, down("t"))
+	if s := p.Stats(); s.TunnelDown {
+		t.Fatalf("DOWN 10ms after the UP: %+v; want the gate open", s)
+	}
+	apply(t, p, up("t"))
+	s0 := p.Stats()
+	clk.advance(300 * time.Millisecond)
+	apply(t, p, down("t"))
+	s := p.Stats()
+	if !s.TunnelDown || s.Severs != s0.Severs || s.Resets != s0.Resets || s.Generation != s0.Generation {
+		t.Fatalf("DOWN inside the storm: %+v (before %+v); want the gate held, nothing severed or reset", s, s0)
+	}
+	if err := db.Ping(); err != nil { // the path works here: the ping answers
+		t.Fatal(err)
+	}
+	if n := p.Stats().LivenessChecks - s0.LivenessChecks; n != 1 {
+		t.Fatalf("borrow of a conn lent out before the held DOWN: %d liveness pings; want 1", n)
+	}
+	clk.advance(300 * time.Millisecond)
+	apply(t, p, up("t"))
+	s = p.Stats()
+	if s.TunnelDown || s.Resets != s0.Resets {
+		t.Fatalf("UP after a held DOWN: %+v; want the gate open, no reset", s)
+	}
+	if err := db.Ping(); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Stats().LivenessChecks - s0.LivenessChecks; n != 1 {
+		t.Fatalf("a conn lent out after the held DOWN was pinged again (%d pings; want 1)", n)
+	}
+	// The storm ends down: once it has been quiet for the cooldown, the
+	// held DOWN is an outage like any other (sever).
+	clk.advance(300 * time.Millisecond)
+	apply(t, p, down("t"))
+	clk.advance(2 * time.Second)
+	apply(t, p)
+	if s := p.Stats(); !s.TunnelDown || s.Severs != s0.Severs+1 {
+		t.Fatalf("storm ended down: %+v; want the gate shut and one more sever", s)
+	}
+}

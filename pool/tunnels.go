@@ -323,7 +323,10 @@ func sortedEvents(ms ...map[string]queued) []detect.Event {
 // Storms collapse: after a DOWN has severed, further toggles sever nothing
 // until the tunnels have been quiet for Config.ResetCooldown; then one new
 // generation, cutting only requests in flight since a DOWN of the storm,
-// and the pool ends in the state of the last event. Notify
+// and the pool ends in the state of the last event. A DOWN inside the
+// storm still holds the gate until its UP (unless it came within 50ms of
+// the UP before it: toggles that fast are noise): new connections wait,
+// and a conn lent out before it is pinged at its next borrow. Notify
 // never blocks. After Close it does nothing.
 func (p *Pool) Notify(ev detect.Event) {
 	if p.closed.Load() {

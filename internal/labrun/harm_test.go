@@ -155,6 +155,7 @@ func TestHarm(t *testing.T) {
 	t.Run("H5-postgres", func(t *testing.T) {
 		defer heal(t)
 		plain, fg := tg.Build(t, pool.Config{Tunnels: []string{"vpn"}}, 8)
+		var severedAtUp uint64
 		r := Run(t, l, Scenario{Name: "H5", Title: "flap storm (DOWN/UP every 300ms for 6s), then back with old flows dead", Server: "postgres",
 			Load: load, Script: func(s *Script) error {
 				Sleep(1500 * time.Millisecond)
@@ -179,29 +180,44 @@ func TestHarm(t *testing.T) {
 					return err
 				}
 				s.Back()
+				severedAtUp = fg.Pool.Stats().SeveredSockets
 				notify(fg.Pool, "vpn", detect.Up)
 				Sleep(4 * time.Second)
 				return nil
 			}}, plain, fg)
 		// Issue 11 asks for the first success ≤ 0.3s after the path is back.
-		// That holds when the storm's last DOWN was applied; when it fell
-		// inside the cooldown of the previous sever (storm control: at most
-		// one event-driven sever per ResetCooldown), the dead flows are cut
-		// at the cooldown's end, so the bound asserted is ResetCooldown +
-		// 0.3s. The measured number is printed.
+		// The storm's last DOWN falls inside the cooldown of its first sever,
+		// so storm control holds the gate (supervisor.hold) instead of
+		// severing. A worker that was not in flight when it came borrows
+		// during the outage: its conn is pinged first, does not answer, is
+		// renewed behind the gate, and goes as soon as the UP's check has
+		// passed. That is the first success, and the goal is asserted, with
+		// 200ms of slack: a worker that borrowed late in the outage pings
+		// into the blackhole, and its ping's deadline (LivenessTimeoutMin
+		// at least, more on a socket that has backed off) can outlast the
+		// outage by that much (measured once in 8 runs: 428ms).
 		//
-		// Why not cut at the final UP: every worker is then waiting for an
+		// When every worker was in flight at that DOWN, each waits for an
 		// answer on a flow that went into the blackhole, and from the app's
 		// side a flow that died with the rekey looks exactly like one that
 		// survived the earlier 300ms blackholes (its request was
 		// acknowledged; the server holds the unacknowledged answer). Only a
 		// keepalive probe would tell, and TCP_KEEPIDLE counts whole seconds.
-		// Cutting at every UP of a storm, within the sever budget, would fail
-		// the requests plain's pool carries through each flap.
+		// Cutting them at the UP is what the storm rule forbids (at most one
+		// sever per cooldown), and at every UP of a storm it would fail the
+		// requests plain's pool carries through each flap. They are cut at
+		// the storm's trailing edge, so the bound is then ResetCooldown +
+		// 0.3s. The measured number is printed either way.
 		f := r.Side("flapguard")
-		t.Logf("H5: flapguard first success %v after the path was back (issue's goal 300ms; bound asserted 1.3s); plain %v", f.FirstOK, r.Side("plain").FirstOK)
-		if f.FirstOK < 0 || f.FirstOK > 1300*time.Millisecond {
-			t.Errorf("flapguard: first success %v after the path was back; bound 1.3s", f.FirstOK)
+		stuck := fg.Pool.Stats().SeveredSockets - severedAtUp // the flows cut at the trailing edge
+		bound := 500 * time.Millisecond
+		if stuck >= uint64(load.Workers) {
+			bound = 1300 * time.Millisecond
+		}
+		t.Logf("H5: flapguard first success %v after the path was back, %d of %d workers stuck on dead flows (issue's goal 300ms; bound asserted %v); plain %v",
+			f.FirstOK, stuck, load.Workers, bound, r.Side("plain").FirstOK)
+		if f.FirstOK < 0 || f.FirstOK > bound {
+			t.Errorf("flapguard: first success %v after the path was back; bound %v", f.FirstOK, bound)
 		}
 		checkRecovered(t, r)
 	})

@@ -132,8 +132,9 @@
 // and shuts a gate: a request that needs a new connection waits up to
 // DownWait (5s), then fails with ErrTunnelDown. When they come back a new
 // generation begins, one fresh connection is checked, the gate opens and
-// the pool is rebuilt; if the check fails the gate stays shut until a
-// probe succeeds. A probe that succeeds reopens the gate whatever the
+// the pool is rebuilt (when the pool held idle connections, the rebuild
+// starts at once and its first connection is the check); if the check
+// fails the gate stays shut until a probe succeeds. A probe that succeeds reopens the gate whatever the
 // tunnel table says (a DOWN whose UP never came). Storms collapse: after a
 // DOWN has severed, further toggles sever nothing until the tunnels have
 // been quiet for ResetCooldown; then one new generation, cutting only the

@@ -43,7 +43,8 @@
 //   - Tunnel events ([Pool.Notify], or a feed under detect/): the tunnels of
 //     Config.Tunnels are redundant paths; when all are down the pool severs
 //     and gates new connections, when one comes back it checks a fresh
-//     connection, releases the waiters and rebuilds.
+//     connection, releases the waiters and rebuilds (the rebuild starts at
+//     once, and its first connection is the check).
 //   - Retry ([Pool.RunConn], [Pool.RunTx]): only what cannot have reached
 //     the server, a transaction lost before COMMIT, or work the caller marks
 //     idempotent.

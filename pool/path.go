@@ -85,7 +85,7 @@ func (s *supervisor) reconcile() {
 			if n := s.p.severBusySince(s.missedDownAt); n > 0 {
 				s.p.emit(Event{Kind: EventSever, Reason: "requests in flight since a DOWN during a storm", Count: n})
 			}
-			s.rebuild(idle, false)
+			s.rebuild(idle, false, nil)
 		}
 	case !down && s.gated && !s.canary:
 		s.goUp(s.lastEvent)
@@ -142,6 +142,14 @@ func (s *supervisor) hold(reason string) {
 
 // goUp: the tunnels say the path is back. A new generation begins, and a
 // fresh connection (the canary) must answer before the gate opens.
+//
+// When the pool held idle conns before the outage, it is rebuilt now
+// rather than after the check, so it is full again when traffic returns,
+// and the rebuild's own connections are the check: the first of them to
+// connect opens the gate. A separate canary would be one more server
+// session starting at the very moment the rebuild's do; on a server that
+// starts a process per session that contention is what delays the last
+// rebuilt connection (docs/drivers.md, "What a connect costs").
 func (s *supervisor) goUp(reason string) {
 	p := s.p
 	if !s.resetDone && !s.held {
@@ -150,12 +158,26 @@ func (s *supervisor) goUp(reason string) {
 	}
 	p.abandonPending(p.gen.Load(), p.cfg.now().Add(time.Nanosecond))
 	s.canary = true
-	s.startProbe(job{kind: jobCanary})
-	// The pool is rebuilt alongside the canary rather than after it, so
-	// it is full again when traffic returns (one connect earlier).
 	if !s.rebuiltAtUp && s.idleBefore > 0 && !s.held {
 		s.rebuiltAtUp = true
-		s.rebuild(s.idleBefore, true)
+		s.rebuild(s.idleBefore, true, s.canaryReport())
+		return
+	}
+	s.startProbe(job{kind: jobCanary})
+}
+
+// canaryReport returns what the rebuild that checks the path after the
+// tunnels came up calls once: with nil when its first connection
+// succeeded, or with the error when every one failed. The result reaches
+// the loop as the canary's would.
+func (s *supervisor) canaryReport() func(error) {
+	r := probeResult{job: job{kind: jobCanary, epoch: s.epoch}, started: s.p.cfg.now()}
+	return func(err error) {
+		r.err = err
+		select {
+		case s.results <- r:
+		case <-s.ctx.Done():
+		}
 	}
 }
 
@@ -190,6 +212,6 @@ func (s *supervisor) recovered(reason string, since time.Time) {
 		n = 0 // goUp started it, or nothing was reset
 	}
 	s.rebuiltAtUp = false
-	s.rebuild(n, false)
+	s.rebuild(n, false, nil)
 	s.reap()
 }

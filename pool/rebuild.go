@@ -19,13 +19,17 @@ import (
 // idle limit is respected; nothing goes past the gate while it is blocked
 // (Connect waits there) unless pastGate; Close cancels it.
 //
-// pastGate is for the rebuild that starts with the check after the
-// tunnels came up (goUp): its connects are checks of the path as much as
-// the canary is, so they do not wait for it, and the pool is full again
-// by the time traffic returns. Requests still wait at the gate until a
-// connection has succeeded.
-func (s *supervisor) rebuild(n int, pastGate bool) {
+// pastGate is for the rebuild that is the check after the tunnels came
+// up (goUp): its connects are that check, so they do not wait at the gate,
+// and the pool is full again by the time traffic returns. check, if not
+// nil, is called once: with nil as soon as one of its connections has
+// succeeded (requests wait at the gate until then), or with the last
+// error when none did.
+func (s *supervisor) rebuild(n int, pastGate bool, check func(error)) {
 	if n <= 0 || s.p.closed.Load() {
+		if check != nil {
+			check(ErrClosed)
+		}
 		return
 	}
 	p := s.p
@@ -39,6 +43,8 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 	}
 	var wg sync.WaitGroup
 	var made atomic.Int64
+	var checked atomic.Bool
+	var lastErr atomic.Pointer[error]
 	var readied sync.Map // *conn: readied by this rebuild
 	// All n borrows start at once, so each takes a conn of its own (a
 	// retired one, renewed in ResetSession, or a new one); each is
@@ -56,7 +62,13 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 			defer wg.Done()
 			c, err := p.db.Conn(ctx)
 			if err != nil {
+				lastErr.Store(&err)
 				return
+			}
+			// Every conn the pool held is of an older generation (goUp
+			// reset it), so a conn lent out here was connected just now.
+			if check != nil && checked.CompareAndSwap(false, true) {
+				check(nil)
 			}
 			again := false
 			err = c.Raw(func(dc any) error {
@@ -83,6 +95,13 @@ func (s *supervisor) rebuild(n int, pastGate bool) {
 		defer s.wg.Done()
 		defer cancel()
 		wg.Wait()
+		if check != nil && checked.CompareAndSwap(false, true) {
+			err := ErrClosed
+			if e := lastErr.Load(); e != nil {
+				err = *e
+			}
+			check(err)
+		}
 		p.stats.rebuilt.Add(uint64(made.Load()))
 		p.log.Debug("flapguard: pool rebuilt", "conns", made.Load())
 	}()

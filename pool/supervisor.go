@@ -251,7 +251,7 @@ func (s *supervisor) autoReset(reason string, rebuild bool) bool {
 	idle := s.p.idleCount()
 	s.p.reset(reason, false)
 	if rebuild {
-		s.rebuild(idle, false)
+		s.rebuild(idle, false, nil)
 	}
 	return true
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -277,12 +278,7 @@ func TestPoolIsRebuiltAfterUp(t *testing.T) {
 	idleConns(t, p, 4)
 	apply(t, p, down("t"))
 	opened := d.opened.Load()
-	// Connects take a while, as on a network: all 4 borrows of the
-	// rebuild take a conn before the first is back (with instant ones a
-	// borrow can get a conn its sibling has already readied; it is given
-	// back and the rebuild readies fewer).
-	hook := func() error { time.Sleep(20 * time.Millisecond); return nil }
-	d.connectHook.Store(&hook)
+	slowConnects(d)
 	apply(t, p, up("t"))
 	waitFor(t, func() bool { return p.Stats().Rebuilt == 4 })
 	gen := p.gen.Load()
@@ -523,4 +519,63 @@ func TestDownInsideAStormHoldsTheGate(t *testing.T) {
 	if s := p.Stats(); !s.TunnelDown || s.Severs != s0.Severs+1 {
 		t.Fatalf("storm ended down: %+v; want the gate shut and one more sever", s)
 	}
+}
+
+// After an UP, the rebuild's connections are the check of the path: the
+// first to connect opens the gate, and no separate probe connection is
+// made (one server session fewer starting at that moment). When none
+// connects, the gate stays shut until a probe finds the path, and the pool
+// is rebuilt then.
+func TestRebuildAfterUpIsTheCheck(t *testing.T) {
+	t.Run("path back", func(t *testing.T) {
+		var mu sync.Mutex
+		var kinds []EventKind
+		p, d, _ := supPool(t, func(c *Config) {
+			c.OnEvent = func(ev Event) { mu.Lock(); kinds = append(kinds, ev.Kind); mu.Unlock() }
+		})
+		idleConns(t, p, 4)
+		apply(t, p, down("t"))
+		mu.Lock()
+		kinds = nil
+		mu.Unlock()
+		slowConnects(d)
+		apply(t, p, up("t"))
+		waitFor(t, func() bool { return p.Stats().Rebuilt == 4 })
+		if s := p.Stats(); s.TunnelDown {
+			t.Fatalf("UP, rebuild connected: %+v; want the gate open", s)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, k := range kinds {
+			if k == EventProbe {
+				t.Fatalf("events after UP %v: a probe connection before the gate opened; want the rebuild to be the check", kinds)
+			}
+			if k == EventHealthChange {
+				break // the gate opened
+			}
+		}
+	})
+	t.Run("path not back yet", func(t *testing.T) {
+		p, d, _ := supPool(t, nil)
+		idleConns(t, p, 4)
+		apply(t, p, down("t"))
+		dead := errors.New("dial tcp: connect: connection timed out")
+		d.connectErr.Store(&dead)
+		apply(t, p, up("t"))
+		if s := p.Stats(); !s.TunnelDown || s.Rebuilt != 0 {
+			t.Fatalf("UP while every connect fails: %+v; want the gate still shut, nothing rebuilt", s)
+		}
+		slowConnects(d)
+		d.connectErr.Store(nil) // the prober's next look finds the path
+		waitFor(t, func() bool { s := p.Stats(); return !s.TunnelDown && s.Rebuilt == 4 })
+	})
+}
+
+// slowConnects makes every connect take 20ms, as on a network: all the
+// borrows of a rebuild then take a conn before the first is back (with
+// instant ones a borrow can get a conn its sibling has already readied;
+// it is given back and the rebuild readies fewer).
+func slowConnects(d *fakeDriver) {
+	hook := func() error { time.Sleep(20 * time.Millisecond); return nil }
+	d.connectHook.Store(&hook)
 }

@@ -67,22 +67,7 @@ func TestResetWith100ConcurrentQueriersHasNoErrors(t *testing.T) {
 func TestResetClosesIdleConnsAtOnce(t *testing.T) {
 	p, d := openFake(t, quietConfig(), false)
 	db := p.DB()
-	db.SetMaxIdleConns(5)
-	ctx := context.Background()
-	var conns []*sql.Conn
-	for range 5 {
-		c, err := db.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.PingContext(ctx); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	for _, c := range conns {
-		c.Close() // back to the idle list
-	}
+	idleConns(t, p, 5)
 	if got := db.Stats().Idle; got != 5 {
 		t.Fatalf("idle = %d; want 5", got)
 	}
@@ -96,7 +81,7 @@ func TestResetClosesIdleConnsAtOnce(t *testing.T) {
 		}
 	}
 	// The next query gets a fresh conn without an error.
-	if err := db.PingContext(ctx); err != nil {
+	if err := db.PingContext(context.Background()); err != nil {
 		t.Fatalf("ping after reset: %v", err)
 	}
 	if d.opened.Load() != 6 {

@@ -24,12 +24,9 @@ import (
 // and the pool is full again by the time traffic returns. check, if not
 // nil, is called once: with nil as soon as one of its connections has
 // succeeded (requests wait at the gate until then), or with the last
-// error when none did.
+// error when none did; not at all when the pool is closing.
 func (s *supervisor) rebuild(n int, pastGate bool, check func(error)) {
 	if n <= 0 || s.p.closed.Load() {
-		if check != nil {
-			check(ErrClosed)
-		}
 		return
 	}
 	p := s.p

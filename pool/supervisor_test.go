@@ -463,9 +463,10 @@ func idleConns(t *testing.T, p *Pool, n int) {
 }
 
 // A DOWN inside a storm (within the cooldown of the last sever) severs and
-// resets nothing, but (unless it came within milliseconds of the UP) holds the gate and has a conn lent out before it
-// pinged at its next borrow (its flow may have died with the tunnel); the
-// UP reopens without a reset; a storm that ends down is an outage.
+// resets nothing, but (unless it came within milliseconds of the UP) holds
+// the gate and has a conn lent out before it pinged at its next borrow (its
+// flow may have died with the tunnel); the UP reopens without a reset; a
+// storm that ends down is an outage.
 func TestDownInsideAStormHoldsTheGate(t *testing.T) {
 	p, _, clk := supPool(t, func(c *Config) {
 		c.Tunnels = []string{"t"}

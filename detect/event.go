@@ -125,14 +125,69 @@ type NotifierFunc func(Event)
 // Notify calls f(ev).
 func (f NotifierFunc) Notify(ev Event) { f(ev) }
 
+// Acceptor is a Notifier that can say at once, without blocking, whether
+// it took an event: Accept returns nil when the event was queued for the
+// receiver's judgement, or an error, matching ErrIgnored, that says why it
+// was not (invalid, older than the receiver's maximum age, stale against
+// what it already applied, not one of its tunnels, after Close). A feed
+// whose Notifier is an Acceptor answers its sender with that verdict, so
+// it never answers "taken" for an event the receiver drops. *pool.Pool
+// implements it.
+type Acceptor interface {
+	Notifier
+	Accept(Event) error
+}
+
+// ErrIgnored is matched (errors.Is) by every error an Acceptor returns for
+// an event it did not take.
+var ErrIgnored = errors.New("detect: event ignored")
+
+// Accept delivers ev to n and reports whether it was taken: n's own
+// verdict when n is an Acceptor, nil (taken) for a plain Notifier, and an
+// error matching ErrIgnored for a nil n.
+func Accept(n Notifier, ev Event) error {
+	switch a := n.(type) {
+	case nil:
+		return fmt.Errorf("%w: no notifier", ErrIgnored)
+	case Acceptor:
+		return a.Accept(ev)
+	}
+	n.Notify(ev)
+	return nil
+}
+
 // Multi returns a Notifier that delivers each event to every n in order.
+// It is an Acceptor: an event is taken when at least one of ns took it;
+// when none did, the error joins their reasons.
 func Multi(ns ...Notifier) Notifier {
-	cp := append([]Notifier(nil), ns...)
-	return NotifierFunc(func(ev Event) {
-		for _, n := range cp {
-			if n != nil {
-				n.Notify(ev)
-			}
+	cp := make([]Notifier, 0, len(ns))
+	for _, n := range ns {
+		if n != nil {
+			cp = append(cp, n)
 		}
-	})
+	}
+	return multi(cp)
+}
+
+type multi []Notifier
+
+func (m multi) Notify(ev Event) { _ = m.Accept(ev) }
+
+func (m multi) Accept(ev Event) error {
+	var errs []error
+	taken := false
+	for _, n := range m {
+		if err := Accept(n, ev); err != nil {
+			errs = append(errs, err)
+		} else {
+			taken = true
+		}
+	}
+	if taken {
+		return nil
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("%w: no notifier", ErrIgnored)
+	}
+	return errors.Join(errs...)
 }

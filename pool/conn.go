@@ -35,6 +35,7 @@ const (
 // retries, and no query fails because of a reset by itself.
 type conn struct {
 	p    *Pool
+	id   uint64 // the checks name conns by it (decide.go)
 	link atomic.Pointer[rawConn]
 
 	state atomic.Int32
@@ -66,7 +67,7 @@ var (
 )
 
 func newConn(p *Pool, rc *rawConn) *conn {
-	c := &conn{p: p}
+	c := &conn{p: p, id: p.nextID.Add(1)}
 	c.link.Store(rc)
 	c.usedAt.Store(p.monoNow())
 	return c
@@ -104,6 +105,14 @@ func (c *conn) renew(ctx context.Context) error {
 	rc, err := c.p.conn.dialGated(ctx)
 	if err != nil {
 		c.state.Store(stateRetired)
+		if errors.Is(err, ErrTunnelDown) && ctx.Err() != nil {
+			// The caller's deadline ended at the gate: say so. database/sql
+			// would turn driver.ErrBadConn into a bare context error at its
+			// retry (sql.go, DB.conn checks ctx.Done first), and it ignores
+			// any other error from ResetSession (sql.go:1348), so the
+			// statement meets the gate again in enter and returns this.
+			return err
+		}
 		return driver.ErrBadConn
 	}
 	c.link.Store(rc)
@@ -403,9 +412,8 @@ const (
 
 // ready makes a conn just taken from the idle list (it was in state
 // prev) fit for use: renewed if retired or stale, pinged with the pool's
-// own deadline if it sat idle for longer than LivenessIdle or was last lent
-// out before a DOWN inside a storm (supervisor.hold), and renewed if that
-// ping failed. Only driver.ErrBadConn comes out of it: nothing has
+// own deadline if it sat idle for longer than LivenessIdle, and renewed if
+// that ping failed. Only driver.ErrBadConn comes out of it: nothing has
 // been sent. It reports what the pool knows of the conn it leaves (so the
 // driver's own reset need not ping it): just checked, or recent.
 func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
@@ -420,17 +428,14 @@ func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
 		now := c.p.monoNow()
 		used := c.usedAt.Swap(now)
 		probed := c.probedAt.Load()
-		// Lent out (or probed) last before a DOWN held the gate: its flow
-		// may have died with the tunnel (supervisor.hold).
-		held := c.p.heldAt.Load() > max(used, probed)
-		if !held && probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {
+		if probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {
 			// The supervisor pinged it since it was last lent out, and not
 			// long ago: that was this borrow's check, and the driver's (a
 			// ping now would be a second round trip, one more chance to
 			// meet a lost packet on a lossy path).
 			return vouchChecked, nil
 		}
-		if held || time.Duration(now-used) > c.p.cfg.LivenessIdle {
+		if time.Duration(now-used) > c.p.cfg.LivenessIdle {
 			if err := c.checkLiveness(ctx); err != nil {
 				c.retire(true)
 				if ctx.Err() != nil {

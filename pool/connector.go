@@ -40,6 +40,10 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	return c.connect(ctx)
 }
 
+// probeKey marks the context of a check's fresh connection: its failure is
+// the check's verdict, not a hint for another check.
+type probeKey struct{}
+
 // rebuildKey marks the context of the supervisor's rebuild; its value says
 // whether its connects may pass the gate (the rebuild after the tunnels
 // came up: see rebuild).
@@ -213,6 +217,12 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		if ctx.Err() != nil && parent.Err() == nil {
 			err = fmt.Errorf("pool: connecting took longer than Config.ConnectTimeout (%v): %w", p.cfg.ConnectTimeout, err)
 		}
+		// A hint for the supervisor (unless the caller gave up): a path
+		// dying under a quiet pool shows first as failed connects.
+		if _, probing := parent.Value(probeKey{}).(bool); !probing && parent.Err() == nil && !p.closed.Load() {
+			p.connectFailed.Store(true)
+			p.sup.kick()
+		}
 		// Marked as a connect error: whatever broke, no statement of the
 		// caller's was sent on a connection that never opened.
 		return nil, set, &detect.ConnectError{Err: redactErr(err, p.secrets)}
@@ -232,9 +242,6 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 	}
 	p.observeConnect(time.Since(started))
 	p.stats.connects.Add(1)
-	if Health(p.healthNow.Load()) == Unreachable {
-		p.sup.kick() // a new connection proves the path: look now
-	}
 	return rc, set, nil
 }
 

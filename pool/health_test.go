@@ -66,8 +66,8 @@ func tick(t testing.TB, p *Pool, progress bool) {
 		if progress {
 			p.sup.lastOps--
 		}
-		p.sup.lastConnects = p.stats.connects.Load()
-		p.sup.step(true)
+		p.sup.step()
+		p.sup.apply(input{kind: inTimer, timer: timerRoutine})
 	})
 	settle(t, p)
 }
@@ -77,7 +77,7 @@ func settle(t testing.TB, p *Pool) {
 	t.Helper()
 	waitFor(t, func() bool {
 		busy := false
-		p.sup.sync(func() { busy = p.sup.probing || p.sup.probeAgain || p.sup.canary || p.sup.verifying != "" })
+		p.sup.sync(func() { busy = p.sup.m.running || p.sup.m.pending != 0 || p.sup.checks > 0 })
 		return !busy
 	})
 }

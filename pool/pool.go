@@ -34,10 +34,11 @@ type Pool struct {
 	pingEWMA    atomic.Int64  // nanoseconds
 	connectEWMA atomic.Int64  // nanoseconds
 	demand      atomic.Uint64 // connects asked for by requests (passGate)
-	// heldAt is monoNow when a DOWN inside a storm last held the gate
-	// (supervisor.hold): a conn lent out before it is pinged at its next
-	// borrow, since its flow may have died with the tunnel.
-	heldAt atomic.Int64
+	// connectFailed: a connect for a request failed since the supervisor
+	// last looked (a hint: it starts a check).
+	connectFailed atomic.Bool
+	nextID        atomic.Uint64 // conn ids, for the checks' verdicts
+	logGate       logLimiter
 
 	mu         sync.Mutex // protects following
 	conns      map[*conn]struct{}
@@ -153,10 +154,6 @@ func newPool(cfg Config, d Driver, secrets []string) *Pool {
 		pending: make(map[*socketSet]pendingConnect),
 	}
 	p.gen.Store(1)
-	p.inbox.limit = maxLearnedTunnels
-	if len(cfg.Tunnels) > 0 {
-		p.inbox.limit = len(cfg.Tunnels)
-	}
 	p.gate.onWait = func() {
 		p.waiting.Store(true)
 		p.sup.kick()
@@ -293,7 +290,11 @@ type dsnConnector struct {
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
-// String describes the pool for logs, e.g. "pool.Pool(gen=3 health=healthy)".
+// String describes the pool for logs, e.g. "pool.Pool(gen=3 health=healthy)",
+// or "pool.Pool(gen=3 closed)".
 func (p *Pool) String() string {
+	if p.closed.Load() {
+		return fmt.Sprintf("pool.Pool(gen=%d closed)", p.gen.Load())
+	}
 	return fmt.Sprintf("pool.Pool(gen=%d health=%s)", p.gen.Load(), Health(p.healthNow.Load()))
 }

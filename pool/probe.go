@@ -2,298 +2,273 @@ package pool
 
 import (
 	"context"
-	"fmt"
+	"net"
+	"sync"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/sockopt"
 )
 
-type jobKind int
+// The checks (decide.go asks for them, the supervisor runs them). Each has
+// a deadline from measured times, and reports facts only:
+//
+//   - the path: traffic the pool's sockets received since the check began
+//     (no I/O), or an idle pooled conn's ping, else a fresh connection
+//     (login), which is also the only check while the path is down;
+//   - the flows of the current generation (checkFlows, once the path
+//     answers): a ping on up to flowSample idle conns, and for each conn
+//     lent out with a request in flight, the kernel's own TCP keepalive
+//     probe on its socket (sockopt.KeepAliveProbe: no byte of the database
+//     protocol), answered or not within the deadline. A flow the kernel
+//     cannot probe (its request is unacknowledged: Linux sends no
+//     keepalive then) counts as dead only after stallDead retransmission
+//     timeouts in a row while the path answers; otherwise it is left to
+//     its own deadline, as with plain database/sql. A proxy that answers
+//     TCP for a dead path makes a flow look alive: then the request keeps
+//     its own deadline too.
+//
+// Without socket control (OpenDB, soft mode) a check has the idle ping and
+// the fresh connection only: requests in flight are never cut, and keep
+// their own deadlines.
 
-const (
-	jobIdle   jobKind = iota + 1 // ping one idle pooled conn
-	jobFresh                     // make, ping and close a new connection
-	jobCanary                    // jobFresh after the tunnels came up
-	jobVerify                    // jobFresh with a short deadline: is a tunnel's DOWN an outage?
-	jobDown                      // jobFresh with a short deadline while the path is down: is it back?
-)
+// flowSample bounds the idle conns a flows check pings: flows of one
+// generation through one path share fate, so a few answer for all.
+const flowSample = 2
 
-// job is one probe the supervisor asked for, with what it knew then.
-type job struct {
-	kind     jobKind
-	idle     *conn
-	tunnel   string
-	evidence int  // distinct conns that failed
-	stalled  int  // busy conns retransmitting into the void
-	short    bool // a stall-triggered probe: deadline from measured connect times
-	idleDead bool
-	epoch    uint64
+// stallDead: a flow whose data went unacknowledged for this many
+// retransmission timeouts in a row (at least 1.4s on Linux) while the path
+// answers is dead. One timeout is one lost packet; three in a row on a
+// path losing 3% of its packets is a 1-in-37,000 event.
+const stallDead = 3
+
+// check runs one check and reports its verdicts through report: the path's
+// first (inCheckDone), then for checkFlows with a path that answered, the
+// flows' (inFlowsDone).
+func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
+	started := time.Now()
+	res := p.checkPath(ctx, started)
+	res.idle = p.idleCount()
+	if ctx.Err() != nil {
+		return // closing: not a verdict
+	}
+	p.emit(Event{Kind: EventProbe, Reason: res.how, Err: res.err()})
+	report(input{kind: inCheckDone, res: res.checkResult})
+	if kind != checkFlows || !res.pathOK {
+		return
+	}
+	fr := p.checkFlows(ctx, started, res.pinged)
+	if ctx.Err() != nil {
+		return
+	}
+	fr.idle = res.idle
+	report(input{kind: inFlowsDone, res: fr})
 }
 
-type probeResult struct {
-	job
-	started    time.Time // when the probe began (the injected clock)
-	err        error     // of the fresh connection
-	idleOK     bool      // jobIdle: the conn answered
-	sampled    bool      // an idle conn was sampled after a good fresh probe
-	sampleDead bool      // and it failed
-	progress   bool      // other work reached the server meanwhile
+type pathVerdict struct {
+	checkResult
+	pinged *conn // the idle conn the path check pinged (answered)
+	failed error
 }
 
-// tick looks at the path (supervisor goroutine). timed: the schedule woke
-// it, not only a kick.
-func (s *supervisor) tick(timed bool) {
-	p := s.p
-	ops, connects := p.totalOps(), p.stats.connects.Load()
-	progress, newConns := ops != s.lastOps, connects != s.lastConnects
-	s.lastOps, s.lastConnects = ops, connects
-	s.evidence += p.evidence.take()
-	waiting := p.waiting.Swap(false)
+func (v pathVerdict) err() error {
+	if v.pathOK {
+		return nil
+	}
+	return v.failed
+}
 
-	if s.gated || s.health == Unreachable {
-		s.evidence = 0
-		if !s.gated && newConns {
-			s.recovered("a new connection succeeded", p.cfg.now().Add(-p.downProbeTimeout()))
-			return
-		}
-		down, _ := s.tunnels.pathState()
-		if p.cfg.ProbeInterval == off && (down || !s.gated) {
-			return // no prober: only the tunnels' UP reopens
-		}
-		if timed || waiting {
-			s.startProbe(job{kind: jobDown})
-		}
-		return
-	}
-	if progress {
-		s.reap() // the path works: end what lost conns left behind
-	}
-	if p.cfg.ProbeInterval == off {
-		s.evidence = 0 // no prober: lost conns are discarded one by one
-		return
-	}
-	stalled := len(p.stalled(stallDead))
-	// Stall watch: a busy conn whose data went unacknowledged for a
-	// retransmission timeout may be the first sign of a dead path or dead
-	// flows. A cheap probe (short deadline, at most one per
-	// stallProbeEvery) tells; one lost packet on a working path costs
-	// nothing more, since nothing is cut unless it stays stalled.
-	if stalled == 0 && s.evidence == 0 && len(p.stalled(1)) > 0 && p.cfg.now().Sub(s.lastStallProbe) >= stallProbeEvery {
-		s.lastStallProbe = p.cfg.now()
-		s.startProbe(job{kind: jobFresh, short: true})
-		return
-	}
-	if s.health == Healthy && s.evidence == 0 && stalled == 0 {
-		if !timed || progress {
-			return // traffic proves the path, or nothing asked
+// checkPath: did the path answer since started? Traffic arriving on any of
+// the pool's sockets and an idle conn's ping are looked for at once, within
+// the liveness deadline; only when neither answers is a fresh connection
+// made. While the path is down, only a fresh connection can tell.
+func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
+	var v pathVerdict
+	if Health(p.healthNow.Load()) != Unreachable {
+		cctx, cancel := context.WithTimeout(ctx, p.livenessTimeout(nil))
+		found := make(chan pathVerdict, 2)
+		var wg sync.WaitGroup
+		if p.dialer != nil {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if p.heardSince(cctx, started) {
+					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "traffic arrived"}}
+				}
+			}()
 		}
 		if c := p.pickIdle(); c != nil {
-			s.startProbe(job{kind: jobIdle, idle: c})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if p.probeIdle(cctx, c) && cctx.Err() == nil {
+					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "an idle connection answered a ping"}, pinged: c}
+				}
+			}()
 		}
-		return
+		go func() { wg.Wait(); close(found) }()
+		r, ok := <-found
+		cancel()
+		wg.Wait()
+		if ok {
+			return r
+		}
+		if ctx.Err() != nil {
+			return v
+		}
 	}
-	if s.health == Recovering && progress && s.evidence == 0 && stalled == 0 {
-		s.setHealth(Healthy, "operations succeed")
-		return
+	p.stats.probes.Add(1)
+	err := p.freshProbe(ctx, p.connectTimeoutFor())
+	if err == nil {
+		v.pathOK, v.how = true, "a fresh connection succeeded"
+		return v
 	}
-	if s.resetWanted && !s.cooled(s.lastReset) {
-		return // a reset is already due at the end of the cooldown
-	}
-	if s.health == Healthy {
-		s.setHealth(Suspect, "a connection failed")
-	}
-	s.startProbe(job{kind: jobFresh, evidence: s.evidence, stalled: stalled, short: stalled > 0})
-	s.evidence = 0
+	p.stats.probeFailures.Add(1)
+	v.how, v.failed = "a fresh connection failed", err
+	return v
 }
 
-// startProbe runs j on a goroutine of its own; one probe at a time, but
-// the check after the tunnels came up never waits behind a probe still
-// stuck in the dead path (goUp cuts that one's connect).
-func (s *supervisor) startProbe(j job) {
-	if j.kind != jobCanary {
-		if s.probing {
-			s.probeAgain = true
-			return
-		}
-		s.probing = true
-	}
-	j.epoch = s.epoch
-	p := s.p
-	ops0, conns0 := p.totalOps(), p.stats.connects.Load()
-	s.wg.Add(1)
-	started := p.cfg.now()
-	go func() {
-		defer s.wg.Done()
-		r := s.run(j)
-		r.started = started
-		r.progress = p.totalOps() > ops0 || p.stats.connects.Load() > conns0
-		select {
-		case s.results <- r:
-		case <-s.ctx.Done():
-		}
-	}()
-}
-
-// run does a job's I/O, under the supervisor's context.
-func (s *supervisor) run(j job) probeResult {
-	p := s.p
-	r := probeResult{job: j}
-	switch j.kind {
-	case jobIdle:
-		r.idleOK = p.probeIdle(s.ctx, j.idle)
-	case jobVerify:
-		r.err = p.freshProbe(s.ctx, p.verifyTimeout())
-	case jobDown:
-		r.err = p.freshProbe(s.ctx, p.downProbeTimeout())
-	default:
-		d := p.cfg.ProbeTimeout
-		if j.short {
-			d = p.verifyTimeout()
-		}
-		r.err = p.freshProbe(s.ctx, d)
-		if r.err == nil && (j.evidence >= 1 || j.idleDead) {
-			if c := p.pickIdle(); c != nil {
-				r.sampled = true
-				r.sampleDead = !p.probeIdle(s.ctx, c)
+// heardSince reports whether any socket of the pool receives something
+// after started, before ctx ends. No I/O: the kernel's TCP_INFO.
+func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
+	for {
+		for _, c := range p.snapshot() {
+			if sock := c.l().socks.current(); sock != nil {
+				if ago, ok := sockopt.Heard(sock); ok && ago < time.Since(started) {
+					return true
+				}
 			}
 		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
+}
+
+// checkFlows checks the current generation's flows (the path answers).
+func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) checkResult {
+	var r checkResult
+	if pinged != nil {
+		r.sampled++
+	}
+	gen := p.gen.Load()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	note := func(c *conn, dead bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		r.sampled++
+		if dead {
+			r.dead = append(r.dead, c.id)
+		}
+	}
+	idle := 0
+	for _, c := range p.snapshot() {
+		l := c.l()
+		if l.gen != gen || l.bad.Load() || c == pinged {
+			continue
+		}
+		switch c.state.Load() {
+		case stateIdle:
+			if idle >= flowSample {
+				continue
+			}
+			idle++
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				note(c, !p.probeIdle(ctx, c))
+			}()
+		case stateBusy:
+			sock := l.socks.current()
+			if sock == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if alive, known := p.probeFlow(ctx, sock, started); known {
+					note(c, !alive)
+				}
+			}()
+		}
+	}
+	wg.Wait()
 	return r
 }
 
-// onProbe acts on a probe's result (supervisor goroutine).
-func (s *supervisor) onProbe(r probeResult) {
-	p := s.p
-	if r.kind == jobVerify {
-		s.verifying = ""
+// probeFlow checks one busy flow: alive if it received something since
+// started, or its keepalive probe was answered within the deadline. known
+// is false when it cannot be told (see the comment at the top).
+func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) (alive, known bool) {
+	heard := func(since time.Time) bool {
+		ago, ok := sockopt.Heard(sock)
+		return ok && ago < time.Since(since)
 	}
-	if r.kind == jobCanary {
-		s.canary = false
-		if r.err != nil {
-			s.rebuiltAtUp = false // the UP was early: rebuild when the path is found
+	if heard(started) {
+		return true, true
+	}
+	asked := time.Now()
+	restore, sent := sockopt.KeepAliveProbe(sock)
+	defer restore()
+	if !sent {
+		n, ok := sockopt.Stalled(sock)
+		return false, ok && n >= stallDead
+	}
+	// The probe leaves when the flow has been silent for a second (the
+	// kernel's smallest TCP_KEEPIDLE), then needs a round trip.
+	wait := p.livenessTimeout(sock)
+	if ago, ok := sockopt.Heard(sock); ok && ago < time.Second {
+		wait += time.Second - ago
+	}
+	deadline := asked.Add(wait)
+	for {
+		if heard(asked) {
+			return true, true
+		}
+		if !time.Now().Before(deadline) {
+			return false, true
+		}
+		select {
+		case <-ctx.Done():
+			return true, false
+		case <-time.After(min(2*time.Millisecond, time.Until(deadline))):
 		}
 	}
-	if r.epoch != s.epoch {
-		// A tunnel event overtook the probe: what it saw may be stale.
-		// Look again rather than undo the event.
-		if s.gated || s.health != Healthy || r.kind == jobVerify {
-			s.probeAgain = true
-		}
-		return
+}
+
+// cut closes the sockets of the conns with the given ids (their flows were
+// checked dead), so the requests on them return now. It returns how many
+// sockets it closed.
+func (p *Pool) cut(ids []uint64) int {
+	want := make(map[uint64]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
 	}
-	switch r.kind {
-	case jobIdle:
-		if !r.idleOK {
-			s.startProbe(job{kind: jobFresh, idleDead: true})
+	n := 0
+	for _, c := range p.snapshot() {
+		if !want[c.id] {
+			continue
 		}
-		return
-	case jobVerify:
-		if ti := s.tunnels.m[r.tunnel]; ti == nil || !ti.down || s.tunnels.checked[r.tunnel] || s.gated {
-			return // the tunnel's state changed while the probe ran
+		if l := c.l(); l.socks != nil {
+			l.bad.Store(true)
+			n += l.socks.closeAll()
 		}
-		if r.err != nil && !r.progress {
-			s.tunnels.confirmDown(r.tunnel)
-			s.goDown(fmt.Sprintf("tunnel %s down and a fresh connection failed", r.tunnel))
-		} else {
-			s.tunnels.checkedHarmless(r.tunnel)
-			p.log.Info("flapguard: a tunnel is down but the path answers; nothing severed", "tunnel", r.tunnel)
-		}
-		return
 	}
-	if r.err != nil {
-		if r.progress {
-			// Work succeeded while the probe failed: the probe started into
-			// a dead path that has come back since. Severing now would cut
-			// healthy work; look again.
-			s.kick()
-			return
-		}
-		now := p.cfg.now()
-		if s.health != Unreachable {
-			s.downSince = r.started
-			s.idleBefore = max(s.idleBefore, p.idleCount())
-			s.setHealth(Unreachable, "a fresh connection failed")
-			s.resetDone = false
-			s.severDue = true
-		}
-		// Once per outage, when the path has been failing for at least
-		// severAfter (a full-length probe proves that by itself), requests
-		// hung on the dead path return now. A shorter outage (a flap)
-		// severs nothing: flows that survive it by retransmission are
-		// left alone, as plain database/sql would. While unreachable,
-		// failed probes change nothing more (no reset loop when the server
-		// itself is down).
-		full := (r.kind == jobFresh || r.kind == jobCanary) && !r.short
-		if s.severDue && (full || now.Sub(s.downSince) >= severAfter) {
-			s.severDue = false
-			p.reset("path down: fresh connection failed", true)
-			p.promoteOrphanCandidates()
-		}
-		ceiling := p.cfg.probeCeiling()
-		if p.cfg.now().Sub(s.downSince) < fastProbeFor {
-			ceiling = min(ceiling, fastProbeCeiling)
-		}
-		s.backoff = min(max(2*s.backoff, minProbeBackoff), ceiling)
-		s.armIn(s.backoff)
-		return
-	}
-	if s.gated || s.health == Unreachable {
-		s.recovered("a fresh connection succeeded", r.started)
-		return
-	}
-	// The path works. Busy conns still retransmitting into the void now
-	// (stalled for stallDead timeouts in a row) are dead flows: the tunnel
-	// came back with new security associations and the old flows are
-	// blackholed. Only they are severed, so a healthy query in flight is
-	// never cut because some other connection died.
-	// Failed conns (and an idle conn that missed the prober's ping) are
-	// weak evidence on a lossy path, where a ping can miss its deadline:
-	// with another idle conn to ask, its answer decides; without one, two
-	// failed conns do.
-	dead := p.severStalled()
-	failed := r.evidence
-	if r.idleDead {
-		failed++
-	}
-	oldDead := failed >= 1 && (r.sampleDead || !r.sampled && failed >= 2)
-	if dead > 0 || oldDead {
-		// A new generation retires the idle conns (likely dead too) and
-		// discards the busy ones on return.
+	p.stats.severedSockets.Add(uint64(n))
+	if n > 0 {
 		p.promoteOrphanCandidates()
-		if s.autoReset("path works but old connections are dead", true) {
-			s.setHealth(Recovering, "old connections discarded")
-			s.reap()
-		}
-		return
 	}
-	// One connection went bad (it was discarded); the rest are fine.
-	s.setHealth(Healthy, "path and pooled connections answer")
-	s.reap()
+	return n
 }
 
-// probeCeiling is the longest spacing of probes while the path is down.
-func (c *Config) probeCeiling() time.Duration {
-	if c.ProbeInterval == off {
-		return defaultProbeInterval
-	}
-	return c.ProbeInterval
-}
-
-// verifyTimeout bounds a fresh connection that must answer quickly: the
-// one that decides whether one tunnel's DOWN is an outage, and the probes
-// while the path is down. A few connect times as measured, within
-// [2×LivenessTimeoutMin, ProbeTimeout].
-func (p *Pool) verifyTimeout() time.Duration {
-	d := 4 * time.Duration(p.connectEWMA.Load())
-	return min(max(d, 2*p.cfg.LivenessTimeoutMin), p.cfg.ProbeTimeout)
-}
-
-// downProbeTimeout bounds the probes while the path is down: a few connect
-// times, at least 150ms, so one stuck in a SYN into the void gives way
-// soon to the next.
-func (p *Pool) downProbeTimeout() time.Duration {
+// connectTimeoutFor bounds a check's fresh connection: a few connect times
+// as measured, at least 50ms, so one stuck in a SYN into the void gives way
+// soon to the next, at most ProbeTimeout.
+func (p *Pool) connectTimeoutFor() time.Duration {
 	d := 3 * time.Duration(p.connectEWMA.Load())
-	return min(max(d, 150*time.Millisecond), p.cfg.ProbeTimeout)
+	return min(max(d, 50*time.Millisecond), p.cfg.ProbeTimeout)
 }
 
 // stalled returns the in-use conns whose socket has had at least min
@@ -318,19 +293,6 @@ func (p *Pool) stalled(min int) []*rawConn {
 	return out
 }
 
-// severStalled closes the sockets of the busy conns stalled for stallDead
-// timeouts in a row, so the requests hung on them return now; it returns
-// how many it closed.
-func (p *Pool) severStalled() int {
-	n := 0
-	for _, l := range p.stalled(stallDead) {
-		l.bad.Store(true)
-		n += l.socks.closeAll()
-	}
-	p.stats.severedSockets.Add(uint64(n))
-	return n
-}
-
 // pickIdle returns the idle conn of the current generation that was lent
 // out least recently, or nil. database/sql lends the most recently
 // returned conn first (sql.go, DB.conn: freeConn[last]), so this is the
@@ -346,17 +308,6 @@ func (p *Pool) pickIdle() *conn {
 		}
 	}
 	return best
-}
-
-// busyCount counts the pooled conns lent out.
-func (p *Pool) busyCount() int {
-	n := 0
-	for _, c := range p.snapshot() {
-		if c.state.Load() == stateBusy {
-			n++
-		}
-	}
-	return n
 }
 
 // idleCount counts the pooled conns database/sql holds idle.
@@ -402,12 +353,11 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 }
 
 // freshProbe makes a new connection (not pooled) and closes it, within d.
-// A completed login proves the path (no ping after it: one round trip less
-// before the gate opens). An error the server sent (classified alive: too
-// many connections, login failed) proves it too, so it counts as success.
+// A completed login proves the path. An error the server sent (classified
+// alive: too many connections, login failed) proves it too, so it counts
+// as success.
 func (p *Pool) freshProbe(parent context.Context, d time.Duration) error {
-	p.stats.probes.Add(1)
-	ctx, cancel := context.WithTimeout(parent, d)
+	ctx, cancel := context.WithTimeout(context.WithValue(parent, probeKey{}, true), d)
 	defer cancel()
 	rc, err := p.conn.dial(ctx)
 	if err == nil {
@@ -416,12 +366,5 @@ func (p *Pool) freshProbe(parent context.Context, d time.Duration) error {
 	if err != nil && ctx.Err() == nil && !p.classify(err).IsLost() {
 		err = nil
 	}
-	if parent.Err() != nil {
-		return err // closing: not a verdict on the path
-	}
-	if err != nil {
-		p.stats.probeFailures.Add(1)
-	}
-	p.emit(Event{Kind: EventProbe, Err: err})
 	return err
 }

@@ -25,7 +25,9 @@ import (
 // nil, is called once: with nil as soon as one of its connections has
 // succeeded (requests wait at the gate until then), or with the last
 // error when none did; not at all when the pool is closing.
-func (s *supervisor) rebuild(n int, pastGate bool, check func(error)) {
+func (s *supervisor) rebuild(n int) {
+	const pastGate = false
+	var check func(error)
 	if n <= 0 || s.p.closed.Load() {
 		return
 	}

@@ -7,15 +7,12 @@ import (
 	"time"
 )
 
-// supervisor is the one goroutine that decides about the path (pgxpool's
-// backgroundHealthCheck is the model). It alone owns the pool's health, the
-// gate, the tunnel table, the probe schedule and the storm control; it
-// selects on Close, kicks (events, failures, requests waiting at the gate),
-// the results of its probes and one timer it owns. Its I/O (probes, the
-// check after a tunnel comes up, orphan reaping, rebuilding the pool) runs
-// on goroutines of its own under a context that Close cancels, and reports
-// back here; a result that was overtaken by a tunnel event (epoch) is
-// dropped, so a probe can never undo a DOWN that arrived while it ran.
+// supervisor is the executor of the pool's decisions (decide.go): one
+// goroutine (pgxpool's backgroundHealthCheck is the model) feeds the
+// machine its inputs in the order they happen and performs the actions it
+// returns. It owns every goroutine and timer the decisions need: the checks
+// (probe.go), orphan reaping and the rebuild run on goroutines of their own
+// under a context that Close cancels, and report back here.
 type supervisor struct {
 	p *Pool
 
@@ -23,82 +20,48 @@ type supervisor struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup // the loop and every job
 	wake    chan struct{}  // buffer 1: bursts merge into one wake-up
-	calls   chan func()    // run on the loop (tests, and step in Close)
-	results chan probeResult
+	calls   chan func()    // run on the loop (tests)
+	results chan input     // inCheckDone and inFlowsDone from the checks
 
 	// Owned by the loop goroutine.
-	health         Health
-	tunnels        tunnelTable
-	gated          bool      // the gate is blocked because tunnels are down
-	held           bool      // by a DOWN inside a storm: nothing severed or reset (hold)
-	lastEdge       time.Time // last event-driven sever or reopen (storm control)
-	lastReset      time.Time // last automatic reset (storm control)
-	resetWanted    bool      // a reset waits for the cooldown to end
-	resetDone      bool      // the reset that ends an outage was made
-	epoch          uint64    // bumped when the path goes down or comes back
-	canary         bool      // the check after the tunnels came up is running
-	verifying      string    // the tunnel whose DOWN a probe is verifying
-	evidence       int       // failed conns not yet weighed by a probe
-	probing        bool      // a probe job is running
-	probeAgain     bool      // another probe was asked for while one ran
-	reaping        bool
-	backoff        time.Duration // probe spacing while unreachable
-	downSince      time.Time     // when the path was last found or reported down
-	severDue       bool          // the outage has not severed yet (see onProbe)
-	missedDown     bool          // a DOWN inside the cooldown was not applied
-	missedDownAt   int64         // monoNow of the last such DOWN
-	lastEvent      string        // the last tunnel event applied, for reasons
-	lastToggle     time.Time     // when the tunnel table last flipped the path's state
-	prevToggle     time.Time     // the flip before it
-	toggledNow     bool          // the events just applied flipped it
-	lastStallProbe time.Time
-	lastOps        uint64
-	lastConnects   uint64
-	idleBefore     int  // idle conns when the outage began, to rebuild
-	rebuiltAtUp    bool // goUp started the rebuild alongside the canary
-	timer          *time.Timer
-	due            time.Time // when the timer fires (zero: not armed)
+	m        machine
+	timers   [timerOwed + 1]*time.Timer
+	due      [timerOwed + 1]time.Time
+	fired    chan timerName
+	reaping  bool
+	lastOps  uint64
+	stallAt  time.Time // the last stall hint
+	verdicts []awaiting
+	stopped  bool
+	checks   int // check goroutines running (the machine's running check, and flows parts)
 }
 
-const (
-	// While the path is down it is probed on a short schedule that backs
-	// off from minProbeBackoff to fastProbeCeiling for the first
-	// fastProbeFor of the outage (a VPN flap is usually over by then),
-	// then to ProbeInterval; each probe's deadline comes from measured
-	// connect times, so a probe stuck in a SYN into the void does not
-	// delay noticing the path's return.
-	minProbeBackoff  = 50 * time.Millisecond
-	fastProbeCeiling = 100 * time.Millisecond
-	fastProbeFor     = 30 * time.Second
+// awaiting is a NotifyWait caller: it gets the verdict of the first check
+// started after its event was applied (epoch above after).
+type awaiting struct {
+	after uint64
+	done  chan Verdict
+}
 
-	// stallDead: a busy conn whose data went unacknowledged for this many
-	// retransmission timeouts in a row (at least 1.4s on Linux) while a new
-	// connection works is a dead flow. One timeout is one lost packet; three
-	// in a row on a path losing 3% of its packets is a 1-in-37,000 event.
-	stallDead = 3
-	// stallProbeEvery bounds the probes the stall watch starts.
-	stallProbeEvery = 500 * time.Millisecond
-	// stallWatch: how often busy conns are checked for stalls (TCP_INFO).
-	stallWatch = 100 * time.Millisecond
-	// severAfter: a path failing for this long is severed (see onProbe).
-	severAfter = time.Second
-)
+// stallWatch: how often busy conns are looked at (TCP_INFO, no I/O) for a
+// flow retransmitting into the void, while there are busy conns.
+const stallWatch = 100 * time.Millisecond
 
 func newSupervisor(p *Pool) *supervisor {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &supervisor{
+	return &supervisor{
 		p: p, ctx: ctx, cancel: cancel,
 		wake:    make(chan struct{}, 1),
 		calls:   make(chan func()),
-		results: make(chan probeResult, 1),
-		tunnels: newTunnelTable(&p.cfg),
+		results: make(chan input, 4),
+		fired:   make(chan timerName, len(timerNames)),
+		m:       newMachine(&p.cfg),
 	}
-	return s
 }
 
+var timerNames = []timerName{timerCheck, timerRoutine, timerOwed}
+
 func (s *supervisor) start() {
-	s.timer = time.NewTimer(time.Hour)
-	s.timer.Stop()
 	s.lastOps = s.p.totalOps()
 	s.wg.Add(1)
 	go s.loop()
@@ -137,73 +100,195 @@ func (s *supervisor) sync(f func()) bool {
 
 func (s *supervisor) loop() {
 	defer s.wg.Done()
-	defer s.timer.Stop()
+	defer s.stopTimers()
 	if s.p.cfg.ProbeInterval != off {
-		s.armIn(s.jitter())
+		s.arm(timerRoutine, s.jitter())
 	}
+	stall := time.NewTicker(stallWatch)
+	defer stall.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
+			s.apply(input{kind: inClose})
+			for _, a := range s.verdicts {
+				a.done <- Verdict{Taken: true, Reason: "the pool closed before a check ran"}
+			}
 			return
 		case f := <-s.calls:
 			f()
 		case <-s.wake:
-			s.step(false)
-		case r := <-s.results:
-			if r.kind != jobCanary {
-				s.probing = false
+			s.step()
+		case in := <-s.results:
+			if in.kind == 0 { // a check goroutine ended
+				s.checks--
+				continue
 			}
-			s.onProbe(r)
-			if s.probeAgain {
-				s.probeAgain = false
-				s.step(true)
-			}
-		case <-s.timer.C:
-			s.due = time.Time{}
-			s.step(true)
+			s.apply(in)
+		case t := <-s.fired:
+			s.due[t] = time.Time{}
+			s.apply(input{kind: inTimer, timer: t})
+		case <-stall.C:
+			s.watchStalls()
 		}
 	}
 }
 
-// step applies waiting tunnel events, then looks at the path. timed: the
-// probe schedule (not only a kick) woke the supervisor.
-func (s *supervisor) step(timed bool) {
-	dips, evs := s.p.inbox.take()
-	if len(dips) > 0 {
-		// Tunnels went down and up again since the last look. If their
-		// DOWNs took the path down, that is a toggle the storm control
-		// must see (a first one severs, as the DOWN alone would have).
-		s.applyEvents(dips)
-		if down, _ := s.tunnels.pathState(); down {
-			s.reconcile()
+// step feeds the machine what the pool's goroutines left for it: tunnel
+// events in arrival order, lost conns, failed connects, a request at the
+// gate, and whether operations progressed.
+func (s *supervisor) step() {
+	p := s.p
+	for _, q := range p.inbox.take() {
+		p.stats.events.Add(1)
+		p.emit(Event{Kind: EventTunnel, TunnelEvent: q.ev})
+		before := s.m.epoch
+		s.apply(input{kind: inEvent, ev: q.ev})
+		if q.done != nil {
+			s.verdicts = append(s.verdicts, awaiting{after: before, done: q.done})
 		}
 	}
-	if len(evs) > 0 {
-		s.applyEvents(evs)
+	p.stats.tunnelsForgotten.Store(s.m.tunnels.forgotten)
+	if p.evidence.take() > 0 {
+		s.apply(input{kind: inConnLost})
 	}
-	s.reconcile()
-	s.tick(timed)
-	if s.due.IsZero() && s.p.cfg.ProbeInterval != off {
-		s.armIn(s.jitter())
+	if p.connectFailed.Swap(false) {
+		s.apply(input{kind: inConnectFailed})
 	}
-	if s.p.cfg.ProbeInterval != off && s.p.dialer != nil && !s.gated && s.p.busyCount() > 0 {
-		s.armIn(stallWatch)
+	if p.waiting.Swap(false) {
+		s.apply(input{kind: inWaiting})
+	}
+	if ops := p.totalOps(); ops != s.lastOps {
+		s.lastOps = ops
+		s.apply(input{kind: inProgress})
 	}
 }
 
-// armIn makes the timer fire within d (an earlier wake-up stays).
-func (s *supervisor) armIn(d time.Duration) {
-	at := time.Now().Add(d)
-	if !s.due.IsZero() && !at.Before(s.due) {
+// watchStalls looks at the busy conns' sockets: a flow with data the peer
+// has not acknowledged for a retransmission timeout is a hint (one lost
+// packet on a working path costs one check at most per spacing; nothing is
+// cut unless a check finds the flow dead).
+func (s *supervisor) watchStalls() {
+	p := s.p
+	if p.dialer == nil || p.cfg.ProbeInterval == off || s.m.path == pathDown {
 		return
 	}
-	s.timer.Stop()
-	select {
-	case <-s.timer.C:
-	default:
+	if len(p.stalled(1)) == 0 {
+		return
 	}
-	s.due = at
-	s.timer.Reset(d)
+	if now := p.cfg.now(); now.Sub(s.stallAt) >= maxSpacing/2 {
+		s.stallAt = now
+		s.apply(input{kind: inStall})
+	}
+}
+
+// apply feeds one input to the machine and performs its actions.
+func (s *supervisor) apply(in input) {
+	if s.stopped {
+		return
+	}
+	acts := s.m.next(in, s.p.cfg.now())
+	if in.kind == inCheckDone {
+		s.deliver(in)
+	}
+	for _, a := range acts {
+		s.perform(a)
+	}
+	if in.kind == inClose {
+		s.stopped = true
+	}
+}
+
+// deliver hands a check's verdict to the NotifyWait callers whose event
+// came before the check started.
+func (s *supervisor) deliver(in input) {
+	keep := s.verdicts[:0]
+	for _, a := range s.verdicts {
+		if in.epoch > a.after {
+			a.done <- Verdict{Taken: true, Checked: true, PathOK: in.res.pathOK, Reason: in.res.how}
+			continue
+		}
+		keep = append(keep, a)
+	}
+	s.verdicts = keep
+}
+
+func (s *supervisor) perform(a action) {
+	p := s.p
+	switch a.kind {
+	case actGate:
+		if a.shut {
+			p.gate.block()
+		} else {
+			p.gate.open()
+		}
+	case actCheck:
+		s.startCheck(a)
+	case actReset:
+		p.reset(a.reason, false)
+	case actCut:
+		if n := p.cut(a.ids); n > 0 {
+			p.emit(Event{Kind: EventFlowsCut, Reason: a.reason, Count: n})
+		}
+	case actRebuild:
+		p.abandonPending(p.gen.Load(), p.cfg.now())
+		s.rebuild(a.n)
+	case actArm:
+		s.arm(a.timer, a.d)
+	case actReap:
+		s.reap()
+	case actHealth:
+		from := Health(p.healthNow.Swap(int32(a.health)))
+		p.emit(Event{Kind: EventHealthChange, From: from, To: a.health, Reason: a.reason})
+	case actIgnored:
+		p.logLimited("ignored", "flapguard: input dropped", "reason", a.reason)
+	}
+}
+
+// startCheck runs a check on a goroutine of its own.
+func (s *supervisor) startCheck(a action) {
+	p := s.p
+	s.wg.Add(1)
+	s.checks++
+	send := func(in input) {
+		select {
+		case s.results <- in:
+		case <-s.ctx.Done():
+		}
+	}
+	go func() {
+		defer s.wg.Done()
+		p.check(s.ctx, a.check, func(in input) {
+			in.epoch = a.epoch
+			send(in)
+		})
+		send(input{}) // this check ended
+	}()
+}
+
+// arm makes timer t fire within d (an earlier wake-up stays).
+func (s *supervisor) arm(t timerName, d time.Duration) {
+	at := time.Now().Add(d)
+	if !s.due[t].IsZero() && !at.Before(s.due[t]) {
+		return
+	}
+	if s.timers[t] != nil {
+		s.timers[t].Stop()
+	}
+	s.due[t] = at
+	s.timers[t] = time.AfterFunc(d, func() {
+		select {
+		case s.fired <- t:
+		case <-s.ctx.Done():
+		}
+	})
+}
+
+func (s *supervisor) stopTimers() {
+	for _, t := range s.timers {
+		if t != nil {
+			t.Stop()
+		}
+	}
 }
 
 func (s *supervisor) jitter() time.Duration {
@@ -212,46 +297,4 @@ func (s *supervisor) jitter() time.Duration {
 		d = defaultProbeInterval
 	}
 	return d - d/5 + rand.N(2*d/5+1)
-}
-
-// setHealth changes the health and emits the transition.
-func (s *supervisor) setHealth(to Health, reason string) {
-	from := s.health
-	if from == to {
-		return
-	}
-	s.health = to
-	s.p.healthNow.Store(int32(to))
-	s.p.emit(Event{Kind: EventHealthChange, From: from, To: to, Reason: reason})
-}
-
-// cooled reports whether at least the cooldown has passed since last; if
-// not, it arms the timer for the end of the cooldown.
-func (s *supervisor) cooled(last time.Time) bool {
-	if last.IsZero() {
-		return true
-	}
-	left := s.p.cfg.ResetCooldown - s.p.cfg.now().Sub(last)
-	if left <= 0 {
-		return true
-	}
-	s.armIn(left)
-	return false
-}
-
-// autoReset is a reset under storm control: at most one per cooldown; a
-// reset asked for inside the cooldown happens at its end.
-func (s *supervisor) autoReset(reason string, rebuild bool) bool {
-	if !s.cooled(s.lastReset) {
-		s.resetWanted = true
-		return false
-	}
-	s.resetWanted = false
-	s.lastReset = s.p.cfg.now()
-	idle := s.p.idleCount()
-	s.p.reset(reason, false)
-	if rebuild {
-		s.rebuild(idle, false, nil)
-	}
-	return true
 }

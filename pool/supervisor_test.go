@@ -41,7 +41,7 @@ func apply(t *testing.T, p *Pool, evs ...detect.Event) {
 		}
 		p.Notify(ev)
 	}
-	p.sup.sync(func() { p.sup.step(false) })
+	p.sup.sync(func() { p.sup.step() })
 	settle(t, p)
 }
 
@@ -186,7 +186,7 @@ func TestTunnelTableIsBounded(t *testing.T) {
 	}
 	apply(t, p)
 	var n int
-	p.sup.sync(func() { n = len(p.sup.tunnels.m) })
+	p.sup.sync(func() { n = len(p.sup.m.tunnels.state) })
 	s := p.Stats()
 	t.Logf("100k spoofed tunnel ids: table %d, forgotten %d, ignored %d", n, s.TunnelsForgotten, s.EventsIgnored)
 	if n > maxLearnedTunnels || s.TunnelsForgotten == 0 {
@@ -215,9 +215,9 @@ func TestProbeOvertakenByDownDoesNotUndoIt(t *testing.T) {
 	started, release := holdConnect(d)
 	p.suspectConn(nil)
 	p.suspectConn(nil)
-	p.sup.sync(func() { p.sup.step(true) }) // a fresh probe starts and is held in its connect
+	p.sup.sync(func() { p.sup.step() }) // a fresh probe starts and is held in its connect
 	<-started
-	apply0 := func() { p.Notify(down("t")); p.sup.sync(func() { p.sup.step(false) }) }
+	apply0 := func() { p.Notify(down("t")); p.sup.sync(func() { p.sup.step() }) }
 	apply0()
 	if s := p.Stats(); !s.TunnelDown || s.Health != Unreachable {
 		t.Fatalf("DOWN while a probe runs: %+v; want it applied at once", s)
@@ -236,13 +236,13 @@ func TestCloseDuringProbeOrCanaryReturnsFast(t *testing.T) {
 			d.connectHang.Store(true) // every connect hangs in its login
 			if name == "probe" {
 				p.suspectConn(nil)
-				p.sup.sync(func() { p.sup.step(true) })
+				p.sup.sync(func() { p.sup.step() })
 			} else {
 				apply(t, p, down("t"))
 				p.Notify(up("t"))
-				p.sup.sync(func() { p.sup.step(false) })
+				p.sup.sync(func() { p.sup.step() })
 			}
-			waitFor(t, func() bool { busy := false; p.sup.sync(func() { busy = p.sup.probing || p.sup.canary }); return busy })
+			waitFor(t, func() bool { busy := false; p.sup.sync(func() { busy = p.sup.checks > 0 }); return busy })
 			start := time.Now()
 			p.Close()
 			took := time.Since(start)
@@ -344,7 +344,7 @@ func TestRebuildStartsWithTheCanaryAfterUp(t *testing.T) {
 	})
 	opened, probes := d.opened.Load(), p.Stats().Probes
 	p.Notify(up("t"))
-	p.sup.sync(func() { p.sup.step(false) })
+	p.sup.sync(func() { p.sup.step() })
 	waitFor(t, func() bool { return started.Load() >= 4 }) // the canary and 3 rebuilt
 	if s := p.Stats(); !s.TunnelDown {
 		t.Fatalf("the gate opened before any connection succeeded: %+v", s)
@@ -358,23 +358,6 @@ func TestRebuildStartsWithTheCanaryAfterUp(t *testing.T) {
 	s := p.Stats()
 	if pooled := all - int64(s.Probes-probes); s.TunnelDown || pooled > 3 {
 		t.Fatalf("after the canary: gate shut %v, %d pooled connects; want open, 3 (no second rebuild)", s.TunnelDown, pooled)
-	}
-}
-
-// The UP that follows a DOWN the supervisor overrode (the path answered
-// while the tunnel was reported down) is expected: it must not be taken
-// for an UP out of nowhere, which resets the pool as a missed rekey.
-func TestUpAfterAnOverriddenDownIsExpected(t *testing.T) {
-	cfg := Config{Tunnels: []string{"t"}}
-	tt := newTunnelTable(&cfg)
-	now := time.Unix(1000, 0)
-	tt.apply(down("t"), now)
-	tt.markAllUp()
-	if tt.apply(up("t"), now) {
-		t.Fatal("the UP after an overridden DOWN was taken for an UP out of nowhere")
-	}
-	if !tt.apply(up("t"), now) {
-		t.Fatal("an UP with no DOWN before it (a missed rekey) was not noticed")
 	}
 }
 
@@ -413,7 +396,7 @@ func TestWarmRunsOnRebuiltConnsUntilARequestNeedsOne(t *testing.T) {
 	apply(t, p, down("t"))
 	closed := d.closed.Load()
 	p.Notify(up("t"))
-	p.sup.sync(func() { p.sup.step(false) })
+	p.sup.sync(func() { p.sup.step() })
 	for range 2 {
 		select {
 		case c := <-entered:

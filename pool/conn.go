@@ -104,6 +104,14 @@ func (c *conn) renew(ctx context.Context) error {
 	rc, err := c.p.conn.dialGated(ctx)
 	if err != nil {
 		c.state.Store(stateRetired)
+		if errors.Is(err, ErrTunnelDown) && ctx.Err() != nil {
+			// The caller's deadline ended at the gate: say so. database/sql
+			// would turn driver.ErrBadConn into a bare context error at its
+			// retry (sql.go, DB.conn checks ctx.Done first), and it ignores
+			// any other error from ResetSession (sql.go:1348), so the
+			// statement meets the gate again in enter and returns this.
+			return err
+		}
 		return driver.ErrBadConn
 	}
 	c.link.Store(rc)

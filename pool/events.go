@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
@@ -119,10 +120,62 @@ func (p *Pool) emit(ev Event) {
 	}
 	level := slog.LevelInfo
 	if ev.Kind == EventTunnelIgnored || ev.Kind == EventProbe && ev.Err == nil {
-		level = slog.LevelDebug // a flood of bad events must not flood the log
+		level = slog.LevelDebug
 	}
-	p.log.Log(context.Background(), level, "flapguard: "+ev.Kind.String(), attrs...)
+	// A flood of events (a storm, forged or foreign events) must not flood
+	// the log: at most one line per kind per logEvery, the rest counted.
+	if n, ok := p.logGate.allow(ev.Kind.String(), p.cfg.now()); ok {
+		if n > 0 {
+			attrs = append(attrs, "suppressed", n)
+		}
+		p.log.Log(context.Background(), level, "flapguard: "+ev.Kind.String(), attrs...)
+	}
 	if f := p.cfg.OnEvent; f != nil {
 		f(ev)
+	}
+}
+
+// logEvery is the least time between two log lines of one kind: a flood
+// of events logs one line per kind per second, with the count of the lines
+// it suppressed. OnEvent still sees every event.
+const logEvery = time.Second
+
+// logLimiter rate-limits log lines per reason.
+type logLimiter struct {
+	mu sync.Mutex // protects m
+	m  map[string]logSlot
+}
+
+type logSlot struct {
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether a line for reason may be logged at now, and how
+// many lines were suppressed since the last one.
+func (l *logLimiter) allow(reason string, now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = make(map[string]logSlot)
+	}
+	s := l.m[reason]
+	if !s.last.IsZero() && now.Sub(s.last) < logEvery {
+		s.suppressed++
+		l.m[reason] = s
+		return 0, false
+	}
+	n := s.suppressed
+	l.m[reason] = logSlot{last: now}
+	return n, true
+}
+
+// logLimited logs a warning at most once per logEvery for reason.
+func (p *Pool) logLimited(reason, msg string, args ...any) {
+	if n, ok := p.logGate.allow(reason, p.cfg.now()); ok {
+		if n > 0 {
+			args = append(args, "suppressed", n)
+		}
+		p.log.Warn(msg, args...)
 	}
 }

@@ -19,6 +19,12 @@ type gate struct {
 	mu      sync.Mutex    // protects following
 	release chan struct{} // closed when the gate opens
 	stopped bool
+	// until: when each request waiting now must give up. database/sql
+	// retries a connection attempt that failed with driver.ErrBadConn with
+	// the same context (sql.go, DB.retry), so a request meets the gate up to
+	// three times; it waits DownWait in all, not each time. Cleared when the
+	// gate opens.
+	until map[context.Context]time.Time
 }
 
 func (g *gate) blocked() bool { return g.blockedFlag.Load() }
@@ -39,26 +45,32 @@ func (g *gate) block() bool {
 func (g *gate) open() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.openLocked()
+}
+
+func (g *gate) openLocked() bool {
 	if !g.blockedFlag.Load() {
 		return false
 	}
 	g.blockedFlag.Store(false)
 	close(g.release)
+	clear(g.until)
 	return true
 }
 
 // stop opens the gate for good (the pool is closing).
 func (g *gate) stop() {
-	g.open()
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.stopped = true
-	g.mu.Unlock()
+	g.openLocked()
 }
 
-// wait returns nil when the gate is open, or waits for it up to max (a
-// negative max fails at once) or the context's end, then fails with
-// ErrTunnelDown. A request that starts waiting asks the supervisor to
-// probe the path now.
+// wait returns nil when the gate is open, or waits for it up to max in all
+// for ctx (a negative max fails at once) or the context's end, then fails
+// with an error that matches ErrTunnelDown (and the context's error when
+// that ended the wait). A request that starts waiting asks the supervisor
+// to check the path now.
 func (g *gate) wait(ctx context.Context, max time.Duration) error {
 	if !g.blockedFlag.Load() {
 		return nil
@@ -66,6 +78,17 @@ func (g *gate) wait(ctx context.Context, max time.Duration) error {
 	g.mu.Lock()
 	ch := g.release
 	blocked := g.blockedFlag.Load()
+	var until time.Time
+	if blocked && max >= 0 {
+		if g.until == nil {
+			g.until = make(map[context.Context]time.Time)
+		}
+		var ok bool
+		if until, ok = g.until[ctx]; !ok {
+			until = time.Now().Add(max)
+			g.until[ctx] = until
+		}
+	}
 	g.mu.Unlock()
 	if !blocked {
 		return nil
@@ -73,12 +96,19 @@ func (g *gate) wait(ctx context.Context, max time.Duration) error {
 	if max < 0 {
 		return fmt.Errorf("%w (failing fast)", ErrTunnelDown)
 	}
+	left := time.Until(until)
+	if left <= 0 {
+		return fmt.Errorf("%w: still down after waiting %v", ErrTunnelDown, max)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrTunnelDown, err)
+	}
 	g.waiters.Add(1)
 	defer g.waiters.Add(-1)
 	if g.onWait != nil {
 		g.onWait()
 	}
-	t := time.NewTimer(max)
+	t := time.NewTimer(left)
 	defer t.Stop()
 	select {
 	case <-ch:

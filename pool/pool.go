@@ -39,6 +39,9 @@ type Pool struct {
 	// borrow, since its flow may have died with the tunnel.
 	heldAt atomic.Int64
 
+	logGate logLimiter
+	ups     upTimes
+
 	mu         sync.Mutex // protects following
 	conns      map[*conn]struct{}
 	pending    map[*socketSet]pendingConnect // connects in progress
@@ -293,7 +296,11 @@ type dsnConnector struct {
 func (c dsnConnector) Connect(context.Context) (driver.Conn, error) { return c.drv.Open(c.dsn) }
 func (c dsnConnector) Driver() driver.Driver                        { return c.drv }
 
-// String describes the pool for logs, e.g. "pool.Pool(gen=3 health=healthy)".
+// String describes the pool for logs, e.g. "pool.Pool(gen=3 health=healthy)",
+// or "pool.Pool(gen=3 closed)".
 func (p *Pool) String() string {
+	if p.closed.Load() {
+		return fmt.Sprintf("pool.Pool(gen=%d closed)", p.gen.Load())
+	}
 	return fmt.Sprintf("pool.Pool(gen=%d health=%s)", p.gen.Load(), Health(p.healthNow.Load()))
 }

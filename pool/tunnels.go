@@ -2,6 +2,7 @@ package pool
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -317,8 +318,9 @@ func sortedEvents(ms ...map[string]queued) []detect.Event {
 //     hang.
 //
 // Events are ordered by when the pool receives them. The sender's At only
-// drops events older than Config.EventMaxAge; an At in the future is taken
-// as now. Invalid events, events for tunnels not in Config.Tunnels, and
+// drops events older than Config.EventMaxAge, and a DOWN dated before the
+// last UP the pool took for its tunnel (a replay: it cannot undo a later
+// UP); an At in the future is taken as now. Invalid events, events for tunnels not in Config.Tunnels, and
 // AllTunnels events with Config.RefuseAllTunnels are ignored and counted.
 // Storms collapse: after a DOWN has severed, further toggles sever nothing
 // until the tunnels have been quiet for Config.ResetCooldown; then one new
@@ -328,21 +330,26 @@ func sortedEvents(ms ...map[string]queued) []detect.Event {
 // the UP before it: toggles that fast are noise): new connections wait,
 // and a conn lent out before it is pinged at its next borrow. Notify
 // never blocks. After Close it does nothing.
-func (p *Pool) Notify(ev detect.Event) {
+func (p *Pool) Notify(ev detect.Event) { _ = p.Accept(ev) }
+
+// Accept is Notify that says whether the pool took the event: nil, or an
+// error matching detect.ErrIgnored that says why not (invalid, not one of
+// Config.Tunnels, refused AllTunnels, older than Config.EventMaxAge, a DOWN
+// older than the last UP taken for its tunnel, too many tunnels, closed).
+// It implements detect.Acceptor, so a feed can answer its sender
+// truthfully, and never blocks.
+func (p *Pool) Accept(ev detect.Event) error {
 	if p.closed.Load() {
-		return
+		return p.ignore(ev, "the pool is closed")
 	}
 	if err := ev.Validate(); err != nil {
-		p.ignore(ev, err.Error())
-		return
+		return p.ignore(ev, err.Error())
 	}
 	if ev.Tunnel == detect.AllTunnels && p.cfg.RefuseAllTunnels {
-		p.ignore(ev, "events for every tunnel are refused (Config.RefuseAllTunnels)")
-		return
+		return p.ignore(ev, "events for every tunnel are refused (Config.RefuseAllTunnels)")
 	}
 	if ev.Tunnel != detect.AllTunnels && len(p.cfg.Tunnels) > 0 && !slices.Contains(p.cfg.Tunnels, ev.Tunnel) {
-		p.ignore(ev, "not one of this pool's tunnels")
-		return
+		return p.ignore(ev, "not one of this pool's tunnels")
 	}
 	now := p.cfg.now()
 	switch {
@@ -350,22 +357,65 @@ func (p *Pool) Notify(ev detect.Event) {
 		ev.At = now
 	case ev.At.After(now.Add(maxEventSkew)):
 		p.stats.eventsFuture.Add(1)
-		p.log.Warn("flapguard: tunnel event dated in the future; taken as received now", "tunnel", ev.Tunnel, "at", ev.At, "source", ev.Source)
+		p.logLimited("future", "flapguard: tunnel event dated in the future; taken as received now", "tunnel", ev.Tunnel, "at", ev.At, "source", ev.Source)
 		ev.At = now
 	case p.cfg.EventMaxAge != off && now.Sub(ev.At) > p.cfg.EventMaxAge:
-		p.ignore(ev, "older than Config.EventMaxAge")
-		return
+		return p.ignore(ev, "older than Config.EventMaxAge")
+	}
+	if reason := p.ups.stale(ev); reason != "" {
+		return p.ignore(ev, reason)
 	}
 	if !p.inbox.put(ev) {
-		p.ignore(ev, "too many tunnels")
-		return
+		return p.ignore(ev, "too many tunnels")
 	}
 	p.sup.kick()
+	return nil
 }
 
-var _ detect.Notifier = (*Pool)(nil)
+// upTimes remembers, per tunnel, the At of the last UP the pool took, so a
+// DOWN dated before it is refused as stale: a replayed DOWN cannot undo a
+// later UP. Bounded like the tunnel table.
+type upTimes struct {
+	mu sync.Mutex // protects m
+	m  map[string]time.Time
+}
 
-func (p *Pool) ignore(ev detect.Event, reason string) {
+// stale records an UP, and returns why a DOWN is stale ("" if it is not).
+func (u *upTimes) stale(ev detect.Event) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	switch ev.State {
+	case detect.Down:
+		if at, ok := u.m[ev.Tunnel]; ok && ev.At.Before(at) {
+			return "stale: a DOWN dated before the last UP of its tunnel (a replay?)"
+		}
+		if at, ok := u.m[detect.AllTunnels]; ok && ev.At.Before(at) {
+			return "stale: a DOWN dated before the last UP for every tunnel (a replay?)"
+		}
+	case detect.Up:
+		if u.m == nil {
+			u.m = make(map[string]time.Time)
+		}
+		if _, ok := u.m[ev.Tunnel]; !ok && len(u.m) > maxLearnedTunnels {
+			for id := range u.m { // forget one: bounded memory
+				delete(u.m, id)
+				break
+			}
+		}
+		if ev.At.After(u.m[ev.Tunnel]) {
+			u.m[ev.Tunnel] = ev.At
+		}
+	}
+	return ""
+}
+
+var (
+	_ detect.Notifier = (*Pool)(nil)
+	_ detect.Acceptor = (*Pool)(nil)
+)
+
+func (p *Pool) ignore(ev detect.Event, reason string) error {
 	p.stats.eventsIgnored.Add(1)
 	p.emit(Event{Kind: EventTunnelIgnored, TunnelEvent: ev, Reason: reason})
+	return fmt.Errorf("%w: %s", detect.ErrIgnored, reason)
 }

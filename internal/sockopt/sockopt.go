@@ -81,3 +81,35 @@ func rawOf(c net.Conn) (syscall.RawConn, bool) {
 	raw, err := sc.SyscallConn()
 	return raw, err == nil
 }
+
+// Heard reports how long ago c last received anything from its peer (data
+// or an acknowledgement: tcpi_last_data_recv and tcpi_last_ack_recv, the
+// more recent). ok is false when unknown.
+func Heard(c net.Conn) (ago time.Duration, ok bool) {
+	raw, ok := rawOf(c)
+	if !ok {
+		return 0, false
+	}
+	return heardOf(raw)
+}
+
+// KeepAliveProbe asks the kernel to send a TCP keepalive probe on c now,
+// without a byte of the application's protocol: it sets TCP_KEEPIDLE to
+// one second on the live socket, and Linux re-arms the keepalive timer
+// from the time the socket has already been idle
+// (net/ipv4/tcp.c, tcp_sock_set_keepidle_locked), so on a flow silent for
+// a second or more the probe goes out at once, on one silent for less
+// when it has been silent for a second. The peer's acknowledgement shows
+// in Heard. restore puts the socket's keepalive settings back; call it
+// when the answer is in or the deadline has passed.
+//
+// sent is false (and restore a no-op) when no probe can go out: the flow
+// has data the peer has not acknowledged (the kernel sends no keepalive
+// then: tcp_keepalive_timer), or the platform has no such control.
+func KeepAliveProbe(c net.Conn) (restore func(), sent bool) {
+	raw, ok := rawOf(c)
+	if !ok {
+		return func() {}, false
+	}
+	return keepAliveProbeOf(raw)
+}

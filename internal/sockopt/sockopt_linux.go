@@ -73,3 +73,46 @@ func tcpInfo(c syscall.RawConn) (*unix.TCPInfo, bool) {
 	}
 	return info, true
 }
+
+func heardOf(c syscall.RawConn) (time.Duration, bool) {
+	info, ok := tcpInfo(c)
+	if !ok {
+		return 0, false
+	}
+	ms := min(info.Last_data_recv, info.Last_ack_recv)
+	return time.Duration(ms) * time.Millisecond, true
+}
+
+func keepAliveProbeOf(c syscall.RawConn) (func(), bool) {
+	info, ok := tcpInfo(c)
+	if !ok || info.Unacked > 0 || info.State != unix.BPF_TCP_ESTABLISHED {
+		return func() {}, false
+	}
+	var on, idle int
+	var gerr error
+	err := c.Control(func(fd uintptr) {
+		if on, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE); gerr != nil {
+			return
+		}
+		if idle, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE); gerr != nil {
+			return
+		}
+		if on == 0 {
+			if gerr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1); gerr != nil {
+				return
+			}
+		}
+		gerr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 1)
+	})
+	if err != nil || gerr != nil {
+		return func() {}, false
+	}
+	return func() {
+		c.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, idle)
+			if on == 0 {
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE, 0)
+			}
+		})
+	}, true
+}

@@ -18,3 +18,7 @@ func stalledOf(syscall.RawConn) (int, bool) { return 0, false }
 func inqOf(syscall.RawConn) (int, bool) { return 0, false }
 
 func lossOf(syscall.RawConn) (float64, bool) { return 0, false }
+
+func heardOf(syscall.RawConn) (time.Duration, bool) { return 0, false }
+
+func keepAliveProbeOf(syscall.RawConn) (func(), bool) { return func() {}, false }

@@ -82,16 +82,16 @@ func (f pathFact) String() string {
 type inputKind uint8
 
 const (
-	inEvent     inputKind = iota + 1 // a tunnel event (ev), already accepted by Notify
-	inCheckDone                      // a check's verdict on the path (epoch, res)
-	inFlowsDone                      // the flows part of a checkFlows check ended (epoch, res)
-	inConnLost                       // an operation lost its conn, or a conn missed its liveness ping
-	inConnectFailed                  // a connect for a request failed
-	inStall                          // a busy flow retransmits into the void
-	inWaiting                        // a request waits at the gate
-	inProgress                       // operations reached the server since the last look
-	inTimer                          // a timer the machine armed fired (timer)
-	inClose                          // the pool is closing
+	inEvent         inputKind = iota + 1 // a tunnel event (ev), already accepted by Notify
+	inCheckDone                          // a check's verdict on the path (epoch, res)
+	inFlowsDone                          // the flows part of a checkFlows check ended (epoch, res)
+	inConnLost                           // an operation lost its conn, or a conn missed its liveness ping
+	inConnectFailed                      // a connect for a request failed
+	inStall                              // a busy flow retransmits into the void
+	inWaiting                            // a request waits at the gate
+	inProgress                           // operations reached the server since the last look
+	inTimer                              // a timer the machine armed fired (timer)
+	inClose                              // the pool is closing
 )
 
 // timerName names the machine's timers; each is armed by an action and

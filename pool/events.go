@@ -146,8 +146,8 @@ const logEvery = time.Second
 
 // logLimiter rate-limits log lines per reason.
 type logLimiter struct {
-	mu   sync.Mutex // protects m
-	m    map[string]logSlot
+	mu sync.Mutex // protects m
+	m  map[string]logSlot
 }
 
 type logSlot struct {
@@ -164,7 +164,7 @@ func (l *logLimiter) allow(reason string, now time.Time) (int, bool) {
 		l.m = make(map[string]logSlot)
 	}
 	s := l.m[reason]
-	if !s.last.IsZero() && now.Sub(s.last) < logEvery && now.After(s.last) {
+	if !s.last.IsZero() && now.Sub(s.last) < logEvery {
 		s.suppressed++
 		l.m[reason] = s
 		return 0, false

@@ -97,8 +97,7 @@ func TestGateWaitIsDownWaitInAll(t *testing.T) {
 	const wait = 300 * time.Millisecond
 	p, d, _ := supPool(t, func(c *Config) { c.DownWait = wait })
 	idleConns(t, p, 2)
-	dead := errors.New("dial tcp: connect: connection timed out")
-	d.connectErr.Store(&dead)
+	d.kill()
 	apply(t, p, down("t"))
 	if !p.Stats().TunnelDown {
 		t.Fatal("gate open after DOWN")

@@ -183,6 +183,7 @@ type machine struct {
 	owed     string    // the reason of an automatic reset the limiter holds ("" none)
 	rebuild  int       // conns to reopen when the path answers again
 	health   Health
+	progress bool // operations reached the server since the last routine look
 	closed   bool
 }
 
@@ -226,6 +227,7 @@ func (m *machine) next(in input, now time.Time) []action {
 			d.start(checkPath, false, false) // a request waits: look now
 		}
 	case inProgress:
+		m.progress = true
 		if m.health == Recovering && m.path != pathDown {
 			d.setHealth(Healthy, "operations succeed")
 		}
@@ -336,9 +338,10 @@ func (d *decision) timer(t timerName) {
 		if m.probeEvery == off {
 			return
 		}
-		if !m.running && m.path != pathDown {
-			d.start(checkPath, false, false)
+		if !m.running && m.path != pathDown && !m.progress {
+			d.start(checkPath, false, false) // traffic proves the path otherwise
 		}
+		m.progress = false
 		d.arm(timerRoutine, m.probeEvery)
 	case timerOwed:
 		if m.owed != "" {

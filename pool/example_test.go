@@ -189,14 +189,10 @@ func ExamplePool_Reset() {
 	// resets: 1
 }
 
-// A tunnel DOWN severs the pool and shuts the gate: with DownWait < 0 a
-// request that needs a connection fails at once with ErrTunnelDown. UP
-// checks one fresh connection (the canary) and opens the gate again.
-//
-// Notify never blocks; the pool applies events on its own goroutine, so
-// the example waits for Stats to show each one. The prober is off here:
-// it would find this in-memory "server" answering and reopen the gate on
-// its own, which is what it is for when an UP never arrives.
+// Notify never blocks; NotifyWait waits for the verdict of the check the
+// event started. Only a path the check finds dead shuts the gate (then a
+// request that needs a connection waits up to DownWait, and fails with
+// ErrTunnelDown).
 func ExamplePool_Notify() {
 	p := pool.OpenDB(&memConnector{}, pool.Config{DownWait: -1, ProbeInterval: -1})
 	defer p.Close()
@@ -204,24 +200,17 @@ func ExamplePool_Notify() {
 	before := connID(db)
 	fmt.Println("before:", before)
 
-	p.Notify(detect.Event{Tunnel: "aws-1", State: detect.Down, Source: "example"})
-	if !waitFor(p, func(s pool.Stats) bool { return s.TunnelDown }) {
-		fmt.Println("DOWN not applied")
-		return
-	}
-	err := db.QueryRow("SELECT id").Scan(new(int64))
-	fmt.Println("while down:", errors.Is(err, pool.ErrTunnelDown), p.Stats().Health)
-
-	p.Notify(detect.Event{Tunnel: "aws-1", State: detect.Up, Source: "example"})
-	if !waitFor(p, func(s pool.Stats) bool { return !s.TunnelDown && s.Health == pool.Recovering }) {
-		fmt.Println("UP not applied")
-		return
-	}
-	fmt.Println("after up, a new conn:", connID(db) != before, p.Stats().Health)
+	// A DOWN is a hint: the pool checks the path before it acts, and this
+	// in-memory "server" answers, so nothing is cut (a wrong monitor, a
+	// replayed or forged event costs a check).
+	v, err := p.NotifyWait(context.Background(), detect.Event{Tunnel: "aws-1", State: detect.Down, Source: "example"})
+	s := p.Stats()
+	fmt.Println("verdict:", err, v.Taken, v.Checked, v.PathOK)
+	fmt.Println("gate shut:", s.TunnelDown, "resets:", s.Resets, "same conn:", connID(db) == before)
 	// Output:
 	// before: driver conn #1
-	// while down: true unreachable
-	// after up, a new conn: true recovering
+	// verdict: <nil> true true true
+	// gate shut: false resets: 0 same conn: true
 }
 
 // RunTx retries a transaction whose connection was lost before COMMIT (it

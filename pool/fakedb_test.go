@@ -31,6 +31,7 @@ type fakeDriver struct {
 	conns []*fakeConn
 
 	connectErr  atomic.Pointer[error]
+	dead        atomic.Bool // the path is dead: pings hang until their deadline, connects fail
 	connectHang atomic.Bool                  // the login hangs in a socket read (a dead path)
 	connectHook atomic.Pointer[func() error] // if set, called first by Connect (tests that hold a probe)
 
@@ -90,6 +91,9 @@ func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
 	if p := d.connectErr.Load(); p != nil {
 		return nil, *p
 	}
+	if d.dead.Load() {
+		return nil, errDeadPath
+	}
 	c := &fakeConn{d: d, gone: make(chan struct{})}
 	if d.dial != nil {
 		s, err := d.dial(ctx, "tcp", d.addr)
@@ -135,6 +139,10 @@ func (c *fakeConn) Ping(ctx context.Context) error {
 	c.d.pings.Add(1)
 	if c.closed.Load() {
 		return driver.ErrBadConn
+	}
+	if c.d.dead.Load() {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	switch c.pingMode.Load() {
 	case 1:
@@ -297,3 +305,10 @@ func openFake(t testing.TB, cfg Config, withSockets bool) (*Pool, *fakeDriver) {
 	t.Cleanup(func() { p.Close() })
 	return p, d
 }
+
+var errDeadPath = errors.New("dial tcp 10.0.0.1:1433: connect: connection timed out")
+
+// kill makes the fake path dead (a tunnel down): connects fail and pings
+// hang until their deadline; revive brings it back.
+func (d *fakeDriver) kill()   { d.dead.Store(true) }
+func (d *fakeDriver) revive() { d.dead.Store(false) }

@@ -67,6 +67,7 @@ func tick(t testing.TB, p *Pool, progress bool) {
 			p.sup.lastOps--
 		}
 		p.sup.step()
+		p.sup.m.progress = progress
 		p.sup.apply(input{kind: inTimer, timer: timerRoutine})
 	})
 	settle(t, p)
@@ -108,34 +109,34 @@ func count(evs *[]Event, k EventKind) int {
 	return n
 }
 
-func TestProberDownSeversOnceThenRecovers(t *testing.T) {
+// The prober finds a dead path (a lost conn is the hint): the gate shuts
+// and the idle conns are retired, nothing in flight is severed, and a dead
+// server costs no reset loop; when the path answers again the gate opens.
+func TestProberFindsADeadPathAndItsReturn(t *testing.T) {
 	p, d, _, evs := proberPool(t)
 	if err := p.DB().Ping(); err != nil {
 		t.Fatal(err)
 	}
-	down := errors.New("dial tcp: i/o timeout")
-	d.connectErr.Store(&down)
+	d.kill()
 	p.suspectConn(nil)
 	tick(t, p, false)
-	if health(p) != Unreachable || p.Stats().Severs != 1 {
-		t.Fatalf("after a failed fresh probe: state %v severs %d; want down and 1", health(p), p.Stats().Severs)
+	if s := p.Stats(); health(p) != Unreachable || !s.TunnelDown || s.Severs != 0 || s.Resets != 1 {
+		t.Fatalf("after a failed check: state %v %+v; want unreachable, gate shut, 1 reset and no sever", health(p), s)
 	}
 	for range 5 {
 		tick(t, p, false)
 	}
-	if s := p.Stats(); s.Severs != 1 || s.Resets != 1 || s.ProbeFailures < 6 {
-		t.Fatalf("while down: %+v; want no more resets (no reset loop when the server is down)", s)
+	waitFor(t, func() bool { return p.Stats().ProbeFailures >= 3 }) // rechecked every 50ms
+	if s := p.Stats(); s.Resets != 1 {
+		t.Fatalf("while down: %+v; want no more resets (no reset loop when the server is down), checks going on", s)
 	}
-	d.connectErr.Store(nil)
-	tick(t, p, false)
-	// Recovering, or already Healthy if the backoff schedule probed again.
-	if h := health(p); h == Unreachable || h == Suspect || p.Stats().Resets != 2 {
-		t.Fatalf("after the path answers: state %v resets %d", h, p.Stats().Resets)
+	d.revive()
+	waitFor(t, func() bool { return !p.Stats().TunnelDown })
+	if h := health(p); h == Unreachable || h == Suspect {
+		t.Fatalf("after the path answers: state %v", h)
 	}
 	tick(t, p, true) // traffic flows
-	if health(p) != Healthy {
-		t.Fatalf("state %v after progress; want healthy", health(p))
-	}
+	waitFor(t, func() bool { return health(p) == Healthy })
 	if n := count(evs, EventHealthChange); n < 3 {
 		t.Fatalf("%d state-change events; want each transition reported", n)
 	}
@@ -167,8 +168,8 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 			t.Fatal("a dead idle conn survived the reset")
 		}
 	}
-	// Storm control: evidence again (and the idle conns the supervisor
-	// samples to confirm it dead too) inside the cooldown does not reset.
+	// The limiter: evidence again (and the idle conns the supervisor samples
+	// to confirm it dead too) inside the cooldown does not reset at once.
 	for _, fc := range d.all() {
 		fc.pingMode.Store(1)
 	}
@@ -178,16 +179,9 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 	if s := p.Stats(); s.Resets != 1 {
 		t.Fatalf("reset inside the cooldown: %d resets", s.Resets)
 	}
+	// The one limiter owes that reset, and makes it when the cooldown ends.
 	clk.advance(2 * time.Second)
-	for _, fc := range d.all() {
-		fc.pingMode.Store(1)
-	}
-	p.suspectConn(&conn{})
-	p.suspectConn(&conn{})
-	tick(t, p, false)
-	if s := p.Stats(); s.Resets != 2 {
-		t.Fatalf("after the cooldown: %d resets; want 2", s.Resets)
-	}
+	waitFor(t, func() bool { return p.Stats().Resets == 2 })
 }
 
 // Two failed conns whose failure an idle conn does not confirm (a lossy

@@ -201,6 +201,8 @@ func TestLivenessUsesItsOwnDeadline(t *testing.T) {
 	}
 }
 
+// A DOWN is a hint: the gate shuts only because the check it starts finds
+// the path dead, and it reopens when a check after the UP finds it back.
 func TestNotifyDownGatesAndUpReleases(t *testing.T) {
 	cfg := quietConfig()
 	cfg.DownWait = 10 * time.Second
@@ -210,8 +212,11 @@ func TestNotifyDownGatesAndUpReleases(t *testing.T) {
 	if err := db.PingContext(ctx); err != nil {
 		t.Fatal(err)
 	}
-	p.Notify(detect.Event{Tunnel: "t1", State: detect.Down, Source: "test"})
-	waitFor(t, func() bool { return p.Stats().TunnelDown })
+	d.kill()
+	v, err := p.NotifyWait(ctx, detect.Event{Tunnel: "t1", State: detect.Down, Source: "test"})
+	if err != nil || !v.Checked || v.PathOK || !p.Stats().TunnelDown {
+		t.Fatalf("DOWN on a dead path: verdict %v, err %v, gate shut %v; want checked down, gate shut", v, err, p.Stats().TunnelDown)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- db.PingContext(ctx) }()
 	waitFor(t, func() bool { return p.gate.waiters.Load() == 1 }) // the ping waits at the gate
@@ -220,6 +225,7 @@ func TestNotifyDownGatesAndUpReleases(t *testing.T) {
 		t.Fatalf("ping returned during DOWN: %v", err)
 	default:
 	}
+	d.revive()
 	upAt := time.Now()
 	p.Notify(detect.Event{Tunnel: "t1", State: detect.Up, Source: "test"})
 	select {
@@ -231,8 +237,8 @@ func TestNotifyDownGatesAndUpReleases(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("waiter not released by UP")
 	}
-	if st := p.Stats(); st.TunnelDown || st.Events != 2 || d.opened.Load() < 2 {
-		t.Fatalf("stats after UP: %+v opened %d", st, d.opened.Load())
+	if st := p.Stats(); st.TunnelDown || st.Events != 2 || st.Severs != 0 {
+		t.Fatalf("stats after UP: %+v; want gate open, 2 events, nothing severed", st)
 	}
 }
 
@@ -240,9 +246,12 @@ func TestNotifyDownFailFastAndTimeout(t *testing.T) {
 	for _, wait := range []time.Duration{-1, 50 * time.Millisecond} {
 		cfg := quietConfig()
 		cfg.DownWait = wait
-		p, _ := openFake(t, cfg, false)
-		p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: detect.Down})
-		waitFor(t, func() bool { return p.Stats().TunnelDown })
+		p, d := openFake(t, cfg, false)
+		d.kill()
+		p.NotifyWait(context.Background(), detect.Event{Tunnel: detect.AllTunnels, State: detect.Down})
+		if !p.Stats().TunnelDown {
+			t.Fatalf("DownWait %v: gate open after a DOWN on a dead path", wait)
+		}
 		err := p.DB().PingContext(context.Background())
 		if !errors.Is(err, ErrTunnelDown) {
 			t.Fatalf("DownWait %v: err = %v; want ErrTunnelDown", wait, err)
@@ -250,21 +259,44 @@ func TestNotifyDownFailFastAndTimeout(t *testing.T) {
 	}
 }
 
+// A DOWN on a path that works (a wrong monitor, a forged event) costs a
+// check and nothing else.
+func TestWrongDownCostsACheckOnly(t *testing.T) {
+	p, d := openFake(t, quietConfig(), true)
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+	opened := d.opened.Load()
+	v, _ := p.NotifyWait(context.Background(), detect.Event{Tunnel: "t", State: detect.Down})
+	s := p.Stats()
+	t.Logf("verdict: %v; %d connects", v, d.opened.Load()-opened)
+	if !v.Checked || !v.PathOK || s.TunnelDown || s.Severs != 0 || s.Resets != 0 {
+		t.Fatalf("wrong DOWN: verdict %v, %+v; want checked harmless, gate open, nothing severed or reset", v, s)
+	}
+	if err := p.DB().Ping(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestNotifyIgnoresOtherTunnelsInvalidAndStale(t *testing.T) {
 	cfg := quietConfig()
 	cfg.Tunnels = []string{"mine"}
-	p, _ := openFake(t, cfg, false)
+	p, d := openFake(t, cfg, false)
+	d.kill()
 	p.Notify(detect.Event{Tunnel: "other", State: detect.Down})
 	p.Notify(detect.Event{Tunnel: "mine", State: detect.State(42)})
-	p.Notify(detect.Event{Tunnel: "mine", State: detect.Down, At: time.Now()})
-	waitFor(t, func() bool { return p.Stats().TunnelDown })
+	p.NotifyWait(context.Background(), detect.Event{Tunnel: "mine", State: detect.Down, At: time.Now()})
+	if !p.Stats().TunnelDown {
+		t.Fatal("gate open after a DOWN of mine on a dead path")
+	}
+	d.revive()
 	p.Notify(detect.Event{Tunnel: "mine", State: detect.Up, At: time.Now().Add(-time.Hour)})
 	waitFor(t, func() bool { return p.Stats().EventsIgnored == 3 })
 	if !p.Stats().TunnelDown {
 		t.Fatal("a stale UP reopened the gate")
 	}
-	if p.Stats().Resets != 1 {
-		t.Fatalf("resets = %d; want 1 (the DOWN only)", p.Stats().Resets)
+	if r := p.Stats().Resets; r != 1 {
+		t.Fatalf("resets = %d; want 1 (the check that found the path down)", r)
 	}
 }
 

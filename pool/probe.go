@@ -46,17 +46,22 @@ const stallDead = 3
 // flows' (inFlowsDone).
 func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
 	started := time.Now()
+	idle := p.idleCount() // before the check retires any
 	res := p.checkPath(ctx, started)
-	res.idle = p.idleCount()
+	res.idle = idle
 	if ctx.Err() != nil {
 		return // closing: not a verdict
 	}
 	p.emit(Event{Kind: EventProbe, Reason: res.how, Err: res.err()})
 	report(input{kind: inCheckDone, res: res.checkResult})
-	if kind != checkFlows || !res.pathOK {
-		return
+	if !res.pathOK || kind != checkFlows && res.pingFailed == nil {
+		return // an idle conn that missed its ping makes any check look at the flows
 	}
 	fr := p.checkFlows(ctx, started, res.pinged)
+	if c := res.pingFailed; c != nil {
+		fr.sampled++
+		fr.dead = append(fr.dead, c.id)
+	}
 	if ctx.Err() != nil {
 		return
 	}
@@ -66,8 +71,9 @@ func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
 
 type pathVerdict struct {
 	checkResult
-	pinged *conn // the idle conn the path check pinged (answered)
-	failed error
+	pinged     *conn // the idle conn the path check pinged (answered)
+	pingFailed *conn // the idle conn that missed its ping (closed)
+	failed     error
 }
 
 func (v pathVerdict) err() error {
@@ -84,24 +90,32 @@ func (v pathVerdict) err() error {
 func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 	var v pathVerdict
 	if Health(p.healthNow.Load()) != Unreachable {
-		cctx, cancel := context.WithTimeout(ctx, p.livenessTimeout(nil))
+		// cctx ends when one of the two answered; the watch for traffic has
+		// the liveness deadline, the ping its own (the same, in pingWithin).
+		cctx, cancel := context.WithCancel(ctx)
 		found := make(chan pathVerdict, 2)
 		var wg sync.WaitGroup
 		if p.dialer != nil {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if p.heardSince(cctx, started) {
+				wctx, wcancel := context.WithTimeout(cctx, p.livenessTimeout(nil))
+				defer wcancel()
+				if p.heardSince(wctx, started) {
 					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "traffic arrived"}}
 				}
 			}()
 		}
+		var missed *conn
 		if c := p.pickIdle(); c != nil {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if p.probeIdle(cctx, c) && cctx.Err() == nil {
+				switch ok := p.probeIdle(cctx, c); {
+				case ok && cctx.Err() == nil:
 					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "an idle connection answered a ping"}, pinged: c}
+				case !ok:
+					missed = c
 				}
 			}()
 		}
@@ -115,11 +129,15 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 		if ctx.Err() != nil {
 			return v
 		}
+		v.pingFailed = missed
 	}
 	p.stats.probes.Add(1)
 	err := p.freshProbe(ctx, p.connectTimeoutFor())
 	if err == nil {
 		v.pathOK, v.how = true, "a fresh connection succeeded"
+		if v.pingFailed != nil {
+			v.how += " (an idle connection missed its ping)"
+		}
 		return v
 	}
 	p.stats.probeFailures.Add(1)
@@ -130,12 +148,24 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 // heardSince reports whether any socket of the pool receives something
 // after started, before ctx ends. No I/O: the kernel's TCP_INFO.
 func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
+	base := make(map[net.Conn]time.Time)
 	for {
 		for _, c := range p.snapshot() {
-			if sock := c.l().socks.current(); sock != nil {
-				if ago, ok := sockopt.Heard(sock); ok && ago < time.Since(started) {
-					return true
-				}
+			sock := c.l().socks.current()
+			if sock == nil {
+				continue
+			}
+			at, ok := lastHeard(sock)
+			if !ok {
+				continue
+			}
+			b, seen := base[sock]
+			if !seen {
+				base[sock] = at
+				continue
+			}
+			if at.Sub(b) > heardTick {
+				return true
 			}
 		}
 		select {
@@ -144,6 +174,17 @@ func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// heardTick: the kernel keeps TCP_INFO's last-received times in jiffies
+// (4ms at HZ=250), so a time read twice can move by one tick without
+// anything arriving; only a later read more than that apart is news.
+const heardTick = 5 * time.Millisecond
+
+// lastHeard returns when sock last received something (data or an ACK).
+func lastHeard(sock net.Conn) (time.Time, bool) {
+	ago, ok := sockopt.Heard(sock)
+	return time.Now().Add(-ago), ok
 }
 
 // checkFlows checks the current generation's flows (the path answers).
@@ -202,14 +243,11 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 // started, or its keepalive probe was answered within the deadline. known
 // is false when it cannot be told (see the comment at the top).
 func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) (alive, known bool) {
-	heard := func(since time.Time) bool {
-		ago, ok := sockopt.Heard(sock)
-		return ok && ago < time.Since(since)
+	base, ok := lastHeard(sock)
+	if !ok {
+		return false, false
 	}
-	if heard(started) {
-		return true, true
-	}
-	asked := time.Now()
+	heard := func() bool { at, ok := lastHeard(sock); return ok && at.Sub(base) > heardTick }
 	restore, sent := sockopt.KeepAliveProbe(sock)
 	defer restore()
 	if !sent {
@@ -219,12 +257,12 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) 
 	// The probe leaves when the flow has been silent for a second (the
 	// kernel's smallest TCP_KEEPIDLE), then needs a round trip.
 	wait := p.livenessTimeout(sock)
-	if ago, ok := sockopt.Heard(sock); ok && ago < time.Second {
-		wait += time.Second - ago
+	if silent := time.Since(base); silent < time.Second {
+		wait += time.Second - silent
 	}
-	deadline := asked.Add(wait)
+	deadline := time.Now().Add(wait)
 	for {
-		if heard(asked) {
+		if heard() {
 			return true, true
 		}
 		if !time.Now().Before(deadline) {

@@ -298,7 +298,9 @@ func (d *decision) hint(k checkKind) {
 	if m.path != pathDown && !m.lastEnd.IsZero() {
 		if d.now.Sub(m.lastEnd) > 2*m.spacing {
 			m.spacing, m.lastEnd = minSpacing, time.Time{} // quiet for a while: start over
-		} else if wait := m.lastEnd.Add(m.spacing).Sub(d.now); wait > 0 {
+		} else if wait := m.lastEnd.Add(m.spacing).Sub(d.now); wait > 0 && !(d.holds() && m.spacing == minSpacing) {
+			// (A DOWN that reports the path down waits only once checks
+			// have started to find nothing again and again: a storm.)
 			m.pending = max(m.pending, k)
 			d.arm(timerCheck, wait)
 			return

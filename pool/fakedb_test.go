@@ -31,7 +31,7 @@ type fakeDriver struct {
 	conns []*fakeConn
 
 	connectErr  atomic.Pointer[error]
-	dead        atomic.Bool // the path is dead: pings hang until their deadline, connects fail
+	dead        atomic.Bool                  // the path is dead: pings hang until their deadline, connects fail
 	connectHang atomic.Bool                  // the login hangs in a socket read (a dead path)
 	connectHook atomic.Pointer[func() error] // if set, called first by Connect (tests that hold a probe)
 

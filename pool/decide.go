@@ -228,9 +228,15 @@ func (m *machine) next(in input, now time.Time) []action {
 		}
 	case inProgress:
 		m.progress = true
-		if m.health == Recovering && m.path != pathDown {
+		if m.path == pathDown {
+			break
+		}
+		if m.health == Recovering {
 			d.setHealth(Healthy, "operations succeed")
 		}
+		// The path works: end the sessions lost conns left behind (the
+		// executor does nothing when there are none).
+		d.do(action{kind: actReap})
 	case inTimer:
 		d.timer(in.timer)
 	case inClose:

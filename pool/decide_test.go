@@ -104,7 +104,7 @@ func TestNextTable(t *testing.T) {
 		{"a request waiting while down checks now", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok, in(ev(detect.Down)), fail, in(input{kind: inWaiting})}, "check", true},
 		{"flows dead, some alive: cut those only", []step{in(input{kind: inFlowsDone, res: checkResult{sampled: 3, dead: []uint64{7}}})}, "cut1 reap", false},
 		{"every flow sampled dead: cut, reset, rebuild", []step{in(input{kind: inFlowsDone, res: checkResult{sampled: 2, dead: []uint64{7, 8}, idle: 2}})}, "cut2 reset rebuild2 health:recovering reap", false},
-		{"progress while recovering: healthy", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok, in(input{kind: inProgress})}, "health:healthy", false},
+		{"progress while recovering: healthy", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok, in(input{kind: inProgress})}, "health:healthy reap", false},
 		{"Close opens the gate for good", []step{in(ev(detect.Down)), fail, in(input{kind: inClose})}, "open", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -145,8 +145,10 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 	return v
 }
 
-// heardSince reports whether any socket of the pool receives something
-// after started, before ctx ends. No I/O: the kernel's TCP_INFO.
+// heardSince reports whether any socket of the pool receives data after
+// started, before ctx ends: the server answered someone. No I/O: the
+// kernel's TCP_INFO. (An acknowledgement alone does not count: it may come
+// from a proxy in front of a dead path.)
 func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
 	base := make(map[net.Conn]time.Time)
 	for {
@@ -155,7 +157,7 @@ func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
 			if sock == nil {
 				continue
 			}
-			at, ok := lastHeard(sock)
+			at, ok := lastHeard(sock, true)
 			if !ok {
 				continue
 			}
@@ -181,9 +183,14 @@ func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
 // anything arriving; only a later read more than that apart is news.
 const heardTick = 5 * time.Millisecond
 
-// lastHeard returns when sock last received something (data or an ACK).
-func lastHeard(sock net.Conn) (time.Time, bool) {
-	ago, ok := sockopt.Heard(sock)
+// lastHeard returns when sock last received data, or with acks also an
+// acknowledgement (a keepalive probe's answer).
+func lastHeard(sock net.Conn, dataOnly bool) (time.Time, bool) {
+	heard := sockopt.Heard
+	if dataOnly {
+		heard = sockopt.HeardData
+	}
+	ago, ok := heard(sock)
 	return time.Now().Add(-ago), ok
 }
 
@@ -243,11 +250,11 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 // started, or its keepalive probe was answered within the deadline. known
 // is false when it cannot be told (see the comment at the top).
 func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) (alive, known bool) {
-	base, ok := lastHeard(sock)
+	base, ok := lastHeard(sock, false)
 	if !ok {
 		return false, false
 	}
-	heard := func() bool { at, ok := lastHeard(sock); return ok && at.Sub(base) > heardTick }
+	heard := func() bool { at, ok := lastHeard(sock, false); return ok && at.Sub(base) > heardTick }
 	restore, sent := sockopt.KeepAliveProbe(sock)
 	defer restore()
 	if !sent {

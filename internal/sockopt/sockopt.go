@@ -84,13 +84,24 @@ func rawOf(c net.Conn) (syscall.RawConn, bool) {
 
 // Heard reports how long ago c last received anything from its peer (data
 // or an acknowledgement: tcpi_last_data_recv and tcpi_last_ack_recv, the
-// more recent). ok is false when unknown.
+// more recent). ok is false when unknown. An acknowledgement proves only
+// the next TCP endpoint, which may be a proxy in front of a dead path.
 func Heard(c net.Conn) (ago time.Duration, ok bool) {
 	raw, ok := rawOf(c)
 	if !ok {
 		return 0, false
 	}
-	return heardOf(raw)
+	return heardOf(raw, false)
+}
+
+// HeardData reports how long ago c last received data (tcpi_last_data_recv):
+// an answer from the far end's application.
+func HeardData(c net.Conn) (ago time.Duration, ok bool) {
+	raw, ok := rawOf(c)
+	if !ok {
+		return 0, false
+	}
+	return heardOf(raw, true)
 }
 
 // KeepAliveProbe asks the kernel to send a TCP keepalive probe on c now,

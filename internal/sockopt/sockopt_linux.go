@@ -74,12 +74,15 @@ func tcpInfo(c syscall.RawConn) (*unix.TCPInfo, bool) {
 	return info, true
 }
 
-func heardOf(c syscall.RawConn) (time.Duration, bool) {
+func heardOf(c syscall.RawConn, dataOnly bool) (time.Duration, bool) {
 	info, ok := tcpInfo(c)
 	if !ok {
 		return 0, false
 	}
-	ms := min(info.Last_data_recv, info.Last_ack_recv)
+	ms := info.Last_data_recv
+	if !dataOnly {
+		ms = min(ms, info.Last_ack_recv)
+	}
 	return time.Duration(ms) * time.Millisecond, true
 }
 

@@ -19,6 +19,6 @@ func inqOf(syscall.RawConn) (int, bool) { return 0, false }
 
 func lossOf(syscall.RawConn) (float64, bool) { return 0, false }
 
-func heardOf(syscall.RawConn) (time.Duration, bool) { return 0, false }
+func heardOf(syscall.RawConn, bool) (time.Duration, bool) { return 0, false }
 
 func keepAliveProbeOf(syscall.RawConn) (func(), bool) { return func() {}, false }

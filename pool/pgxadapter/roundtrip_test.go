@@ -20,6 +20,7 @@ import (
 // the extended protocol is answered by one ReadyForQuery.
 type rtProxy struct {
 	ln    net.Listener
+	hole  atomic.Bool // a blackhole: nothing is forwarded, new connections hang
 	trips atomic.Int64
 	conns sync.Map // client address → *atomic.Int64, that connection's trips
 	wg    sync.WaitGroup
@@ -48,18 +49,40 @@ func newRTProxy(t *testing.T, target string) *rtProxy {
 			if err != nil {
 				return
 			}
+			if px.hole.Load() {
+				px.wg.Add(1)
+				go func() { defer px.wg.Done(); io.Copy(io.Discard, c); c.Close() }()
+				continue
+			}
 			s, err := net.Dial("tcp", target)
 			if err != nil {
 				c.Close()
 				continue
 			}
 			px.wg.Add(2)
-			go func() { defer px.wg.Done(); io.Copy(c, s); c.Close() }()
+			go func() { defer px.wg.Done(); px.forward(c, s); c.Close() }()
 			go func() { defer px.wg.Done(); px.count(c, s); s.Close() }()
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); px.wg.Wait() })
 	return px
+}
+
+// forward copies server→client, dropping what arrives while the hole is
+// open.
+func (px *rtProxy) forward(c, s net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 && !px.hole.Load() {
+			if _, werr := c.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // count copies client→server, parsing frontend messages: the startup
@@ -89,6 +112,9 @@ func (px *rtProxy) count(c, s net.Conn) {
 		body := make([]byte, n-4)
 		if _, err := io.ReadFull(c, body); err != nil {
 			return
+		}
+		if px.hole.Load() {
+			continue
 		}
 		if _, err := s.Write(append(hdr[:5:5], body...)); err != nil {
 			return

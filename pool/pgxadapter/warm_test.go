@@ -38,13 +38,18 @@ func useConns(t *testing.T, db *sql.DB, n int, stmts ...func(*sql.Conn) error) {
 	}
 }
 
-// rebuildAfterFlap reports the pool's tunnel down and up, and waits until
-// the rebuild has readied n conns and the gate is open.
-func rebuildAfterFlap(t *testing.T, p *pool.Pool, n int) {
+// rebuildAfterFlap blackholes the path, reports the pool's tunnel down
+// (its check finds the path dead), brings the path back and reports it
+// up, and waits until the rebuild has readied n conns and the gate is open.
+func rebuildAfterFlap(t *testing.T, p *pool.Pool, px *rtProxy, n int) {
 	t.Helper()
 	before := p.Stats().Rebuilt
-	p.Notify(detect.Event{Tunnel: "t", State: detect.Down, Source: "test"})
-	waitfor.True(t, "the gate to shut", 5*time.Second, func() bool { return p.Stats().TunnelDown })
+	px.hole.Store(true)
+	v, err := p.NotifyWait(context.Background(), detect.Event{Tunnel: "t", State: detect.Down, Source: "test"})
+	if err != nil || !v.Checked || v.PathOK || !p.Stats().TunnelDown {
+		t.Fatalf("DOWN into a blackhole: verdict %v, %v, gate shut %v; want the path checked down", v, err, p.Stats().TunnelDown)
+	}
+	px.hole.Store(false)
 	p.Notify(detect.Event{Tunnel: "t", State: detect.Up, Source: "test"})
 	waitfor.True(t, fmt.Sprintf("%d conns rebuilt and the gate open", n), 10*time.Second, func() bool {
 		s := p.Stats()
@@ -70,7 +75,7 @@ func TestWarmedStatementCostsOneRoundTrip(t *testing.T) {
 	useConns(t, db, 2, func(c *sql.Conn) error {
 		return c.QueryRowContext(ctx, "SELECT $1::int + 1", 1).Scan(&x)
 	})
-	rebuildAfterFlap(t, p, 2)
+	rebuildAfterFlap(t, p, px, 2)
 	// Counted on one held conn only: not what its borrow costs (a liveness
 	// ping, if this machine is slow), nor the supervisor's probes of other
 	// conns meanwhile.
@@ -126,7 +131,8 @@ func TestWarmRunsNothing(t *testing.T) {
 		return n
 	}
 
-	p, err := pool.Open("pgx", dsn, pool.Config{Tunnels: []string{"t"}})
+	px := newRTProxy(t, "127.0.0.1:5432")
+	p, err := pool.Open("pgx", "postgres://postgres@"+px.ln.Addr().String()+"/test?sslmode=disable", pool.Config{Tunnels: []string{"t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +148,7 @@ func TestWarmRunsNothing(t *testing.T) {
 		return c.QueryRowContext(ctx, noParam).Scan(&v)
 	})
 	rows := count()
-	rebuildAfterFlap(t, p, 2)
+	rebuildAfterFlap(t, p, px, 2)
 
 	var prepared int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements WHERE statement IN ($1, $2)", withParam, noParam).Scan(&prepared); err != nil {

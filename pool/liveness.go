@@ -92,6 +92,24 @@ func (l *rawConn) pingWithin(ctx context.Context, d time.Duration) error {
 			case <-stop:
 				return
 			case <-pctx.Done():
+				if ctx.Err() == nil {
+					return // the bound below cancelled it
+				}
+				// The caller gave up, or the pool is closing: a driver that
+				// drains its cancel (go-mssqldb waits 5s for ATTENTION to
+				// be confirmed) gets CancelGrace, as a statement does.
+				grace := l.p.cfg.CancelGrace
+				if grace == off {
+					return
+				}
+				g := time.NewTimer(grace)
+				defer g.Stop()
+				select {
+				case <-stop:
+				case <-g.C:
+					l.bad.Store(true)
+					l.socks.closeAll()
+				}
 				return
 			case <-t.C:
 			}

@@ -91,57 +91,56 @@
 // where it is true: pgx's is checked against whether the connection was
 // already closed when the operation began.
 //
-// The supervisor. One goroutine per pool owns the path's Health (Healthy;
-// Suspect: a connection was lost, failed its liveness check, or is
-// stalled retransmitting into the void; Unreachable: a fresh connection
-// failed, or the tunnels are reported down; Recovering: the path answers
-// again), the gate, the tunnel table, the probe schedule and storm control
-// (supervisor.go). Its I/O runs on goroutines of its own under a context
-// Close cancels, and reports back; a probe result that a tunnel DOWN
-// overtook is dropped, so it cannot undo the DOWN. It wakes every
-// ProbeInterval (1s, ±20%), every 100ms while connections are busy (a
-// stall check, TCP_INFO only), or at once when something kicks it. Real
-// traffic proves the path; otherwise it pings an idle connection, and on
-// any doubt it makes a fresh connection. A server error such as "too many
-// connections" still proves the path, and so does other work that succeeds
-// while a fresh connection is failing. A failed connection must be
-// confirmed by another (an idle one that misses its ping too) before the
-// pool is reset: on a lossy path one ping can miss its deadline. Fresh
-// connection fails: Unreachable, and one sever (after a full-length probe,
-// or one second of short ones: a flap that flows survive by retransmission
-// cuts nothing). Fresh connection works but old ones are dead (the rekey
-// case): a new generation, and only the connections the kernel shows
-// stuck for three retransmission timeouts are severed, so a healthy query
-// in flight is never cut because another connection died; then
-// Recovering, and Healthy once operations succeed. While the path is down
-// it is probed every 50–100ms for 30s (deadlines from measured connect
-// times), then every ProbeInterval, and at once when a request starts
-// waiting at the gate. After a reset with a known cause the pool reopens,
-// in the background, as many connections as it held idle. Automatic
-// resets are at least ResetCooldown (1s) apart.
+// The supervisor: verify, then act. Every signal from outside is a hint
+// that starts a check with a deadline from measured times; only what a
+// check finds severs, resets or cuts work in progress (pool/decide.go).
+// The hints: a tunnel event (DOWN, UP, Rekey), a lost connection or a
+// missed liveness ping, a failed connect, a flow retransmitting into the
+// void (TCP_INFO, looked at every 100ms while connections are busy), a
+// request waiting at the gate, and the routine look at an idle pool every
+// ProbeInterval (1s, ±20%; skipped while traffic proves the path). A check
+// looks at the path first: data arriving on any of the pool's sockets, or
+// an idle connection's ping, else a fresh connection (a server error such
+// as "too many connections" proves the path too). If the path answers and
+// the hint was more than a routine look, it then looks at the current
+// generation's flows: a ping on a few idle connections, and for each
+// request in flight the kernel's own TCP keepalive probe on its socket (no
+// byte of the database protocol; a flow whose request is unacknowledged
+// cannot be probed and counts as dead only after three retransmission
+// timeouts while the path answers). Then: path down — the gate stays shut,
+// idle connections are retired (a new generation), requests in flight keep
+// their own deadlines as with plain database/sql, and the path is checked
+// again every 50ms for 30s, then every ProbeInterval, and at once when a
+// request starts waiting; path back — the gate opens, the pool is rebuilt
+// in the background (as many connections as it held idle) and orphaned
+// sessions are reaped; flows found dead — their requests are cut at once,
+// and when every flow checked was dead the generation is (flows of one
+// path share fate) and the pool is reset and rebuilt. One limiter bounds
+// every automatic reset: at most one per ResetCooldown (1s), and one owed
+// at its end. Checks are coalesced (one runs, one is pending) and, while
+// hint after hint finds nothing, spaced further apart (50ms doubling to
+// 1s), so a storm, a replay or a wrong monitor costs a bounded number of
+// pings and never a sever. The decisions are one pure function of state,
+// input and time, tested by table and by random walks with invariants; an
+// executor owns every goroutine and timer, under a context Close cancels.
 //
 // Tunnel events and the gate. Whoever knows the tunnels' state calls
-// Pool.Notify(detect.Event{Tunnel, State, ...}), which never blocks. The
-// tunnels of Config.Tunnels are redundant paths: the path is down only
-// when every one is (Config.RequireAllTunnels when each carries part of the
-// traffic); without a list, a DOWN when no other tunnel is known up counts
-// at once, and one while another is up is first checked with a fresh
-// connection. Events are ordered by arrival; At only drops events older
-// than Config.EventMaxAge, and a future At is taken as now. The tunnel
-// table is bounded. When the tunnels take the path down the pool severs
-// and shuts a gate: a request that needs a new connection waits up to
-// DownWait (5s), then fails with ErrTunnelDown. When they come back a new
-// generation begins, one fresh connection is checked, the gate opens and
-// the pool is rebuilt (when the pool held idle connections, the rebuild
-// starts at once and its first connection is the check); if the check
-// fails the gate stays shut until a probe succeeds. A probe that succeeds reopens the gate whatever the
-// tunnel table says (a DOWN whose UP never came). Storms collapse: after a
-// DOWN has severed, further toggles sever nothing until the tunnels have
-// been quiet for ResetCooldown; then one new generation, cutting only the
-// requests in flight since a DOWN of the storm. Meanwhile a DOWN of the
-// storm holds the gate (unless it came within 50ms of the UP: noise), and
-// a conn lent out before it is pinged at its next borrow, so no new work
-// goes into a path reported down. Rekey resets without a gate. The feeds deliver events to any
+// Pool.Notify(detect.Event{Tunnel, State, ...}), which never blocks
+// (Pool.Accept says whether the event was taken and why not;
+// Pool.NotifyWait waits for the check it started). The tunnels of
+// Config.Tunnels are redundant paths: they report the path down only when
+// every one is (Config.RequireAllTunnels when each carries part of the
+// traffic); without a list the pool learns the tunnels from the events.
+// Events are applied in arrival order; At only drops events older than
+// Config.EventMaxAge and a DOWN dated before the last UP of its tunnel (a
+// replay), and a future At is taken as now. The tunnel table is bounded.
+// While a check started by a DOWN that reports the path down runs, new
+// connections wait at the gate; if the check finds the path down the gate
+// stays shut, and a request that needs a new connection waits up to
+// DownWait (5s) in all, then fails with ErrTunnelDown. A DOWN the check
+// found harmless is followed by a closer watch (a check every 100ms for a
+// second), so a path that dies a moment after a correct DOWN is still
+// found fast. The feeds deliver events to any
 // detect.Notifier (a *pool.Pool is one; detect.Multi fans out):
 // detect/syslogfeed parses router logs with rule packs (YAMAHA RTX,
 // strongSwan with SA bookkeeping to tell a rekey from a down, Libreswan,

@@ -75,19 +75,26 @@ type Config struct {
 	// grace. Default 50ms. Negative: never (leave it to the driver).
 	CancelGrace time.Duration
 
-	// ProbeInterval: how often the background prober looks at the path when
-	// nothing else proves it healthy. Default 1s (with ±20% jitter).
-	// Negative: no prober (no automatic recovery from a dead path).
+	// ProbeInterval: how often the supervisor looks at an idle pool when no
+	// traffic proves the path (one idle connection's ping), and how often a
+	// path found down is checked again after its first 30s (before that,
+	// every 50ms). Default 1s (with ±20% jitter). Negative: no timed checks
+	// at all; hints (tunnel events, failures, a request waiting at the
+	// gate) still start checks, so a dead path is found again only when
+	// something asks.
 	ProbeInterval time.Duration
 
-	// ProbeTimeout bounds a fresh probe connection (dial, login and ping).
+	// ProbeTimeout is the longest a check's fresh connection (dial and
+	// login) may take; its deadline is three measured connect times, at
+	// least 50ms, at most this. It also bounds the background rebuild.
 	// Default 2s.
 	ProbeTimeout time.Duration
 
-	// ResetCooldown is the least time between two automatic resets, and
-	// the quiet that ends a storm of tunnel events (see Pool.Notify): a
-	// flapping tunnel cannot make the pool churn connections. Explicit
-	// Reset and Sever calls are not limited. Default 1s.
+	// ResetCooldown is the one limiter of automatic resets: at least this
+	// long between two, whatever found them necessary; one asked for
+	// inside it is owed and made at its end. A flapping path cannot make
+	// the pool churn connections. Explicit Reset and Sever calls are not
+	// limited. Default 1s.
 	ResetCooldown time.Duration
 
 	// Tunnels lists the tunnel ids whose events (Notify) this pool obeys,
@@ -113,10 +120,12 @@ type Config struct {
 	// 2m. Negative: no age limit.
 	EventMaxAge time.Duration
 
-	// DownWait: while a tunnel is reported down, a request that needs a new
-	// connection waits up to this long (or its own deadline) for the tunnel
-	// to come up, then fails with ErrTunnelDown. Default 5s. Negative: fail
-	// at once.
+	// DownWait: while the gate is shut (a check found the path down, or a
+	// check started by a DOWN runs), a request that needs a new connection
+	// waits up to this long in all (across database/sql's retries) for it
+	// to open, then fails with an error matching ErrTunnelDown, and also
+	// the context's error when its own deadline ended first. Default 5s.
+	// Negative: fail at once.
 	DownWait time.Duration
 
 	// AllowSoftMode lets Open use a database/sql driver that no flapguard

@@ -44,9 +44,8 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 // the check's verdict, not a hint for another check.
 type probeKey struct{}
 
-// rebuildKey marks the context of the supervisor's rebuild; its value says
-// whether its connects may pass the gate (the rebuild after the tunnels
-// came up: see rebuild).
+// rebuildKey marks the context of the supervisor's rebuild: its connects
+// are no request's demand (see rebuild).
 type rebuildKey struct{}
 
 // passGate waits at the gate, unless ctx is a rebuild allowed past it. It
@@ -79,6 +78,11 @@ func (c *connector) dialGated(ctx context.Context) (*rawConn, error) {
 // connect makes a pooled connection without waiting at the gate.
 func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	p := c.p
+	if rc := p.takeSpare(); rc != nil {
+		cn := newConn(p, rc)
+		p.register(cn)
+		return cn, nil
+	}
 	rc, err := c.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -86,6 +90,21 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	cn := newConn(p, rc)
 	p.register(cn)
 	return cn, nil
+}
+
+// takeSpare returns the connection the check that found the path back
+// kept (freshProbe), if it is of the current generation and younger than
+// LivenessIdle; a stale one is closed.
+func (p *Pool) takeSpare() *rawConn {
+	rc := p.spare.Swap(nil)
+	if rc == nil {
+		return nil
+	}
+	if rc.gen != p.gen.Load() || p.cfg.LivenessIdle != off && p.cfg.now().Sub(rc.connectedAt) > p.cfg.LivenessIdle {
+		rc.close()
+		return nil
+	}
+	return rc
 }
 
 var errAbandoned = errors.New("pool: connect cut because the path came back while it ran")
@@ -104,7 +123,7 @@ func (p *Pool) claim(set *socketSet) bool {
 
 // rawConn is a driver conn with the sockets it was dialed with and the
 // generation it belongs to. A pooled conn wraps one at a time; the prober
-// and the canary use one bare.
+// and the checks use one bare.
 type rawConn struct {
 	inner driver.Conn
 	socks *socketSet // nil without socket control

@@ -33,18 +33,24 @@
 //   - Cancel guard: when a caller's context ends and go-mssqldb waits 5s for
 //     its ATTENTION to be confirmed, the pool closes the socket after
 //     Config.CancelGrace.
-//   - The supervisor: one goroutine owns the path's [Health], the gate, the
-//     tunnel table, the probe schedule and storm control. It tells one bad
-//     connection from a dead path and from a path that works while old
-//     flows are dead (the rekey case), resets or severs accordingly with a
-//     cooldown, and rebuilds the pool after a reset with a known cause
-//     (with pgxadapter, the rebuilt conns have the statements the pool's
-//     conns used prepared before any request gets them: Driver.Warm).
-//   - Tunnel events ([Pool.Notify], or a feed under detect/): the tunnels of
-//     Config.Tunnels are redundant paths; when all are down the pool severs
-//     and gates new connections, when one comes back it checks a fresh
-//     connection, releases the waiters and rebuilds (the rebuild starts at
-//     once, and its first connection is the check).
+//   - Verify, then act (the supervisor): every outside signal — a tunnel
+//     event, a lost connection, a failed connect, a stalled flow — is a
+//     hint that starts a check with a deadline from measured times; only a
+//     checked fact severs, resets or cuts a request. A path checked down
+//     shuts the gate and retires the idle connections; requests in flight
+//     keep their own deadlines, and are cut the moment the path answers
+//     and their own flow is found dead (a kernel TCP keepalive probe: no
+//     database bytes). When every flow checked is dead while the path
+//     answers (the rekey case) the pool is reset and rebuilt. The
+//     decisions are one pure state machine (decide.go); one limiter bounds
+//     every automatic reset (Config.ResetCooldown). After the path comes
+//     back the pool is rebuilt in the background (with pgxadapter, the
+//     rebuilt conns have the statements the pool's conns used prepared
+//     before any request gets them: Driver.Warm).
+//   - Tunnel events ([Pool.Notify], [Pool.Accept], [Pool.NotifyWait], or a
+//     feed under detect/): hints, as above. The tunnels of Config.Tunnels
+//     are redundant paths: while a check started by a DOWN of the last one
+//     up runs, new connections wait at the gate.
 //   - Retry ([Pool.RunConn], [Pool.RunTx]): only what cannot have reached
 //     the server, a transaction lost before COMMIT, or work the caller marks
 //     idempotent.

@@ -37,7 +37,8 @@ type Pool struct {
 	// connectFailed: a connect for a request failed since the supervisor
 	// last looked (a hint: it starts a check).
 	connectFailed atomic.Bool
-	nextID        atomic.Uint64 // conn ids, for the checks' verdicts
+	nextID        atomic.Uint64           // conn ids, for the checks' verdicts
+	spare         atomic.Pointer[rawConn] // the connection that found the path back (takeSpare)
 	logGate       logLimiter
 
 	mu         sync.Mutex // protects following
@@ -260,6 +261,9 @@ func (p *Pool) shutdown() {
 		p.closed.Store(true)
 		p.gate.stop()
 		p.sup.stop()
+		if rc := p.spare.Swap(nil); rc != nil {
+			rc.close()
+		}
 	})
 }
 

@@ -132,7 +132,10 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 		v.pingFailed = missed
 	}
 	p.stats.probes.Add(1)
-	err := p.freshProbe(ctx, p.connectTimeoutFor())
+	// While the path is down, the connection that finds it back is kept
+	// for the rebuild: one connect fewer before the pool is full again.
+	keep := Health(p.healthNow.Load()) == Unreachable
+	err := p.freshProbe(ctx, p.connectTimeoutFor(), keep)
 	if err == nil {
 		v.pathOK, v.how = true, "a fresh connection succeeded"
 		if v.pingFailed != nil {
@@ -401,12 +404,19 @@ func (p *Pool) probeIdle(ctx context.Context, c *conn) bool {
 // A completed login proves the path. An error the server sent (classified
 // alive: too many connections, login failed) proves it too, so it counts
 // as success.
-func (p *Pool) freshProbe(parent context.Context, d time.Duration) error {
+//
+// keep: a connection made is kept as the spare the next connect takes
+// (connector.connect), instead of closed.
+func (p *Pool) freshProbe(parent context.Context, d time.Duration, keep bool) error {
 	ctx, cancel := context.WithTimeout(context.WithValue(parent, probeKey{}, true), d)
 	defer cancel()
 	rc, err := p.conn.dial(ctx)
 	if err == nil {
-		rc.close()
+		if !keep || p.closed.Load() {
+			rc.close()
+		} else if old := p.spare.Swap(rc); old != nil {
+			old.close()
+		}
 	}
 	if err != nil && ctx.Err() == nil && !p.classify(err).IsLost() {
 		err = nil

@@ -8,32 +8,22 @@ import (
 )
 
 // rebuild reopens, in the background, n connections after a reset whose
-// cause is known (the tunnels came up, a dead path or dead flows were
-// found), so the first requests after recovery find fresh connections
-// instead of each paying a connect. It borrows n conns at once through
-// database/sql (the retired ones are renewed in ResetSession, or new ones
-// are made), readies each (a connect, no statement) and returns them to
-// the idle list. A driver with Driver.Warm readies each for its first
-// statements before returning it, until a request needs a conn.
-// n is at most what the pool held idle, so database/sql's
-// idle limit is respected; nothing goes past the gate while it is blocked
-// (Connect waits there) unless pastGate; Close cancels it.
-//
-// pastGate is for the rebuild that is the check after the tunnels came
-// up (goUp): its connects are that check, so they do not wait at the gate,
-// and the pool is full again by the time traffic returns. check, if not
-// nil, is called once: with nil as soon as one of its connections has
-// succeeded (requests wait at the gate until then), or with the last
-// error when none did; not at all when the pool is closing.
+// cause a check found (a dead path that answers again, dead flows), so the
+// first requests after recovery find fresh connections instead of each
+// paying a connect. It borrows n conns at once through database/sql (the
+// retired ones are renewed in ResetSession, or new ones are made), readies
+// each (a connect, no statement) and returns them to the idle list. A
+// driver with Driver.Warm readies each for its first statements before
+// returning it, until a request needs a conn. n is at most what the pool
+// held idle, so database/sql's idle limit is respected; nothing goes past
+// the gate while it is shut (Connect waits there); Close cancels it.
 func (s *supervisor) rebuild(n int) {
-	const pastGate = false
-	var check func(error)
 	if n <= 0 || s.p.closed.Load() {
 		return
 	}
 	p := s.p
 	ctx, cancel := context.WithTimeout(s.ctx, p.cfg.ProbeTimeout)
-	ctx = context.WithValue(ctx, rebuildKey{}, pastGate)
+	ctx = context.WithValue(ctx, rebuildKey{}, false)
 	// A request that finds no conn ready connects (passGate counts it) or,
 	// at MaxOpenConns, waits: either ends the warm-up of the conns held.
 	demand, waits := p.demand.Load(), p.db.Stats().WaitCount
@@ -42,8 +32,6 @@ func (s *supervisor) rebuild(n int) {
 	}
 	var wg sync.WaitGroup
 	var made atomic.Int64
-	var checked atomic.Bool
-	var lastErr atomic.Pointer[error]
 	var readied sync.Map // *conn: readied by this rebuild
 	// All n borrows start at once, so each takes a conn of its own (a
 	// retired one, renewed in ResetSession, or a new one); each is
@@ -61,13 +49,7 @@ func (s *supervisor) rebuild(n int) {
 			defer wg.Done()
 			c, err := p.db.Conn(ctx)
 			if err != nil {
-				lastErr.Store(&err)
 				return
-			}
-			// Every conn the pool held is of an older generation (goUp
-			// reset it), so a conn lent out here was connected just now.
-			if check != nil && checked.CompareAndSwap(false, true) {
-				check(nil)
 			}
 			again := false
 			err = c.Raw(func(dc any) error {
@@ -94,13 +76,6 @@ func (s *supervisor) rebuild(n int) {
 		defer s.wg.Done()
 		defer cancel()
 		wg.Wait()
-		if check != nil && checked.CompareAndSwap(false, true) {
-			err := ErrClosed
-			if e := lastErr.Load(); e != nil {
-				err = *e
-			}
-			check(err)
-		}
 		p.stats.rebuilt.Add(uint64(made.Load()))
 		p.log.Debug("flapguard: pool rebuilt", "conns", made.Load())
 	}()

@@ -424,6 +424,22 @@ func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
 		c.retire(false)
 		return vouchChecked, c.renew(ctx)
 	}
+	if c.p.gate.blocked() {
+		// The path is checked down, or a DOWN's check runs: no new work
+		// goes into it, on a pooled conn either. The borrower waits at the
+		// gate (DownWait in all) and goes on with this conn when it opens.
+		if err := c.p.gate.wait(ctx, c.p.cfg.DownWait); err != nil {
+			// Retired, so that database/sql, which ignores a ResetSession
+			// error other than driver.ErrBadConn, cannot send the statement
+			// on it: the statement meets the gate again (renew).
+			c.retire(false)
+			c.state.Store(stateRetired)
+			if ctx.Err() != nil {
+				return vouchNone, err
+			}
+			return vouchNone, driver.ErrBadConn
+		}
+	}
 	if c.p.cfg.LivenessIdle != off {
 		now := c.p.monoNow()
 		used := c.usedAt.Swap(now)

@@ -105,19 +105,6 @@ func (r *memRows) Next(dest []driver.Value) error {
 	return nil
 }
 
-// waitFor polls the pool's Stats until cond holds (Notify is applied by the
-// pool's event goroutine, asynchronously). It gives up after 10s.
-func waitFor(p *pool.Pool, cond func(pool.Stats) bool) bool {
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond(p.Stats()) {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return true
-}
-
 func connID(db *sql.DB) string {
 	var id int64
 	if err := db.QueryRow("SELECT id").Scan(&id); err != nil {

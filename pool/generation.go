@@ -100,26 +100,3 @@ func (p *Pool) abandonPending(gen uint64, before time.Time) int {
 	}
 	return n
 }
-
-// severBusySince closes the sockets of the conns lent out before mono time
-// before and still busy: requests in flight across an event that may have
-// killed their flows. It needs the borrow times liveness keeps
-// (LivenessIdle not off); without them it cuts nothing. It returns how
-// many sockets it closed.
-func (p *Pool) severBusySince(before int64) int {
-	if p.cfg.LivenessIdle == off || p.dialer == nil {
-		return 0
-	}
-	n := 0
-	for _, c := range p.snapshot() {
-		if c.state.Load() != stateBusy || c.usedAt.Load() >= before {
-			continue
-		}
-		if l := c.l(); l.socks != nil && !l.bad.Load() {
-			l.bad.Store(true)
-			n += l.socks.closeAll()
-		}
-	}
-	p.stats.severedSockets.Add(uint64(n))
-	return n
-}

@@ -163,6 +163,7 @@ func TestProberSeedCaseSeversWhenPathWorksButOldConnsDont(t *testing.T) {
 	if s := p.Stats(); s.Resets != 1 || health(p) != Recovering {
 		t.Fatalf("seed case: resets %d state %v; want 1 and recovering", s.Resets, health(p))
 	}
+	waitFor(t, func() bool { return p.Stats().Rebuilt == 2 }) // the rebuild's conns are there to sample
 	for _, fc := range before {
 		if !fc.closed.Load() {
 			t.Fatal("a dead idle conn survived the reset")

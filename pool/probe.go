@@ -133,9 +133,39 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 	}
 	p.stats.probes.Add(1)
 	// While the path is down, the connection that finds it back is kept
-	// for the rebuild: one connect fewer before the pool is full again.
-	keep := Health(p.healthNow.Load()) == Unreachable
-	err := p.freshProbe(ctx, p.connectTimeoutFor(), keep)
+	// for the rebuild: one connect fewer before the pool is full again. And
+	// data arriving meanwhile on a flow that survived the outage (a request
+	// retransmitted, answered) proves the path as soon as it arrives,
+	// sooner than a connect started into the void can.
+	down := Health(p.healthNow.Load()) == Unreachable
+	var err error
+	if down && p.dialer != nil {
+		fctx, cancel := context.WithCancel(ctx)
+		heard, probed := make(chan bool, 1), make(chan error, 1)
+		go func() { heard <- p.heardSince(fctx, started) }()
+		go func() { probed <- p.freshProbe(fctx, p.connectTimeoutFor(), true) }()
+		select {
+		case err = <-probed:
+		case ok := <-heard:
+			if ok {
+				v.how = "data arrived on a surviving flow"
+				cancel()
+				<-probed
+				break
+			}
+			err = <-probed
+		}
+		cancel()
+		if v.how == "" {
+			<-heard
+		}
+	} else {
+		err = p.freshProbe(ctx, p.connectTimeoutFor(), down)
+	}
+	if err == nil && v.how != "" {
+		v.pathOK = true
+		return v
+	}
 	if err == nil {
 		v.pathOK, v.how = true, "a fresh connection succeeded"
 		if v.pingFailed != nil {

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,11 +15,12 @@ import (
 // and nothing else: no SQL of the pool's own reaches the server, and a
 // reset sends nothing either. go-sqlmock fails on any unexpected call.
 func TestLivenessSendsOnlyAPing(t *testing.T) {
-	_, mock, err := sqlmock.NewWithDSN("flapguard-liveness", sqlmock.MonitorPingsOption(true))
+	dsn := fmt.Sprintf("flapguard-liveness-%d", time.Now().UnixNano()) // one per run (-count)
+	_, mock, err := sqlmock.NewWithDSN(dsn, sqlmock.MonitorPingsOption(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pool.Open("sqlmock", "flapguard-liveness", pool.Config{ProbeInterval: -1, LivenessIdle: time.Millisecond, AllowSoftMode: true})
+	p, err := pool.Open("sqlmock", dsn, pool.Config{ProbeInterval: -1, LivenessIdle: time.Millisecond, AllowSoftMode: true})
 	if err != nil {
 		t.Fatal(err)
 	}

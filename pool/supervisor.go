@@ -187,11 +187,11 @@ func (s *supervisor) apply(in input) {
 		return
 	}
 	acts := s.m.next(in, s.p.cfg.now())
-	if in.kind == inCheckDone {
-		s.deliver(in)
-	}
 	for _, a := range acts {
 		s.perform(a)
+	}
+	if in.kind == inCheckDone {
+		s.deliver(in) // after the gate and the reset: a waiter sees them done
 	}
 	if in.kind == inClose {
 		s.stopped = true

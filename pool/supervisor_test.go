@@ -231,6 +231,9 @@ func TestCloseDuringProbeOrCanaryReturnsFast(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p, d, _ := supPool(t, nil)
 			d.connectHang.Store(true) // every connect hangs in its login
+			for _, fc := range d.all() {
+				fc.pingMode.Store(1) // and the idle conn does not answer
+			}
 			if name == "probe" {
 				p.suspectConn(nil)
 				p.sup.sync(func() { p.sup.step() })

@@ -45,6 +45,7 @@ func run() error {
 	benchtime := flag.String("benchtime", "2s", "go test -benchtime for the overhead benchmarks")
 	skipBench := flag.Bool("skip-bench", false, "do not run the overhead benchmarks")
 	save := flag.String("save", "", "also keep the lab run's scenario JSON in this directory (for -results later)")
+	keepBench := flag.Bool("keep-bench", false, "with -skip-bench: carry the overhead section of the existing BENCHMARKS.md over, marked as not re-measured")
 	flag.Parse()
 	if _, err := os.Stat(filepath.Join(*out, "go.work")); err != nil {
 		return fmt.Errorf("-out %s is not the repository root (no go.work there): run from the root", *out)
@@ -108,6 +109,18 @@ func run() error {
 		}
 		b := all
 		bench = benchLines(string(b))
+	}
+	if *skipBench && *keepBench {
+		old, err := os.ReadFile(filepath.Join(*out, "BENCHMARKS.md"))
+		if err != nil {
+			return err
+		}
+		if _, sec, ok := strings.Cut(string(old), "## Overhead (go test -bench)\n\n"); ok {
+			if i := strings.Index(sec, "```"); i >= 0 {
+				sec = sec[i:]
+			}
+			bench = "(carried over from the previous BENCHMARKS.md, not re-measured in this run)\n\n" + sec
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(*out, "benchmarks"), 0o755); err != nil {
 		return err
@@ -315,7 +328,11 @@ func render(rs []*labrun.Result, charts []string, bench, mach string, failed []s
 	if bench != "" {
 		b.WriteString("## Overhead (go test -bench)\n\n")
 		b.WriteString("eight rounds of `go test -run XXX -bench 'NullExec|Postgres16' -count 1 ./pool/ ./pool/pgxadapter/` (alternating the two sides) — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
-		b.WriteString("```\n" + bench + "```\n")
+		if strings.HasPrefix(bench, "(carried over") {
+			b.WriteString(bench)
+		} else {
+			b.WriteString("```\n" + bench + "```\n")
+		}
 	}
 	return b.String()
 }

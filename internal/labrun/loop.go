@@ -1,10 +1,6 @@
 package labrun
 
-import (
-	"time"
-
-	"github.com/HdrHistogram/hdrhistogram-go"
-)
+import "time"
 
 // Loop is how a scenario's requests are sent.
 type Loop int
@@ -47,22 +43,4 @@ type Percentiles struct {
 	P99  time.Duration `json:"p99_ns"`
 	P999 time.Duration `json:"p999_ns"`
 	Max  time.Duration `json:"max_ns"`
-}
-
-func percentiles(ss []Sample) Percentiles {
-	h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
-	for _, s := range ss {
-		if s.Shed {
-			continue
-		}
-		// Values beyond the range are an error here; clamp (nothing in the
-		// lab runs for an hour).
-		us := min(max(s.Latency.Microseconds(), 1), h.HighestTrackableValue())
-		_ = h.RecordValue(us)
-	}
-	if h.TotalCount() == 0 {
-		return Percentiles{P50: -1, P99: -1, P999: -1, Max: -1}
-	}
-	at := func(q float64) time.Duration { return time.Duration(h.ValueAtQuantile(q)) * time.Microsecond }
-	return Percentiles{P50: at(50), P99: at(99), P999: at(99.9), Max: time.Duration(h.Max()) * time.Microsecond}
 }

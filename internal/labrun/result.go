@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +70,21 @@ type SideResult struct {
 	Samples   []Sample      `json:"samples"`
 }
 
+// Sample is one request.
+type Sample struct {
+	// Start: since the run began; in the open loop, when it arrived.
+	Start time.Duration `json:"start_ns"`
+	// Latency: from Start until it returned (in the open loop, queueing
+	// included).
+	Latency time.Duration `json:"latency_ns"`
+	Err     string        `json:"err,omitempty"`
+	Done    bool          `json:"done"` // false: still hanging when abandoned
+	// Open loop only: how long it waited for a free slot, and whether it
+	// was shed (the queue was full; failed without reaching the pool).
+	Queued time.Duration `json:"queued_ns,omitempty"`
+	Shed   bool          `json:"shed,omitempty"`
+}
+
 // SessionsLeft is the server sessions beyond what the pool holds open: the
 // orphans a dead path left behind.
 func (s SideResult) SessionsLeft() int {
@@ -78,59 +92,6 @@ func (s SideResult) SessionsLeft() int {
 		return -1
 	}
 	return max(0, s.Sessions-s.OpenConns)
-}
-
-func summarize(name string, samples []Sample, back, hangAfter time.Duration) SideResult {
-	ss := slices.Clone(samples)
-	slices.SortFunc(ss, func(a, b Sample) int { return int(a.Start - b.Start) })
-	r := SideResult{Side: name, Samples: ss, Requests: len(ss), Latency: percentiles(ss)}
-	lastFailEnd := time.Duration(-1)
-	for _, s := range ss {
-		end := s.Start + s.Latency
-		r.MaxLatency = max(r.MaxLatency, s.Latency)
-		if !s.Done || s.Latency > hangAfter {
-			r.Hung++
-		}
-		if s.Err != "" {
-			r.Failed++
-		} else {
-			r.Succeeded++
-		}
-		if s.Shed {
-			r.Shed++
-		}
-		if back < 0 {
-			continue
-		}
-		if s.Start < back && (!s.Done || end > back) {
-			if !s.Done {
-				r.MaxAfterBack = -1
-			} else if r.MaxAfterBack >= 0 {
-				r.MaxAfterBack = max(r.MaxAfterBack, end-back)
-			}
-		}
-		if s.Start >= back && s.Err != "" {
-			r.FailedAfterBack++
-			lastFailEnd = max(lastFailEnd, end)
-		}
-	}
-	r.Recover, r.FirstOK = -1, -1
-	if back >= 0 {
-		for _, s := range ss {
-			if end := s.Start + s.Latency; s.Err == "" && end >= back && (r.FirstOK < 0 || end-back < r.FirstOK) {
-				r.FirstOK = end - back
-			}
-		}
-		from := max(back, lastFailEnd)
-		for _, s := range ss {
-			if s.Start >= back && s.Err == "" && s.Start+s.Latency >= from {
-				if r.Recover < 0 || s.Start+s.Latency-back < r.Recover {
-					r.Recover = s.Start + s.Latency - back
-				}
-			}
-		}
-	}
-	return r
 }
 
 // Side returns the result of the side named name.

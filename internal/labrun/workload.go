@@ -1,3 +1,5 @@
+//go:build linux
+
 package labrun
 
 import (
@@ -51,21 +53,6 @@ type Load struct {
 	// Queue: arrivals that may wait for a free slot; the next is shed.
 	// 0: 4 per Worker.
 	Queue int
-}
-
-// Sample is one request.
-type Sample struct {
-	// Start: since the run began; in the open loop, when it arrived.
-	Start time.Duration `json:"start_ns"`
-	// Latency: from Start until it returned (in the open loop, queueing
-	// included).
-	Latency time.Duration `json:"latency_ns"`
-	Err     string        `json:"err,omitempty"`
-	Done    bool          `json:"done"` // false: still hanging when abandoned
-	// Open loop only: how long it waited for a free slot, and whether it
-	// was shed (the queue was full; failed without reaching the pool).
-	Queued time.Duration `json:"queued_ns,omitempty"`
-	Shed   bool          `json:"shed,omitempty"`
 }
 
 // runner drives one side's workers.

@@ -5,7 +5,10 @@ package labrun
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
+
+	"github.com/flapguard/flapguard/internal/openloop"
 )
 
 // The open loop (issue 24): requests arrive on a schedule fixed before the
@@ -52,39 +55,25 @@ func (l Load) openQueue() int {
 	return 4 * max(l.Workers, 1)
 }
 
-// arrivals returns the load's schedule as a function yielding the next
-// arrival's offset from the run's start, one per call, forever. It depends
-// on the load alone (its seed), never on time, so two sides, and two runs
-// of one seed, see the same arrivals.
+// arrivals returns the load's schedule (openloop.Arrivals): it depends on
+// the load alone (its seed), never on time, so two sides, and two runs of
+// one seed, see the same arrivals.
 //
 // A bursty load (PauseMax > 0) keeps the closed loop's spikes (bursts.go):
 // spike k at T(k), and at each spike every one of Workers users sends 1 to
 // Burst requests, Pause apart, the counts drawn as the closed loop draws
-// them. Otherwise arrivals come at openRate, evenly spaced or, with
-// Poisson, with exponentially distributed gaps.
-func (l Load) arrivals() func() time.Duration {
-	if l.PauseMax > 0 {
+// them. Otherwise arrivals come at openRate, Poisson or evenly spaced.
+func (l Load) arrivals() openloop.Arrivals {
+	switch {
+	case l.PauseMax > 0:
 		return l.burstArrivals()
+	case l.Poisson:
+		return openloop.Poisson(l.openRate(), l.Seed)
 	}
-	gap := time.Duration(float64(time.Second) / l.openRate())
-	rng := rand.New(rand.NewPCG(l.Seed, 0x6f70656e)) // "open"
-	var at time.Duration
-	first := true
-	return func() time.Duration {
-		if first {
-			first = false
-			return at
-		}
-		if l.Poisson {
-			at += time.Duration(rng.ExpFloat64() * float64(gap))
-		} else {
-			at += gap
-		}
-		return at
-	}
+	return openloop.Even(l.openRate())
 }
 
-func (l Load) burstArrivals() func() time.Duration {
+func (l Load) burstArrivals() openloop.Arrivals {
 	spikes := rand.New(rand.NewPCG(l.Seed, 0))
 	own := make([]*rand.Rand, max(l.Workers, 1))
 	for w := range own {
@@ -100,7 +89,7 @@ func (l Load) burstArrivals() func() time.Duration {
 					due = append(due, next+time.Duration(i)*l.Pause)
 				}
 			}
-			sortDurations(due)
+			slices.Sort(due)
 			next += l.burstWindow() + time.Duration(spikes.Int64N(int64(l.PauseMax)))
 		}
 		at := due[0]
@@ -109,73 +98,37 @@ func (l Load) burstArrivals() func() time.Duration {
 	}
 }
 
-func sortDurations(ds []time.Duration) {
-	for i := 1; i < len(ds); i++ {
-		for j := i; j > 0 && ds[j] < ds[j-1]; j-- {
-			ds[j], ds[j-1] = ds[j-1], ds[j]
-		}
-	}
-}
-
-// openLoop starts the dispatcher and Workers servers of the open loop.
+// openLoop runs the open loop (internal/openloop) until the run stops.
 func (r *runner) openLoop() {
-	queue := make(chan time.Duration, r.load.openQueue())
-	for w := range max(r.load.Workers, 1) {
-		r.wg.Go(func() {
-			for at := range queue {
-				r.serve(w, at)
-			}
-		})
-	}
-	r.wg.Go(func() {
-		defer close(queue)
-		next := r.load.arrivals()
-		for {
-			at := next()
-			// A late wake (a starved scheduler) sends what is due at once:
-			// the schedule does not move, and latency counts from it.
-			if !r.sleep(time.Until(r.t0.Add(at))) {
+	lp := openloop.Loop{Slots: max(r.load.Workers, 1), Queue: r.load.openQueue(), Deadline: r.load.Deadline,
+		Paused: r.paused.Load, Serve: r.serve,
+		Drop: func(q openloop.Request, shed bool) {
+			if shed {
+				r.record(-1, Sample{Start: q.At, Err: shedErr, Done: true, Shed: true})
 				return
 			}
-			if r.paused.Load() {
-				continue
-			}
-			select {
-			case queue <- at:
-			default:
-				r.record(-1, Sample{Start: at, Err: shedErr, Done: true, Shed: true})
-			}
-		}
-	})
+			r.record(-1, Sample{Start: q.At, Latency: q.Queued, Queued: q.Queued, Err: queueDeadlineErr, Done: true})
+		}}
+	r.wg.Go(func() { lp.Run(r.t0, r.load.arrivals(), r.stop) })
 }
 
-// serve runs the request that arrived at offset at, on server w.
-func (r *runner) serve(w int, at time.Duration) {
-	arrived := r.t0.Add(at)
-	ctx := context.Background()
-	var cancel context.CancelFunc = func() {}
-	if r.load.Deadline > 0 {
-		ctx, cancel = context.WithDeadline(ctx, arrived.Add(r.load.Deadline))
-	}
-	defer cancel()
-	queued := time.Since(arrived)
-	if ctx.Err() != nil {
-		r.record(-1, Sample{Start: at, Latency: queued, Queued: queued, Err: queueDeadlineErr, Done: true})
-		return
-	}
+// serve runs one request on its slot; ctx carries its deadline from
+// arrival.
+func (r *runner) serve(ctx context.Context, q openloop.Request) {
+	arrived := r.t0.Add(q.At)
 	r.mu.Lock()
-	r.inflight[w] = arrived
+	r.inflight[q.Slot] = arrived
 	r.mu.Unlock()
 	var x any
 	err := r.side.DB.QueryRowContext(ctx, r.load.Query).Scan(&x)
-	s := Sample{Start: at, Latency: time.Since(arrived), Queued: queued, Done: true}
+	s := Sample{Start: q.At, Latency: time.Since(arrived), Queued: q.Queued, Done: true}
 	if err != nil {
 		s.Err = err.Error()
 	}
-	r.record(w, s)
+	r.record(q.Slot, s)
 }
 
-// record stores s and, for w ≥ 0, ends server w's request in flight.
+// record stores s and, for w ≥ 0, ends slot w's request in flight.
 func (r *runner) record(w int, s Sample) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

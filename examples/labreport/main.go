@@ -68,7 +68,7 @@ func run() error {
 		fmt.Fprintln(os.Stderr, "labreport: running the lab scenarios in both loops (about 25 minutes)...")
 		// internal/labrun is a module of its own (its HDR histogram stays
 		// out of the library's go.mod), outside go.work: run it there.
-		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "45m", "-run", "TestScenarios|TestHarm|TestWAN|TestVerifyThenAct", ".")
+		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "45m", "-run", "TestScenarios|TestHarm|TestWAN|TestStarved|TestVerifyThenAct", ".")
 		cmd.Dir = filepath.Join(*out, "internal", "labrun")
 		cmd.Env = append(os.Environ(), "GOWORK=off", "FLAPGUARD_LAB=require", "FLAPGUARD_LAB_RESULTS="+dir, "FLAPGUARD_LAB_LOOPS=closed,open")
 		b, err := cmd.CombinedOutput()

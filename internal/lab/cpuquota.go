@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,11 +22,11 @@ import (
 // (which a busy loop would also slow). Processes this one starts while
 // starved inherit the quota, so start servers and paths first.
 //
-// The returned undo moves the process back and removes the quota's
-// cgroup; it is also registered with t.Cleanup (running it twice is
-// harmless). cgroup v2 (cpu.max) and v1 (the cpu controller) are
-// supported; without either, or without root, it returns an error.
-func StarveCPU(t testing.TB, share float64, period time.Duration) (undo func() error, err error) {
+// Lift moves the process back, removes the quota's cgroup and says how
+// much the quota throttled; it is also registered with t.Cleanup (lifting
+// twice is harmless). cgroup v2 (cpu.max) and v1 (the cpu controller) are
+// supported; without either, or without root, StarveCPU returns an error.
+func StarveCPU(t testing.TB, share float64, period time.Duration) (*Quota, error) {
 	if share <= 0 || share > 64 || period < time.Millisecond || period > time.Second {
 		return nil, fmt.Errorf("lab: StarveCPU(%v, %v): want 0 < share ≤ 64 CPUs and 1ms ≤ period ≤ 1s", share, period)
 	}
@@ -49,29 +50,64 @@ func StarveCPU(t testing.TB, share float64, period time.Duration) (undo func() e
 	if err == nil {
 		err = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
 	}
-	done := false
-	undo = func() error {
-		if done {
-			return nil
-		}
-		done = true
-		if b, err := os.ReadFile(filepath.Join(dir, "cpu.stat")); err == nil {
-			// nr_periods, nr_throttled, throttled_time (v1, ns) or
-			// throttled_usec (v2): proof that the quota did starve.
-			t.Logf("lab: cpu quota %.2f CPU per %v lifted; %s", share, period, strings.Join(strings.Fields(string(b)), " "))
-		}
-		back := os.WriteFile(filepath.Join(own, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
-		return errors.Join(back, os.Remove(dir))
-	}
+	q := &Quota{t: t, dir: dir, own: own, share: share, period: period}
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("lab: cpu quota: %w", err), undo())
+		_, lerr := q.Lift()
+		return nil, errors.Join(fmt.Errorf("lab: cpu quota: %w", err), lerr)
 	}
 	t.Cleanup(func() {
-		if err := undo(); err != nil {
+		if _, err := q.Lift(); err != nil {
 			t.Errorf("lab: lifting the cpu quota: %v", err)
 		}
 	})
-	return undo, nil
+	return q, nil
+}
+
+// Quota is a CPU quota StarveCPU put this process under.
+type Quota struct {
+	t        testing.TB
+	dir, own string
+	share    float64
+	period   time.Duration
+	mu       sync.Mutex // protects lifted
+	lifted   bool
+}
+
+// Throttle is what a quota did: of Periods, Throttled ran out of CPU time
+// before their end, for Time in all.
+type Throttle struct {
+	Periods, Throttled int
+	Time               time.Duration
+}
+
+// Lift ends the quota (see StarveCPU) and reports what it throttled.
+func (q *Quota) Lift() (Throttle, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lifted {
+		return Throttle{}, nil
+	}
+	q.lifted = true
+	var th Throttle
+	if b, err := os.ReadFile(filepath.Join(q.dir, "cpu.stat")); err == nil {
+		f := strings.Fields(string(b))
+		for i := 0; i+1 < len(f); i += 2 {
+			n, _ := strconv.ParseInt(f[i+1], 10, 64)
+			switch f[i] {
+			case "nr_periods":
+				th.Periods = int(n)
+			case "nr_throttled":
+				th.Throttled = int(n)
+			case "throttled_time": // v1, ns
+				th.Time = time.Duration(n)
+			case "throttled_usec": // v2
+				th.Time = time.Duration(n) * time.Microsecond
+			}
+		}
+		q.t.Logf("lab: cpu quota %.3f CPU per %v lifted: %d of %d periods throttled, %v in all", q.share, q.period, th.Throttled, th.Periods, th.Time.Round(time.Millisecond))
+	}
+	back := os.WriteFile(filepath.Join(q.own, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+	return th, errors.Join(back, os.Remove(q.dir))
 }
 
 // cpuCgroup finds where a cpu-controlled cgroup can be made: the directory

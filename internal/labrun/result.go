@@ -22,6 +22,9 @@ type Result struct {
 	HangAfter time.Duration `json:"hang_after_ns"`
 	Back      time.Duration `json:"back_ns"`        // -1: the path never came back
 	Path      string        `json:"path,omitempty"` // the emulated WAN, if any
+	// PathSeed: the seed of the WAN's loss and jitter draws
+	// (FLAPGUARD_LAB_SEED replays them).
+	PathSeed uint64 `json:"path_seed,omitempty"`
 	// Loop: "closed" or "open" ("" in results saved before the open loop:
 	// closed). The open loop's schedule: Rate arrivals/s (Poisson or even,
 	// drawn from Seed), Queue arrivals waiting at most, Workers in flight.
@@ -126,6 +129,9 @@ func (r *Result) Table() string {
 	path := ""
 	if r.Path != "" {
 		path = ", WAN " + r.Path
+		if r.PathSeed != 0 {
+			path += fmt.Sprintf(" (path seed %d)", r.PathSeed)
+		}
 	}
 	if r.Loop == "open" {
 		return r.openTable(dl, path)

@@ -94,6 +94,9 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 	}
 	if sc.Path != nil {
 		res.Path = sc.Path.String() + " each way"
+		if st, err := l.PathStats(); err == nil {
+			res.PathSeed = st.Seed
+		}
 	}
 	if b := s.back.Load(); b > 0 {
 		res.Back = time.Duration(b - 1)

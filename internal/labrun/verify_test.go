@@ -386,6 +386,47 @@ func TestVerifyThenAct(t *testing.T) {
 			})
 		})
 	}
+
+	// V8: the feed-driven seed case on the 40ms WAN: the pool sits idle
+	// across DOWN, a rekey and UP; traffic resumes 200ms after UP. Goal:
+	// the slowest request after UP ≤ 2 RTT + 10ms, for pgx, MySQL and SQL
+	// Server (TestWAN's S8-wan asserts a looser bound for pgx alone).
+	for _, tg := range targets {
+		t.Run("V8-seed-wan-"+tg.Server, func(t *testing.T) {
+			eachLoop(t, true, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, vpn, 8)
+				wan := WAN
+				r := Run(t, l, Scenario{Loop: lp, Name: "V8-wan", Title: "DOWN, rekey, UP reported while the pool sits idle; traffic 200ms after UP, on the WAN", Server: tg.Server,
+					Path: &wan, Load: fast(tg, 2*time.Second), Script: func(s *Script) error {
+						Sleep(1500 * time.Millisecond)
+						s.Pause()
+						Sleep(500 * time.Millisecond)
+						if _, err := s.Lab.BeginRekey(); err != nil {
+							return err
+						}
+						notify(fg.Pool, detect.Down)
+						Sleep(3 * time.Second)
+						if err := s.Lab.EndRekey(); err != nil {
+							return err
+						}
+						notify(fg.Pool, detect.Up)
+						s.Back()
+						Sleep(200 * time.Millisecond)
+						s.Resume()
+						Sleep(4 * time.Second)
+						return nil
+					}}, plain, fg)
+				worst := worstStartedAfter(r.Side("flapguard"), r.Back)
+				bound := 2*2*wan.Delay + 10*time.Millisecond
+				t.Logf("V8 %s (%s): flapguard's slowest request after UP %v (goal ≤ %v), %d conns rebuilt; failed after UP flapguard %d, plain %d",
+					tg.Server, lp, worst, bound, fg.Pool.Stats().Rebuilt, r.Side("flapguard").FailedAfterBack, r.Side("plain").FailedAfterBack)
+				if worst < 0 || worst > bound {
+					t.Errorf("flapguard's slowest request after UP %v; goal ≤ 2 RTT + 10ms = %v", worst, bound)
+				}
+			})
+		})
+	}
 }
 
 // lostByFlapguard counts the requests flapguard failed that plain

@@ -51,7 +51,7 @@ type Load struct {
 	// Seed; false: evenly spaced.
 	Poisson bool
 	// Queue: arrivals that may wait for a free slot; the next is shed.
-	// 0: 4 per Worker.
+	// 0: as many as arrive in one Deadline, or 4 per Worker without one.
 	Queue int
 }
 

@@ -90,6 +90,8 @@ func TestSoakTwin(t *testing.T) {
 	defer plain.Close()
 
 	const deadline = 3 * time.Second
+	// As labrun's open loop: the queue holds one deadline's arrivals.
+	queue := int(*flagTwinRate * deadline.Seconds())
 	query := func(db *sql.DB) func(context.Context, string) error {
 		return func(ctx context.Context, q string) error {
 			var x any
@@ -100,7 +102,7 @@ func TestSoakTwin(t *testing.T) {
 	stop := make(chan struct{})
 	var loops sync.WaitGroup
 	for _, s := range sides {
-		lp := openloop.Loop{Slots: maxOpenConns, Deadline: deadline,
+		lp := openloop.Loop{Slots: maxOpenConns, Queue: queue, Deadline: deadline,
 			Serve: func(ctx context.Context, r openloop.Request) { s.serve(ctx, sched.start, r, prm.seed) },
 			Drop:  func(r openloop.Request, shed bool) { s.drop(r, shed) }}
 		loops.Go(func() { lp.Run(sched.start, openloop.Poisson(*flagTwinRate, prm.seed), stop) })
@@ -146,7 +148,7 @@ func TestSoakTwin(t *testing.T) {
 	st := fg.p.Stats()
 	live, resets := quietHarm(fg, ws, sched.start)
 	var b strings.Builder
-	fmt.Fprintf(&b, "soak twin, seed %d: %.0f arrivals/s (Poisson), ≤ %d in flight, queue %d, deadline %v; latency from arrival\n\n", prm.seed, *flagTwinRate, maxOpenConns, 4*maxOpenConns, deadline)
+	fmt.Fprintf(&b, "soak twin, seed %d: %.0f arrivals/s (Poisson), ≤ %d in flight, queue %d, deadline %v; latency from arrival\n\n", prm.seed, *flagTwinRate, maxOpenConns, queue, deadline)
 	b.WriteString("| side | where | arrived | ok | failed (shed) | hung | p50 | p99 | p99.9 | max |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, s := range sides {
 		for _, x := range []struct {

@@ -45,6 +45,7 @@ func run() error {
 	benchtime := flag.String("benchtime", "2s", "go test -benchtime for the overhead benchmarks")
 	skipBench := flag.Bool("skip-bench", false, "do not run the overhead benchmarks")
 	save := flag.String("save", "", "also keep the lab run's scenario JSON in this directory (for -results later)")
+	testLogs := flag.String("testlog", "", "with -results: comma-separated go test -v logs of the runs that wrote them, to list the tests that missed a bound")
 	keepBench := flag.Bool("keep-bench", false, "with -skip-bench: carry the overhead section of the existing BENCHMARKS.md over, marked as not re-measured")
 	flag.Parse()
 	if _, err := os.Stat(filepath.Join(*out, "go.work")); err != nil {
@@ -84,6 +85,15 @@ func run() error {
 			if len(failed) == 0 {
 				return fmt.Errorf("lab run failed (%v); its output is in %s", err, logFile)
 			}
+		}
+	}
+	if *results != "" && *testLogs != "" {
+		for _, f := range strings.Split(*testLogs, ",") {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			failed = append(failed, failedTests(string(b))...)
 		}
 	}
 	rs, err := load(dir)

@@ -127,16 +127,18 @@ func TestVerifyThenAct(t *testing.T) {
 				defer heal(t)
 				plain, fg := pg.Build(t, vpn, 8)
 				var path *lab.PathSpec
+				load := fast(pg, 3*time.Second)
 				if wan {
 					w := WAN
 					path = &w
+					load.Rate = wanRate
 				}
 				const deadline = 3 * time.Second
 				var down time.Duration
 				var during pool.Stats
 				var before pool.Stats
 				r := Run(t, l, Scenario{Loop: lp, Name: map[bool]string{false: "V3", true: "V3-wan"}[wan], Title: "a correct DOWN: rekey for 1.5s, DOWN and UP reported, 3s deadline", Server: "postgres",
-					Path: path, Load: fast(pg, deadline), Script: func(s *Script) error {
+					Path: path, Load: load, Script: func(s *Script) error {
 						Sleep(1500 * time.Millisecond)
 						if _, err := s.Lab.BeginRekey(); err != nil {
 							return err
@@ -397,8 +399,10 @@ func TestVerifyThenAct(t *testing.T) {
 				defer heal(t)
 				plain, fg := tg.Build(t, vpn, 8)
 				wan := WAN
+				load := fast(tg, 2*time.Second)
+				load.Rate = wanRate
 				r := Run(t, l, Scenario{Loop: lp, Name: "V8-wan", Title: "DOWN, rekey, UP reported while the pool sits idle; traffic 200ms after UP, on the WAN", Server: tg.Server,
-					Path: &wan, Load: fast(tg, 2*time.Second), Script: func(s *Script) error {
+					Path: &wan, Load: load, Script: func(s *Script) error {
 						Sleep(1500 * time.Millisecond)
 						s.Pause()
 						Sleep(500 * time.Millisecond)

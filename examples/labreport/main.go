@@ -318,7 +318,9 @@ func render(rs []*labrun.Result, charts []string, bench, mach string, failed []s
 	b.WriteString("- *slowest return after back*: how long after the path was back the last request caught by the fault returned (`never`: it was still hanging when the run abandoned it).\n")
 	b.WriteString("- *first success after back*: the first request to succeed once the path was back (including ones that waited through the fault).\n")
 	b.WriteString("- *time to recover*: from the path being back until requests succeed again for good.\n")
-	b.WriteString("- *server sessions left*: sessions the server still holds beyond the pool's open connections (orphans of dead flows), counted by the server itself.\n\n")
+	b.WriteString("- *server sessions left*: sessions the server still holds beyond the pool's open connections (orphans of dead flows), counted by the server itself.\n")
+	b.WriteString("- open loop only — *arrived*: requests the schedule sent (the same arrivals on both sides); *failed (shed)*: failed in all, of which shed because the queue was full; a request whose deadline passed while it waited in the queue also counts as failed; *p50 … max*: latency from arrival (queueing included), from an HDR histogram of every request not shed; *first success after back* and *time to recover* count from the path being back, as in the closed loop.\n")
+	b.WriteString("- the title line of each scenario names its loop, arrival rate and seed, and on the WAN the path's seed (`FLAPGUARD_LAB_SEED` replays its loss and jitter draws).\n\n")
 	if len(charts) > 0 {
 		b.WriteString("## Timelines\n\nEach dot is a request: x = when it started, y = how long it took; red crosses failed; grey = fault window; green line = path back.\n\n")
 		for _, c := range charts {

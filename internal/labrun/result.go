@@ -51,9 +51,12 @@ type SideResult struct {
 	Failed   int    `json:"failed"`
 	// Succeeded: requests that returned without error. Shed: open-loop
 	// arrivals that found the queue full (counted in Requests and Failed).
-	Succeeded       int           `json:"succeeded"`
-	Shed            int           `json:"shed,omitempty"`
-	Latency         Percentiles   `json:"latency"`
+	Succeeded int         `json:"succeeded"`
+	Shed      int         `json:"shed,omitempty"`
+	Latency   Percentiles `json:"latency"`
+	// FailedAfterBack: requests started (open loop: arrived) after the path
+	// was back that failed, shed ones excepted (the queue refused them,
+	// not the pool).
 	FailedAfterBack int           `json:"failed_after_back"`
 	Hung            int           `json:"hung"`
 	MaxLatency      time.Duration `json:"max_latency_ns"`

@@ -38,7 +38,10 @@ func summarize(name string, samples []Sample, back, hangAfter time.Duration) Sid
 				r.MaxAfterBack = max(r.MaxAfterBack, end-back)
 			}
 		}
-		if s.Start >= back && s.Err != "" {
+		// A shed request never reached the pool: right after the path is
+		// back the open loop's queue can still be full of what the outage
+		// held up, on both sides alike. It counts in Failed and Shed.
+		if s.Start >= back && s.Err != "" && !s.Shed {
 			r.FailedAfterBack++
 			lastFailEnd = max(lastFailEnd, end)
 		}

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/dolthub/go-mysql-server v0.20.0
 	github.com/flapguard/flapguard v0.0.0-00010101000000-000000000000
+	github.com/flapguard/flapguard/internal/labrun v0.0.0-00010101000000-000000000000
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/microsoft/go-mssqldb v1.11.2
@@ -13,6 +14,8 @@ require (
 	github.com/sirupsen/logrus v1.8.1
 	gonum.org/v1/plot v0.17.0
 )
+
+require github.com/HdrHistogram/hdrhistogram-go v1.2.0 // indirect
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
@@ -68,3 +71,5 @@ require (
 )
 
 replace github.com/flapguard/flapguard => ../
+
+replace github.com/flapguard/flapguard/internal/labrun => ../internal/labrun

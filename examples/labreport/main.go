@@ -45,6 +45,8 @@ func run() error {
 	benchtime := flag.String("benchtime", "2s", "go test -benchtime for the overhead benchmarks")
 	skipBench := flag.Bool("skip-bench", false, "do not run the overhead benchmarks")
 	save := flag.String("save", "", "also keep the lab run's scenario JSON in this directory (for -results later)")
+	testLogs := flag.String("testlog", "", "with -results: comma-separated go test -v logs of the runs that wrote them, to list the tests that missed a bound")
+	keepBench := flag.Bool("keep-bench", false, "with -skip-bench: carry the overhead section of the existing BENCHMARKS.md over, marked as not re-measured")
 	flag.Parse()
 	if _, err := os.Stat(filepath.Join(*out, "go.work")); err != nil {
 		return fmt.Errorf("-out %s is not the repository root (no go.work there): run from the root", *out)
@@ -53,6 +55,7 @@ func run() error {
 	defer stop()
 
 	dir := *results
+	var failed []string // tests that missed a bound in this run
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "flapguard-lab-*")
 		if err != nil {
@@ -63,14 +66,34 @@ func run() error {
 		if *save != "" {
 			dir = *save
 		}
-		fmt.Fprintln(os.Stderr, "labreport: running the lab scenarios (a few minutes)...")
-		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "20m", "-run", "TestScenarios|TestHarm|TestWAN", "./internal/labrun/")
-		cmd.Dir = *out
-		cmd.Env = append(os.Environ(), "FLAPGUARD_LAB=require", "FLAPGUARD_LAB_RESULTS="+dir)
+		fmt.Fprintln(os.Stderr, "labreport: running the lab scenarios in both loops (about 25 minutes)...")
+		// internal/labrun is a module of its own (its HDR histogram stays
+		// out of the library's go.mod), outside go.work: run it there.
+		cmd := exec.CommandContext(ctx, "go", "test", "-count=1", "-v", "-timeout", "45m", "-run", "TestScenarios|TestHarm|TestWAN|TestStarved|TestVerifyThenAct", ".")
+		cmd.Dir = filepath.Join(*out, "internal", "labrun")
+		cmd.Env = append(os.Environ(), "GOWORK=off", "FLAPGUARD_LAB=require", "FLAPGUARD_LAB_RESULTS="+dir, "FLAPGUARD_LAB_LOOPS=closed,open")
 		b, err := cmd.CombinedOutput()
+		logFile := filepath.Join(os.TempDir(), "flapguard-lab.log")
+		os.WriteFile(logFile, b, 0o644)
 		if err != nil {
-			os.WriteFile(filepath.Join(os.TempDir(), "flapguard-lab.log"), b, 0o644)
-			return fmt.Errorf("lab run failed (%v); its output is in %s", err, filepath.Join(os.TempDir(), "flapguard-lab.log"))
+			// A scenario that misses a bound still saved its numbers: the
+			// report lists the failed tests (TestVerifyThenAct holds issue
+			// 25's goals, which today's supervisor is known to miss) and
+			// renders what was measured. No result at all is an error.
+			failed = failedTests(string(b))
+			fmt.Fprintf(os.Stderr, "labreport: the lab run failed (%v): %d tests missed a bound; output in %s\n", err, len(failed), logFile)
+			if len(failed) == 0 {
+				return fmt.Errorf("lab run failed (%v); its output is in %s", err, logFile)
+			}
+		}
+	}
+	if *results != "" && *testLogs != "" {
+		for _, f := range strings.Split(*testLogs, ",") {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			failed = append(failed, failedTests(string(b))...)
 		}
 	}
 	rs, err := load(dir)
@@ -97,6 +120,18 @@ func run() error {
 		b := all
 		bench = benchLines(string(b))
 	}
+	if *skipBench && *keepBench {
+		old, err := os.ReadFile(filepath.Join(*out, "BENCHMARKS.md"))
+		if err != nil {
+			return err
+		}
+		if _, sec, ok := strings.Cut(string(old), "## Overhead (go test -bench)\n\n"); ok {
+			if i := strings.Index(sec, "```"); i >= 0 {
+				sec = sec[i:]
+			}
+			bench = "(carried over from the previous BENCHMARKS.md, not re-measured in this run)\n\n" + sec
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(*out, "benchmarks"), 0o755); err != nil {
 		return err
 	}
@@ -111,12 +146,37 @@ func run() error {
 		}
 		charts = append(charts, name)
 	}
-	md := render(rs, charts, bench, machine(*out))
+	md := render(rs, charts, bench, machine(*out), failed)
 	if err := os.WriteFile(filepath.Join(*out, "BENCHMARKS.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "labreport: wrote BENCHMARKS.md (%d scenarios, %d charts)\n", len(rs), len(charts))
 	return nil
+}
+
+// failedTests lists the "--- FAIL:" lines of a go test -v output, leaves
+// only (the subtests that missed a bound, not their parents).
+func failedTests(out string) []string {
+	var names []string
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if name, ok := strings.CutPrefix(l, "--- FAIL: "); ok {
+			names = append(names, strings.Fields(name)[0])
+		}
+	}
+	var leaves []string
+	for _, n := range names {
+		parent := false
+		for _, m := range names {
+			if strings.HasPrefix(m, n+"/") {
+				parent = true
+			}
+		}
+		if !parent {
+			leaves = append(leaves, n)
+		}
+	}
+	return leaves
 }
 
 func load(dir string) ([]*labrun.Result, error) {
@@ -143,14 +203,17 @@ func load(dir string) ([]*labrun.Result, error) {
 		if c := strings.Compare(a.Scenario, b.Scenario); c != 0 {
 			return c
 		}
-		return strings.Compare(a.Server, b.Server)
+		if c := strings.Compare(a.Server, b.Server); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Loop, b.Loop)
 	})
 	return rs, nil
 }
 
 // chartable: the headline scenarios get a picture.
 func chartable(r *labrun.Result) bool {
-	return r.Server == "postgres" && (r.Scenario == "S1" || r.Scenario == "S2" || r.Scenario == "S3" || r.Scenario == "S8-syslog")
+	return r.Server == "postgres" && r.Loop != "open" && (r.Scenario == "S1" || r.Scenario == "S2" || r.Scenario == "S3" || r.Scenario == "S8-syslog")
 }
 
 // benchLines keeps the benchmark result lines and adds the means and the
@@ -199,6 +262,10 @@ func benchLines(out string) string {
 func machine(root string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "- date: %s\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		// Other work on the machine makes timing noisy: say how busy it was.
+		fmt.Fprintf(&b, "- load average when the report was written (1, 5, 15 min): %s\n", strings.Join(strings.Fields(string(la))[:3], ", "))
+	}
 	fmt.Fprintf(&b, "- Go: %s, %s/%s, %d CPUs\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
 	if k, err := exec.Command("uname", "-r").Output(); err == nil {
 		fmt.Fprintf(&b, "- kernel: %s\n", strings.TrimSpace(string(k)))
@@ -226,7 +293,7 @@ func machine(root string) string {
 	return b.String()
 }
 
-func render(rs []*labrun.Result, charts []string, bench, mach string) string {
+func render(rs []*labrun.Result, charts []string, bench, mach string, failed []string) string {
 	var b bytes.Buffer
 	b.WriteString("# Benchmarks\n\n")
 	b.WriteString("Generated by `go run ./examples/labreport` (as root, from the repository root) from a real lab run: ")
@@ -235,14 +302,25 @@ func render(rs []*labrun.Result, charts []string, bench, mach string) string {
 	b.WriteString("flapguard pool with the zero `pool.Config{}` **at the same time, through the same fault**, with the same driver and workload. ")
 	b.WriteString("Do not edit by hand; rerun the command.\n\n")
 	b.WriteString("## Machine\n\n" + mach + "\n")
-	b.WriteString(harmMatrix(rs))
+	b.WriteString(harmMatrix(rs, labrun.Closed))
+	b.WriteString(harmMatrix(rs, labrun.Open))
+	if len(failed) > 0 {
+		b.WriteString("## Tests that missed a bound in this run\n\n")
+		b.WriteString("Their numbers are in the tables; the test log (`go test -v`) says which bound. TestVerifyThenAct holds issue 25's goals for the supervisor's redesign.\n\n")
+		for _, f := range failed {
+			b.WriteString("- " + f + "\n")
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("## Reading the tables\n\n")
 	b.WriteString("- *failed after back*: requests started after the path was back (tunnel up, RST stopped, server restarted) that failed.\n")
 	b.WriteString("- *hung*: requests slower than their deadline + 1s (or 10s without a deadline), or still hanging when abandoned.\n")
 	b.WriteString("- *slowest return after back*: how long after the path was back the last request caught by the fault returned (`never`: it was still hanging when the run abandoned it).\n")
 	b.WriteString("- *first success after back*: the first request to succeed once the path was back (including ones that waited through the fault).\n")
 	b.WriteString("- *time to recover*: from the path being back until requests succeed again for good.\n")
-	b.WriteString("- *server sessions left*: sessions the server still holds beyond the pool's open connections (orphans of dead flows), counted by the server itself.\n\n")
+	b.WriteString("- *server sessions left*: sessions the server still holds beyond the pool's open connections (orphans of dead flows), counted by the server itself.\n")
+	b.WriteString("- open loop only — *arrived*: requests the schedule sent (the same arrivals on both sides); *failed (shed)*: failed in all, of which shed because the queue was full; a request whose deadline passed while it waited in the queue also counts as failed; *p50 … max*: latency from arrival (queueing included), from an HDR histogram of every request not shed; *first success after back* and *time to recover* count from the path being back, as in the closed loop.\n")
+	b.WriteString("- the title line of each scenario names its loop, arrival rate and seed, and on the WAN the path's seed (`FLAPGUARD_LAB_SEED` replays its loss and jitter draws).\n\n")
 	if len(charts) > 0 {
 		b.WriteString("## Timelines\n\nEach dot is a request: x = when it started, y = how long it took; red crosses failed; grey = fault window; green line = path back.\n\n")
 		for _, c := range charts {
@@ -262,7 +340,11 @@ func render(rs []*labrun.Result, charts []string, bench, mach string) string {
 	if bench != "" {
 		b.WriteString("## Overhead (go test -bench)\n\n")
 		b.WriteString("eight rounds of `go test -run XXX -bench 'NullExec|Postgres16' -count 1 ./pool/ ./pool/pgxadapter/` (alternating the two sides) — `BenchmarkNullExec`: one Exec on a driver that does nothing (the pool's own cost per query); `BenchmarkPostgres16`: `SELECT 1` from 16 goroutines over loopback PostgreSQL (ns/op is inverse throughput).\n\n")
-		b.WriteString("```\n" + bench + "```\n")
+		if strings.HasPrefix(bench, "(carried over") {
+			b.WriteString(bench)
+		} else {
+			b.WriteString("```\n" + bench + "```\n")
+		}
 	}
 	return b.String()
 }

@@ -34,14 +34,29 @@ type Postgres struct {
 // that comes first).
 func (l *Lab) StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
-	p, err := l.startPostgres(t)
+	p, err := l.startPostgres(t, PostgresPort)
 	if err != nil {
 		t.Fatalf("lab: postgres: %v", err)
 	}
 	return p
 }
 
-func (l *Lab) startPostgres(t testing.TB) (*Postgres, error) {
+// StartPostgresOn is StartPostgres for a second, independent server in
+// the same lab on DBAddr():port (port ≠ PostgresPort): the soak's plain
+// twin gets a server of its own, behind the same faults.
+func (l *Lab) StartPostgresOn(t testing.TB, port int) *Postgres {
+	t.Helper()
+	if port <= 0 || port > 65535 || port == PostgresPort {
+		t.Fatalf("lab: postgres on port %d: want 1-65535 other than %d (StartPostgres)", port, PostgresPort)
+	}
+	p, err := l.startPostgres(t, port)
+	if err != nil {
+		t.Fatalf("lab: postgres on port %d: %v", port, err)
+	}
+	return p
+}
+
+func (l *Lab) startPostgres(t testing.TB, port int) (*Postgres, error) {
 	began := time.Now()
 	u, err := user.Lookup("postgres")
 	if err != nil {
@@ -49,9 +64,12 @@ func (l *Lab) startPostgres(t testing.TB) (*Postgres, error) {
 	}
 	uid, _ := strconv.Atoi(u.Uid)
 	gid, _ := strconv.Atoi(u.Gid)
-	dir := l.serverDir("pg")
+	dir, logName := l.serverDir("pg"), "postgres.log"
+	if port != PostgresPort {
+		dir, logName = l.serverDir(fmt.Sprintf("pg-%d", port)), fmt.Sprintf("postgres-%d.log", port)
+	}
 	if err := os.Mkdir(dir, 0o700); errors.Is(err, os.ErrExist) {
-		return nil, errors.New("already started in this lab (one postgres per lab)")
+		return nil, errors.New("already started in this lab (one postgres per port per lab)")
 	} else if err != nil {
 		return nil, err
 	}
@@ -74,14 +92,14 @@ func (l *Lab) startPostgres(t testing.TB) (*Postgres, error) {
 		return nil, err
 	}
 	p := &Postgres{dsn: fmt.Sprintf("postgres://postgres@%s/postgres?sslmode=disable",
-		netip.AddrPortFrom(l.dbAddr, PostgresPort))}
+		netip.AddrPortFrom(l.dbAddr, uint16(port)))}
 	p.srv = server{
 		lab: l, name: "postgres", stopSig: syscall.SIGINT, // fast shutdown: sessions end now
-		logPath: filepath.Join(l.workDir, "postgres.log"),
+		logPath: filepath.Join(l.workDir, logName),
 		argv: append(append([]string{l.tl.ip, "netns", "exec", l.db.name}, asPostgres...),
 			filepath.Join(l.tl.pgBin, "postgres"), "-D", data,
 			"-c", "listen_addresses="+l.dbAddr.String(),
-			"-c", "port="+strconv.Itoa(PostgresPort),
+			"-c", "port="+strconv.Itoa(port),
 			"-c", "unix_socket_directories="+dir,
 			// Throwaway data: durability buys nothing, startup speed does.
 			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",

@@ -188,7 +188,7 @@ func waitSessions(t *testing.T, count func() (int, error), want int) {
 func TestSecondServerOfAKindIsRefused(t *testing.T) {
 	l := New(t)
 	l.StartPostgres(t)
-	if _, err := l.startPostgres(t); err == nil || !strings.Contains(err.Error(), "already started") {
+	if _, err := l.startPostgres(t, PostgresPort); err == nil || !strings.Contains(err.Error(), "already started") {
 		t.Fatalf("second StartPostgres = %v, want a clear refusal", err)
 	}
 }

@@ -14,6 +14,24 @@
 // way, and S9, a path losing 1% or 3% of packets each way with no fault at
 // all, under bursty traffic (LossyScenario).
 //
+// Every scenario can run in two loops (Scenario.Loop): closed, where each of
+// Workers goroutines sends its next request when the last returned, and
+// open (openloop.go, issue 24), where requests arrive on a seeded schedule
+// whatever the pool does, at most Workers in flight and the rest queued or
+// shed, latency measured from arrival into an HDR histogram. The tests run
+// the loops FLAPGUARD_LAB_LOOPS names (unset: closed, plus a representative
+// few open); Result.NoWorse judges each loop by its own rule.
+// TestVerifyThenAct (verify_test.go) holds issue 25's lab goals.
+//
+// This directory is a module of its own, test-only, so that the histogram
+// (github.com/HdrHistogram/hdrhistogram-go) never enters the library's
+// go.mod. Run it from here, outside the workspace:
+//
+//	cd internal/labrun && GOWORK=off FLAPGUARD_LAB=require go test -run TestScenarios -v .
+//
+// The files that need the lab are Linux-only; the results, the verdict and
+// the open loop compile everywhere, so examples/labreport does.
+//
 // The scenarios are tests (scenarios_test.go); with FLAPGUARD_LAB_RESULTS
 // set to a directory they also write one JSON file per scenario, from which
 // examples/labreport renders BENCHMARKS.md and its charts.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -23,8 +22,19 @@ type Result struct {
 	HangAfter time.Duration `json:"hang_after_ns"`
 	Back      time.Duration `json:"back_ns"`        // -1: the path never came back
 	Path      string        `json:"path,omitempty"` // the emulated WAN, if any
-	Faults    []Window      `json:"faults"`
-	Sides     []SideResult  `json:"sides"`
+	// PathSeed: the seed of the WAN's loss and jitter draws
+	// (FLAPGUARD_LAB_SEED replays them).
+	PathSeed uint64 `json:"path_seed,omitempty"`
+	// Loop: "closed" or "open" ("" in results saved before the open loop:
+	// closed). The open loop's schedule: Rate arrivals/s (Poisson or even,
+	// drawn from Seed), Queue arrivals waiting at most, Workers in flight.
+	Loop    string       `json:"loop,omitempty"`
+	Rate    float64      `json:"rate,omitempty"`
+	Poisson bool         `json:"poisson,omitempty"`
+	Queue   int          `json:"queue,omitempty"`
+	Seed    uint64       `json:"seed,omitempty"`
+	Faults  []Window     `json:"faults"`
+	Sides   []SideResult `json:"sides"`
 }
 
 // Window is a fault's time span, as offsets from the run's start.
@@ -36,9 +46,17 @@ type Window struct {
 
 // SideResult is what one side saw.
 type SideResult struct {
-	Side            string        `json:"side"`
-	Requests        int           `json:"requests"`
-	Failed          int           `json:"failed"`
+	Side     string `json:"side"`
+	Requests int    `json:"requests"`
+	Failed   int    `json:"failed"`
+	// Succeeded: requests that returned without error. Shed: open-loop
+	// arrivals that found the queue full (counted in Requests and Failed).
+	Succeeded int         `json:"succeeded"`
+	Shed      int         `json:"shed,omitempty"`
+	Latency   Percentiles `json:"latency"`
+	// FailedAfterBack: requests started (open loop: arrived) after the path
+	// was back that failed, shed ones excepted (the queue refused them,
+	// not the pool).
 	FailedAfterBack int           `json:"failed_after_back"`
 	Hung            int           `json:"hung"`
 	MaxLatency      time.Duration `json:"max_latency_ns"`
@@ -58,6 +76,21 @@ type SideResult struct {
 	Samples   []Sample      `json:"samples"`
 }
 
+// Sample is one request.
+type Sample struct {
+	// Start: since the run began; in the open loop, when it arrived.
+	Start time.Duration `json:"start_ns"`
+	// Latency: from Start until it returned (in the open loop, queueing
+	// included).
+	Latency time.Duration `json:"latency_ns"`
+	Err     string        `json:"err,omitempty"`
+	Done    bool          `json:"done"` // false: still hanging when abandoned
+	// Open loop only: how long it waited for a free slot, and whether it
+	// was shed (the queue was full; failed without reaching the pool).
+	Queued time.Duration `json:"queued_ns,omitempty"`
+	Shed   bool          `json:"shed,omitempty"`
+}
+
 // SessionsLeft is the server sessions beyond what the pool holds open: the
 // orphans a dead path left behind.
 func (s SideResult) SessionsLeft() int {
@@ -65,54 +98,6 @@ func (s SideResult) SessionsLeft() int {
 		return -1
 	}
 	return max(0, s.Sessions-s.OpenConns)
-}
-
-func summarize(name string, samples []Sample, back, hangAfter time.Duration) SideResult {
-	ss := slices.Clone(samples)
-	slices.SortFunc(ss, func(a, b Sample) int { return int(a.Start - b.Start) })
-	r := SideResult{Side: name, Samples: ss, Requests: len(ss)}
-	lastFailEnd := time.Duration(-1)
-	for _, s := range ss {
-		end := s.Start + s.Latency
-		r.MaxLatency = max(r.MaxLatency, s.Latency)
-		if !s.Done || s.Latency > hangAfter {
-			r.Hung++
-		}
-		if s.Err != "" {
-			r.Failed++
-		}
-		if back < 0 {
-			continue
-		}
-		if s.Start < back && (!s.Done || end > back) {
-			if !s.Done {
-				r.MaxAfterBack = -1
-			} else if r.MaxAfterBack >= 0 {
-				r.MaxAfterBack = max(r.MaxAfterBack, end-back)
-			}
-		}
-		if s.Start >= back && s.Err != "" {
-			r.FailedAfterBack++
-			lastFailEnd = max(lastFailEnd, end)
-		}
-	}
-	r.Recover, r.FirstOK = -1, -1
-	if back >= 0 {
-		for _, s := range ss {
-			if end := s.Start + s.Latency; s.Err == "" && end >= back && (r.FirstOK < 0 || end-back < r.FirstOK) {
-				r.FirstOK = end - back
-			}
-		}
-		from := max(back, lastFailEnd)
-		for _, s := range ss {
-			if s.Start >= back && s.Err == "" && s.Start+s.Latency >= from {
-				if r.Recover < 0 || s.Start+s.Latency-back < r.Recover {
-					r.Recover = s.Start + s.Latency - back
-				}
-			}
-		}
-	}
-	return r
 }
 
 // Side returns the result of the side named name.
@@ -147,6 +132,12 @@ func (r *Result) Table() string {
 	path := ""
 	if r.Path != "" {
 		path = ", WAN " + r.Path
+		if r.PathSeed != 0 {
+			path += fmt.Sprintf(" (path seed %d)", r.PathSeed)
+		}
+	}
+	if r.Loop == "open" {
+		return r.openTable(dl, path)
 	}
 	fmt.Fprintf(&b, "%s %s — %s, %d workers, request deadline %s%s\n\n", r.Scenario, r.Title, r.Server, r.Workers, dl, path)
 	if r.Back < 0 && r.Workers == 1 {
@@ -170,10 +161,33 @@ func (r *Result) Table() string {
 	return b.String()
 }
 
+// openTable renders an open-loop run: arrivals, failures, and latency
+// from arrival (queueing included).
+func (r *Result) openTable(dl, path string) string {
+	var b strings.Builder
+	arr := "evenly spaced"
+	if r.Poisson {
+		arr = "Poisson"
+	}
+	fmt.Fprintf(&b, "%s %s — %s, open loop: %.0f arrivals/s (%s, seed %d), ≤ %d in flight, queue %d, request deadline %s%s\n\n",
+		r.Scenario, r.Title, r.Server, r.Rate, arr, r.Seed, r.Workers, r.Queue, dl, path)
+	b.WriteString("| side | arrived | succeeded | failed (shed) | failed after back | hung | p50 | p99 | p99.9 | max | first success after back | time to recover |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Sides {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d (%d) | %d | %d | %s | %s | %s | %s | %s | %s |\n", s.Side, s.Requests, s.Succeeded, s.Failed, s.Shed,
+			s.FailedAfterBack, s.Hung, fmtDur(s.Latency.P50), fmtDur(s.Latency.P99), fmtDur(s.Latency.P999), fmtDur(s.Latency.Max),
+			fmtDur(s.FirstOK), fmtDur(s.Recover))
+	}
+	return b.String()
+}
+
 // Log prints the table and the flapguard pool's counters.
 func (r *Result) Log(t testing.TB) {
 	t.Helper()
 	t.Log("\n" + r.Table())
+	if ok, why := r.NoWorse(); len(r.Sides) == 2 {
+		t.Logf("%s %s (%s loop): no worse than plain: %v %s", r.Scenario, r.Server, cmpOr(r.Loop, "closed"), ok, why)
+	}
 	for _, s := range r.Sides {
 		if s.Pool != nil {
 			p := s.Pool
@@ -199,6 +213,9 @@ func (r *Result) Save(t testing.TB) {
 		return
 	}
 	name := fmt.Sprintf("%s-%s.json", r.Scenario, r.Server)
+	if r.Loop == "open" {
+		name = fmt.Sprintf("%s-%s-open.json", r.Scenario, r.Server)
+	}
 	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 		t.Errorf("results: %v", err)
 	}

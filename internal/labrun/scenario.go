@@ -1,3 +1,5 @@
+//go:build linux
+
 package labrun
 
 import (
@@ -28,6 +30,8 @@ type Scenario struct {
 	// spec both ways) from before the first request until the run's end.
 	// nil: the lab's path as it is.
 	Path *lab.PathSpec
+	// Loop: how requests are sent (Closed, the zero value, or Open).
+	Loop Loop
 }
 
 // Script is what a scenario's fault script can do.
@@ -72,7 +76,7 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 	s := &Script{Lab: l, Sides: sides, t0: t0, paused: paused}
 	runners := make([]*runner, len(sides))
 	for i, side := range sides {
-		runners[i] = &runner{side: side, load: sc.Load, t0: t0, paused: paused, stop: make(chan struct{}), inflight: map[int]time.Time{}}
+		runners[i] = &runner{side: side, load: sc.Load, loop: sc.Loop, t0: t0, paused: paused, stop: make(chan struct{}), inflight: map[int]time.Time{}}
 		runners[i].start()
 	}
 	scriptErr := sc.Script(s)
@@ -84,9 +88,15 @@ func Run(t testing.TB, l *lab.Lab, sc Scenario, sides ...*Side) *Result {
 	// Let the pools settle (reaping, probes) before counting sessions.
 	time.Sleep(1500 * time.Millisecond)
 	res := &Result{Scenario: sc.Name, Title: sc.Title, Server: sc.Server, Deadline: sc.Load.Deadline,
-		Workers: sc.Load.Workers, HangAfter: sc.HangAfter, Back: -1}
+		Workers: sc.Load.Workers, HangAfter: sc.HangAfter, Back: -1, Loop: sc.Loop.String()}
+	if sc.Loop == Open {
+		res.Rate, res.Poisson, res.Queue, res.Seed = sc.Load.openRate(), sc.Load.Poisson, sc.Load.openQueue(), sc.Load.Seed
+	}
 	if sc.Path != nil {
 		res.Path = sc.Path.String() + " each way"
+		if st, err := l.PathStats(); err == nil {
+			res.PathSeed = st.Seed
+		}
 	}
 	if b := s.back.Load(); b > 0 {
 		res.Back = time.Duration(b - 1)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package labrun
 
 import (
@@ -20,38 +22,43 @@ func TestScenarios(t *testing.T) {
 	l, targets, heal, tds := ls.lab, ls.targets, ls.heal, ls.tds
 
 	load := func(tg Target, deadline time.Duration) Load {
-		return Load{Workers: 8, Deadline: deadline, Query: tg.Query, Pause: 20 * time.Millisecond}
+		// Open loop: 200 arrivals/s, Poisson, seed 24 (issue 25's rate).
+		return Load{Workers: 8, Deadline: deadline, Query: tg.Query, Pause: 20 * time.Millisecond, Rate: 200, Poisson: true, Seed: 24}
 	}
 
 	// S1, S2: the seed case (rekeyIdle).
 	for _, tg := range targets {
 		t.Run("S1-"+tg.Server, func(t *testing.T) {
-			defer heal(t)
-			plain, fg := tg.Build(t, pool.Config{}, 8)
-			r := Run(t, l, Scenario{Name: "S1", Title: "rekey blackhole while the pool sits idle", Server: tg.Server,
-				Load: load(tg, 2*time.Second), Script: rekeyIdle(5 * time.Second)}, plain, fg)
-			if n := r.Side("flapguard").FailedAfterBack; n != 0 {
-				t.Errorf("flapguard: %d requests failed after the tunnel was back; goal 0", n)
-			}
-			if n := r.Side("plain").FailedAfterBack; n == 0 {
-				t.Errorf("plain database/sql had no failure after the tunnel was back: the lab did not reproduce the seed failure")
-			}
+			eachLoop(t, tg.Server == "postgres", func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S1", Title: "rekey blackhole while the pool sits idle", Server: tg.Server,
+					Load: load(tg, 2*time.Second), Script: rekeyIdle(5 * time.Second)}, plain, fg)
+				if n := r.Side("flapguard").FailedAfterBack; n != 0 {
+					t.Errorf("flapguard: %d requests failed after the tunnel was back; goal 0", n)
+				}
+				if n := r.Side("plain").FailedAfterBack; n == 0 {
+					t.Errorf("plain database/sql had no failure after the tunnel was back: the lab did not reproduce the seed failure")
+				}
+			})
 		})
 	}
 	for _, tg := range targets {
 		t.Run("S2-"+tg.Server, func(t *testing.T) {
-			defer heal(t)
-			plain, fg := tg.Build(t, pool.Config{}, 8)
-			r := Run(t, l, Scenario{Name: "S2", Title: "rekey blackhole, pool idle, no request deadline", Server: tg.Server,
-				Load: load(tg, 0), Grace: time.Second, Script: rekeyIdle(11 * time.Second)}, plain, fg)
-			worst := worstStartedAfter(r.Side("flapguard"), r.Back)
-			t.Logf("flapguard: slowest request started after the tunnel was back: %v", worst)
-			if worst < 0 || worst > 3*time.Second {
-				t.Errorf("flapguard: a request after the fault took %v (or never returned); goal ≤ 3s", worst)
-			}
-			if r.Side("plain").Hung == 0 {
-				t.Errorf("plain database/sql did not hang past 10s without a deadline: the lab did not reproduce the hang")
-			}
+			eachLoop(t, false, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S2", Title: "rekey blackhole, pool idle, no request deadline", Server: tg.Server,
+					Load: load(tg, 0), Grace: time.Second, Script: rekeyIdle(11 * time.Second)}, plain, fg)
+				worst := worstStartedAfter(r.Side("flapguard"), r.Back)
+				t.Logf("flapguard: slowest request started after the tunnel was back: %v", worst)
+				if worst < 0 || worst > 3*time.Second {
+					t.Errorf("flapguard: a request after the fault took %v (or never returned); goal ≤ 3s", worst)
+				}
+				if r.Side("plain").Hung == 0 {
+					t.Errorf("plain database/sql did not hang past 10s without a deadline: the lab did not reproduce the hang")
+				}
+			})
 		})
 	}
 
@@ -61,56 +68,62 @@ func TestScenarios(t *testing.T) {
 	// S5: the server restarts (every session ends).
 	for _, tg := range targets[:2] {
 		t.Run("S3-"+tg.Server, func(t *testing.T) {
-			defer heal(t)
-			plain, fg := tg.Build(t, pool.Config{}, 8)
-			r := Run(t, l, Scenario{Name: "S3", Title: "flap (3s blackhole) during steady traffic", Server: tg.Server,
-				Load: load(tg, 2*time.Second), Script: func(s *Script) error {
-					Sleep(1500 * time.Millisecond)
-					if err := s.Lab.Flap(3 * time.Second); err != nil {
-						return err
-					}
-					s.Back()
-					Sleep(4 * time.Second)
-					return nil
-				}}, plain, fg)
-			checkRecovered(t, r)
+			eachLoop(t, true, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S3", Title: "flap (3s blackhole) during steady traffic", Server: tg.Server,
+					Load: load(tg, 2*time.Second), Script: func(s *Script) error {
+						Sleep(1500 * time.Millisecond)
+						if err := s.Lab.Flap(3 * time.Second); err != nil {
+							return err
+						}
+						s.Back()
+						Sleep(4 * time.Second)
+						return nil
+					}}, plain, fg)
+				checkRecovered(t, r)
+			})
 		})
 		t.Run("S4-"+tg.Server, func(t *testing.T) {
-			defer heal(t)
-			plain, fg := tg.Build(t, pool.Config{}, 8)
-			r := Run(t, l, Scenario{Name: "S4", Title: "RST storm for 2s during traffic", Server: tg.Server,
-				Load: load(tg, 2*time.Second), Script: func(s *Script) error {
-					Sleep(1500 * time.Millisecond)
-					if err := s.Lab.Reset(true); err != nil {
-						return err
-					}
-					Sleep(2 * time.Second)
-					if err := s.Lab.Reset(false); err != nil {
-						return err
-					}
-					s.Back()
-					Sleep(4 * time.Second)
-					return nil
-				}}, plain, fg)
-			checkRecovered(t, r)
+			eachLoop(t, false, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S4", Title: "RST storm for 2s during traffic", Server: tg.Server,
+					Load: load(tg, 2*time.Second), Script: func(s *Script) error {
+						Sleep(1500 * time.Millisecond)
+						if err := s.Lab.Reset(true); err != nil {
+							return err
+						}
+						Sleep(2 * time.Second)
+						if err := s.Lab.Reset(false); err != nil {
+							return err
+						}
+						s.Back()
+						Sleep(4 * time.Second)
+						return nil
+					}}, plain, fg)
+				checkRecovered(t, r)
+			})
 		})
 	}
 	restarts := map[string]func() error{"postgres": ls.pg.Restart, "mariadb": ls.my.Restart}
 	for _, tg := range targets[:2] {
 		t.Run("S5-"+tg.Server, func(t *testing.T) {
-			defer heal(t)
-			plain, fg := tg.Build(t, pool.Config{}, 8)
-			r := Run(t, l, Scenario{Name: "S5", Title: "server restart during traffic", Server: tg.Server,
-				Load: load(tg, 2*time.Second), Script: func(s *Script) error {
-					Sleep(1500 * time.Millisecond)
-					if err := restarts[tg.Server](); err != nil {
-						return err
-					}
-					s.Back()
-					Sleep(4 * time.Second)
-					return nil
-				}}, plain, fg)
-			checkRecovered(t, r)
+			eachLoop(t, false, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S5", Title: "server restart during traffic", Server: tg.Server,
+					Load: load(tg, 2*time.Second), Script: func(s *Script) error {
+						Sleep(1500 * time.Millisecond)
+						if err := restarts[tg.Server](); err != nil {
+							return err
+						}
+						s.Back()
+						Sleep(4 * time.Second)
+						return nil
+					}}, plain, fg)
+				checkRecovered(t, r)
+			})
 		})
 	}
 
@@ -167,41 +180,43 @@ func TestScenarios(t *testing.T) {
 	// YAMAHA RTX lines, and through the webhook.
 	for _, feed := range []string{"notify", "syslog", "webhook"} {
 		t.Run("S8-"+feed+"-postgres", func(t *testing.T) {
-			defer heal(t)
-			cfg := pool.Config{Tunnels: []string{"vpn-aws"}}
-			plain, fg := targets[0].Build(t, cfg, 8)
-			send := feedTo(t, feed, fg.Pool)
-			r := Run(t, l, Scenario{Name: "S8-" + feed, Title: "DOWN/UP events (" + feed + ") around a rekey blackhole", Server: "postgres",
-				Load: load(targets[0], 2*time.Second), Script: func(s *Script) error {
-					Sleep(1500 * time.Millisecond)
-					if _, err := s.Lab.BeginRekey(); err != nil {
-						return err
-					}
-					if err := send("down"); err != nil {
-						return err
-					}
-					Sleep(3 * time.Second)
-					if err := s.Lab.EndRekey(); err != nil {
-						return err
-					}
-					s.Back()
-					if err := send("up"); err != nil {
-						return err
-					}
-					Sleep(4 * time.Second)
-					return nil
-				}}, plain, fg)
-			first := r.Side("flapguard").FirstOK
-			t.Logf("flapguard: first success %v after UP was sent", first)
-			if first < 0 || first > 300*time.Millisecond {
-				t.Errorf("flapguard: first success %v after UP; goal ≤ 100ms (asserting 300ms)", first)
-			}
-			if n := r.Side("flapguard").FailedAfterBack; n != 0 {
-				t.Errorf("flapguard: %d failures after UP", n)
-			}
-			if st := fg.Pool.Stats(); st.Events < 2 {
-				t.Errorf("flapguard applied %d tunnel events; want the DOWN and the UP", st.Events)
-			}
+			eachLoop(t, feed == "notify", func(t *testing.T, lp Loop) {
+				defer heal(t)
+				cfg := pool.Config{Tunnels: []string{"vpn-aws"}}
+				plain, fg := targets[0].Build(t, cfg, 8)
+				send := feedTo(t, feed, fg.Pool)
+				r := Run(t, l, Scenario{Loop: lp, Name: "S8-" + feed, Title: "DOWN/UP events (" + feed + ") around a rekey blackhole", Server: "postgres",
+					Load: load(targets[0], 2*time.Second), Script: func(s *Script) error {
+						Sleep(1500 * time.Millisecond)
+						if _, err := s.Lab.BeginRekey(); err != nil {
+							return err
+						}
+						if err := send("down"); err != nil {
+							return err
+						}
+						Sleep(3 * time.Second)
+						if err := s.Lab.EndRekey(); err != nil {
+							return err
+						}
+						s.Back()
+						if err := send("up"); err != nil {
+							return err
+						}
+						Sleep(4 * time.Second)
+						return nil
+					}}, plain, fg)
+				first := r.Side("flapguard").FirstOK
+				t.Logf("flapguard: first success %v after UP was sent", first)
+				if first < 0 || first > 300*time.Millisecond {
+					t.Errorf("flapguard: first success %v after UP; goal ≤ 100ms (asserting 300ms)", first)
+				}
+				if n := r.Side("flapguard").FailedAfterBack; n != 0 {
+					t.Errorf("flapguard: %d failures after UP", n)
+				}
+				if st := fg.Pool.Stats(); st.Events < 2 {
+					t.Errorf("flapguard applied %d tunnel events; want the DOWN and the UP", st.Events)
+				}
+			})
 		})
 	}
 }

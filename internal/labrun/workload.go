@@ -1,3 +1,5 @@
+//go:build linux
+
 package labrun
 
 import (
@@ -38,20 +40,26 @@ type Load struct {
 	PauseMax time.Duration
 	Burst    int
 	Seed     uint64
-}
 
-// Sample is one request.
-type Sample struct {
-	Start   time.Duration `json:"start_ns"` // since the run began
-	Latency time.Duration `json:"latency_ns"`
-	Err     string        `json:"err,omitempty"`
-	Done    bool          `json:"done"` // false: still hanging when abandoned
+	// The open loop (openloop.go) reads Workers as the most requests in
+	// flight at once, Deadline and Query as above, Pause, PauseMax, Burst
+	// and Seed for a bursty schedule, and these:
+	//
+	// Rate: arrivals per second. 0: 25 per Worker (8 workers: 200/s).
+	Rate float64
+	// Poisson: exponentially distributed gaps between arrivals, drawn from
+	// Seed; false: evenly spaced.
+	Poisson bool
+	// Queue: arrivals that may wait for a free slot; the next is shed.
+	// 0: as many as arrive in one Deadline, or 4 per Worker without one.
+	Queue int
 }
 
 // runner drives one side's workers.
 type runner struct {
 	side     *Side
 	load     Load
+	loop     Loop
 	t0       time.Time
 	paused   *atomic.Bool
 	stop     chan struct{}
@@ -62,6 +70,10 @@ type runner struct {
 }
 
 func (r *runner) start() {
+	if r.loop == Open {
+		r.openLoop()
+		return
+	}
 	for w := range r.load.Workers {
 		if r.load.PauseMax > 0 {
 			r.wg.Go(func() { r.bursts(w) })

@@ -17,7 +17,11 @@
 //  8. all of it under -race.
 //
 // The package holds tests only: TestSoak (PostgreSQL and MariaDB at once,
-// 120s by default) and TestSoakTDS (go-mssqldb against the TDS double).
+// 120s by default), TestSoakTDS (go-mssqldb against the TDS double) and
+// TestSoakTwin (twin_test.go, issue 24: the same seeded faults and the
+// same open-loop arrivals applied at once to a flapguard pool and to a
+// plain database/sql pool, each on its own PostgreSQL, compared inside and
+// outside the fault windows; 60s by default, -soak.twin.duration).
 // Both need the lab (root, Linux, nftables) and skip with one line without
 // it, or fail under FLAPGUARD_LAB=require. Flags:
 //

@@ -1,0 +1,6 @@
+//go:build linux && race
+
+package labrun
+
+// defaultStarvedShare: see EnvStarvedShare.
+const defaultStarvedShare = 0.05

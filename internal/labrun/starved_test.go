@@ -1,0 +1,101 @@
+//go:build linux
+
+package labrun
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flapguard/flapguard/internal/lab"
+	"github.com/flapguard/flapguard/pool"
+)
+
+// EnvStarvedDuration sets how long each CPU-starved run (S10) lasts, as a
+// Go duration. Default 30s.
+const EnvStarvedDuration = "FLAPGUARD_LAB_STARVED_DURATION"
+
+// EnvStarvedShare sets S10's quota, in CPUs (e.g. 0.05: 5ms of CPU per
+// 100ms period). Default defaultStarvedShare: 0.05 under -race (as CI
+// runs), 0.02 without (the lab report): the race detector multiplies the
+// app's CPU use, and 0.05 without it throttled only 6 of 83 periods.
+const EnvStarvedShare = "FLAPGUARD_LAB_STARVED_SHARE"
+
+// starvedPeriod is the quota's period.
+const starvedPeriod = 100 * time.Millisecond
+
+// TestStarved is S10 (issue 24): a CPU-starved client and no fault, on the
+// LAN and on the 1%-loss 40ms WAN, with S9's bursty traffic (so pooled
+// connections sit idle past 1s and are pinged before use). The starvation
+// is a cgroup CPU quota on the test process, which is the app and runs
+// both sides (lab.StarveCPU: 25% of one CPU per 100ms period, so its
+// goroutines and timers stall for up to 75ms at a time), applied once the
+// path and the pools are up and lifted at the end. A quota rather than a
+// pinned busy loop: it starves only the app, not the lab's servers and
+// path emulator (whose delays would then be the servers', not the
+// client's), nor the other work on a shared machine, and it starves the
+// same way on any machine. Bounds, as S9's (checkLossy): failures ≤ plain
+// (+1 for chance on the lossy path), 0 resets, liveness false alarms ≤ 1%
+// of checks, p99 ≤ 1.25× plain's.
+//
+// Runs (5 of 5 asked by the issue), numbers in the comment: see the lead's
+// report of issue 24 until they are measured here.
+func TestStarved(t *testing.T) {
+	ls := labWithServers(t)
+	l, heal := ls.lab, ls.heal
+	tg := ls.targets[0]
+	d := 30 * time.Second
+	if v := os.Getenv(EnvStarvedDuration); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil || d <= 0 {
+			t.Fatalf("%s=%q: want a positive Go duration", EnvStarvedDuration, v)
+		}
+	}
+	share := defaultStarvedShare
+	if v := os.Getenv(EnvStarvedShare); v != "" {
+		var err error
+		if share, err = strconv.ParseFloat(v, 64); err != nil || share <= 0 {
+			t.Fatalf("%s=%q: want a positive number of CPUs", EnvStarvedShare, v)
+		}
+	}
+	for _, wan := range []bool{false, true} {
+		name, loss := "LAN", 0.0
+		if wan {
+			name, loss = "wan-1%", 0.01
+		}
+		t.Run("S10-"+name+"-"+tg.Server, func(t *testing.T) {
+			eachLoop(t, true, func(t *testing.T, lp Loop) {
+				defer heal(t)
+				plain, fg := tg.Build(t, pool.Config{}, 8)
+				sc := LossyScenario(tg, loss, d)
+				sc.Loop = lp
+				sc.Name = "S10-" + name
+				sc.Title = fmt.Sprintf("CPU-starved app (%g%% of one CPU per %v), no fault, bursty traffic for %v", share*100, starvedPeriod, d)
+				if !wan {
+					sc.Path = nil
+				}
+				var th lab.Throttle
+				sc.Script = func(s *Script) error {
+					q, err := lab.StarveCPU(t, share, starvedPeriod)
+					if err != nil {
+						return err
+					}
+					Sleep(d)
+					th, err = q.Lift()
+					return err
+				}
+				r := Run(t, l, sc, plain, fg)
+				rows := Lossy(r)
+				t.Log("\n" + LossyTable(r, rows))
+				checkLossy(t, r, rows)
+				// Not a bound of the issue: a run the quota never
+				// throttled starved nothing and tests nothing.
+				if th.Throttled*10 < th.Periods {
+					t.Errorf("the quota throttled %d of %d periods; want at least 10%%: the app was not starved", th.Throttled, th.Periods)
+				}
+			})
+		})
+	}
+}

@@ -12,14 +12,15 @@ type Health int32
 const (
 	// Healthy: operations succeed.
 	Healthy Health = iota
-	// Suspect: a connection was lost, failed its liveness check or is
-	// stalled; the supervisor is checking the path.
+	// Suspect: a connection was lost or missed its liveness ping; a check
+	// of the path and the connections runs.
 	Suspect
-	// Unreachable: a fresh connection could not be made, or the path's
-	// tunnels are reported down. Old connections were severed.
+	// Unreachable: a check found the path down (a fresh connection failed
+	// and nothing else answered). The gate is shut and the idle
+	// connections were retired; requests in flight keep their deadlines.
 	Unreachable
-	// Recovering: the path answers again; old connections were discarded
-	// and the pool waits for the first success.
+	// Recovering: the path answers again, or every connection checked was
+	// dead and the pool was reset; it waits for the first success.
 	Recovering
 )
 

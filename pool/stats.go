@@ -12,7 +12,7 @@ type Stats struct {
 	Generation       uint64 // current generation; starts at 1
 	Health           Health // the path's health as the pool sees it
 	SocketControl    bool   // the pool dials the driver's sockets (sever works)
-	TunnelDown       bool   // a tunnel event gated new connections
+	TunnelDown       bool   // the gate is shut: a check found the path down, or a DOWN's check runs
 	Resets           uint64 // resets of any kind, including severs
 	Severs           uint64 // resets that closed old sockets
 	SeveredSockets   uint64 // sockets closed by severs and cancel guards

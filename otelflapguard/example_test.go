@@ -35,8 +35,20 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
+	// The pool reports events from its own goroutines: this one also tells
+	// the example when the reset it asks for has been reported.
+	reset := make(chan struct{}, 1)
+	onEvent := func(ev pool.Event) {
+		m.OnEvent(ev)
+		if ev.Kind == pool.EventReset {
+			select {
+			case reset <- struct{}{}:
+			default:
+			}
+		}
+	}
 	// pool.Open("pgx", dsn, ...) in a real program.
-	p := pool.OpenDB(nopConnector{}, pool.Config{ProbeInterval: -1, OnEvent: m.OnEvent})
+	p := pool.OpenDB(nopConnector{}, pool.Config{ProbeInterval: -1, OnEvent: onEvent})
 	defer p.Close()
 	if err := m.Observe(p); err != nil {
 		fmt.Println(err)
@@ -45,6 +57,7 @@ func Example() {
 	defer m.Close()
 
 	p.Reset("example")
+	<-reset
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(context.Background(), &rm); err != nil {
@@ -64,8 +77,9 @@ func Example() {
 			fmt.Println(mt.Name, v)
 		case "flapguard.pool.events":
 			for _, dp := range mt.Data.(metricdata.Sum[int64]).DataPoints {
-				kind, _ := dp.Attributes.Value(otelflapguard.EventKindKey)
-				fmt.Println(mt.Name, kind.AsString(), dp.Value)
+				if kind, _ := dp.Attributes.Value(otelflapguard.EventKindKey); kind.AsString() == "reset" {
+					fmt.Println(mt.Name, kind.AsString(), dp.Value)
+				}
 			}
 		}
 	}

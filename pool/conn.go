@@ -11,6 +11,12 @@ import (
 	"github.com/flapguard/flapguard/detect"
 )
 
+// A line directive cannot reach the condition of an "else if", so this one
+// covers the file: conn falls back to driver.Conn.Begin, driver.Execer and
+// driver.Queryer on purpose, for drivers that have nothing newer.
+//
+//lint:file-ignore SA1019 deliberate fallbacks to the pre-Go 1.8 driver interfaces
+
 // Connection states. database/sql never tells a driver when a connection
 // goes back to its idle list or leaves it, so the wrapper infers it:
 // Validator.IsValid runs when a connection is returned (→ idle),
@@ -247,7 +253,7 @@ func (c *conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	} else if opts.Isolation != 0 || opts.ReadOnly {
 		err = errors.New("pool: driver does not support non-default isolation or read-only transactions")
 	} else {
-		tx, err = c.l().inner.Begin() //nolint:staticcheck // the driver has nothing newer
+		tx, err = c.l().inner.Begin() // the driver has nothing newer
 	}
 	g.done()
 	if err = c.observe(ctx, err); err != nil {
@@ -268,7 +274,7 @@ func (c *conn) ExecContext(ctx context.Context, query string, args []driver.Name
 		g := c.guard(ctx)
 		res, err = l.execer.ExecContext(ctx, query, args)
 		g.done()
-	} else if ic, ok := l.inner.(driver.Execer); ok { //nolint:staticcheck // older drivers
+	} else if ic, ok := l.inner.(driver.Execer); ok {
 		var vals []driver.Value
 		if vals, err = namedToValues(args); err == nil {
 			g := c.guard(ctx)
@@ -295,7 +301,7 @@ func (c *conn) QueryContext(ctx context.Context, query string, args []driver.Nam
 	l := c.l()
 	if l.queryer != nil {
 		rows, err = l.queryer.QueryContext(ctx, query, args)
-	} else if ic, ok := l.inner.(driver.Queryer); ok { //nolint:staticcheck // older drivers
+	} else if ic, ok := l.inner.(driver.Queryer); ok {
 		var vals []driver.Value
 		if vals, err = namedToValues(args); err == nil {
 			rows, err = ic.Query(query, vals)

@@ -116,7 +116,15 @@ func isRegistered(name string) bool {
 	return slices.Contains(sql.Drivers(), name)
 }
 
+// pgxInstead names the driver names of lib/pq ("postgres") and its
+// lookalikes: flapguard reaches PostgreSQL through pgx, so the hint for
+// them is the pgx adapter and its driver name, not an import of lib/pq.
+var pgxInstead = map[string]bool{"postgres": true, "postgresql": true}
+
 func errUnknownDriver(name string) error {
+	if pgxInstead[name] {
+		return fmt.Errorf("pool: unknown driver %q: flapguard reaches PostgreSQL through pgx: open with driver name \"pgx\" and add import _ %q (pgx reads the same URL and key=value DSNs as lib/pq)", name, adapters["pgx"])
+	}
 	if pkg, ok := adapters[name]; ok {
 		return fmt.Errorf("pool: unknown driver %q: add import _ %q", name, pkg)
 	}
@@ -124,6 +132,9 @@ func errUnknownDriver(name string) error {
 }
 
 func errNoAdapter(name string) error {
+	if pgxInstead[name] {
+		return fmt.Errorf("pool: driver %q has no flapguard adapter: for full protection open with driver name \"pgx\" and add import _ %q (pgx reads the same URL and key=value DSNs as lib/pq), or set Config.AllowSoftMode to keep this driver with soft reset and liveness only", name, adapters["pgx"])
+	}
 	if pkg, ok := adapters[name]; ok {
 		return fmt.Errorf("pool: driver %q has no flapguard adapter registered: add import _ %q (without it the pool cannot sever, harden TCP or bound the driver's waits; set Config.AllowSoftMode to run without)", name, pkg)
 	}

@@ -136,7 +136,8 @@ func ExampleOpenDB() {
 }
 
 // Open is sql.Open with flapguard underneath. It does not connect (Ping
-// does); an unknown name says which adapter import is missing.
+// does); an unknown name says which adapter import is missing, and lib/pq's
+// "postgres" points to the pgx adapter.
 func ExampleOpen() {
 	p, err := pool.Open("sqlserver", "sqlserver://app:s3cret@db.example:1433?database=app", pool.Config{})
 	if err != nil {
@@ -153,7 +154,7 @@ func ExampleOpen() {
 	fmt.Println(err)
 	// Output:
 	// sqlserver socket control: true
-	// pool: unknown driver "postgres": no database/sql driver and no flapguard adapter is registered under that name (forgotten import?)
+	// pool: unknown driver "postgres": flapguard reaches PostgreSQL through pgx: open with driver name "pgx" and add import _ "github.com/flapguard/flapguard/pool/pgxadapter" (pgx reads the same URL and key=value DSNs as lib/pq)
 	// pool: Config.ResetCooldown is negative (-1s); use 0 for the default 1s
 }
 

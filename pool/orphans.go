@@ -253,7 +253,7 @@ func rawQueryRow(ctx context.Context, c driver.Conn, query string) ([]driver.Val
 		if sq, ok := st.(driver.StmtQueryContext); ok {
 			rows, err = sq.QueryContext(ctx, nil)
 		} else {
-			rows, err = st.Query(nil) //nolint:staticcheck // the driver has nothing newer
+			rows, err = st.Query(nil) //lint:ignore SA1019 deliberate fallback: the driver has nothing newer
 		}
 	}
 	if err != nil {

@@ -9,25 +9,8 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
-
-// startServer runs an in-process nats-server on 127.0.0.1 (port -1 =
-// random) and returns it.
-func startServer(t testing.TB, port int) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
-}
 
 func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command labreport regenerates BENCHMARKS.md and its charts from a real
 // lab run: it runs the lab scenarios (internal/labrun, plain database/sql
 // vs flapguard under real nftables faults) and the overhead benchmarks,

@@ -48,7 +48,7 @@ func init() {
 func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 	cfg, err := mysql.ParseDSN(dsn)
 	if err != nil {
-		return nil, err
+		return nil, dsnHint(dsn, err)
 	}
 	cfg.DialFunc = dial
 	return mysql.NewConnector(cfg)

@@ -67,7 +67,8 @@ type Config struct {
 	// verified HTTPS from an SNS host (see the package doc).
 	Roots *x509.CertPool
 
-	// CertCacheSize bounds how many signing certificates are kept, by URL.
+	// CertCacheSize bounds how many signing certificates are kept, by
+	// normalized URL; only certificates a signature verified with count.
 	// 0 means DefaultCertCacheSize (16). Negative is an error.
 	CertCacheSize int
 

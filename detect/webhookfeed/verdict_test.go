@@ -136,4 +136,3 @@ func TestInsecureRefusesUnparsablePeers(t *testing.T) {
 		t.Errorf("%d events, want 0", n)
 	}
 }
-

@@ -291,6 +291,13 @@ func (s *Subscription) handle(m *nats.Msg) {
 		s.log.Log(slog.LevelWarn, "repeated", "natsfeed: repeated message ignored", "subject", m.Subject, "event", ev.Event.String())
 		return
 	}
+	if _, ok := s.notifier.(detect.Acceptor); !ok {
+		// A plain Notifier takes everything: counted before the call,
+		// so Stats already shows the event when the Notifier sees it.
+		s.events.Add(1)
+		s.notifier.Notify(ev.Event)
+		return
+	}
 	if err := detect.Accept(s.notifier, ev.Event); err != nil {
 		s.refused.Add(1)
 		s.log.Log(slog.LevelInfo, "refused", "natsfeed: event not taken by the receiver", "subject", m.Subject, "event", ev.Event.String(), "err", err)

@@ -87,12 +87,11 @@ func TestNewRefusesTypedNilNotifier(t *testing.T) {
 func TestInsecureRefusesRequestsThroughAProxy(t *testing.T) {
 	_, rec, srv, _ := newTestWebhook(t, Config{Insecure: true})
 	target, _ := url.Parse(srv.URL)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	director := rp.Director
-	rp.Director = func(r *http.Request) {
-		director(r)
-		r.Host = target.Host // 127.0.0.1:port
-	}
+	rp := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.Out.Host = target.Host // 127.0.0.1:port, whatever the client sent
+		pr.SetXForwarded()
+	}}
 	proxy := httptest.NewServer(rp)
 	defer proxy.Close()
 	code, body := post(t, proxy.URL, []byte(`{"tunnel":"*","state":"down"}`), map[string]string{"Host": "attacker.example"})

@@ -109,9 +109,10 @@ func (c Config) check() (Config, error) {
 // Stats are a Receiver's counters since New.
 type Stats struct {
 	Received  uint64 // messages read (UDP datagram lines, TCP frames)
-	Events    uint64 // events handed to the Notifier
+	Events    uint64 // events the Notifier took
+	Refused   uint64 // events the Notifier refused (detect.Accept: too old, stale, not its tunnel)
 	Ignored   uint64 // messages no rule turned into an event
-	Dropped   uint64 // too long, queue full, source not in AllowFrom
+	Dropped   uint64 // too long, queue full, source not in AllowFrom, TLS handshake failed or found no slot
 	Malformed uint64 // bad syslog header, bad framing, invalid event
 
 	Conns      uint64 // TCP connections admitted

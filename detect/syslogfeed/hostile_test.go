@@ -229,7 +229,6 @@ func TestQuietRouterOutlastsJunkSenders(t *testing.T) {
 	}
 }
 
-
 type refuser struct{ asked atomic.Int64 }
 
 func (r *refuser) Notify(detect.Event) {}

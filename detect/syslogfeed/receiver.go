@@ -55,7 +55,7 @@ type Receiver struct {
 	shakingTotal        int
 
 	received, events, refused, ignored, dropped, malformed atomic.Uint64
-	acceptErrors, evicted, idleClosed, connections atomic.Uint64
+	acceptErrors, evicted, idleClosed, connections         atomic.Uint64
 
 	mu      sync.Mutex // protects following fields
 	closed  bool

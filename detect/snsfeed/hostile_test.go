@@ -195,3 +195,17 @@ func TestRefusedEventIsNotAnsweredEvent(t *testing.T) {
 		t.Fatalf("redelivery: %d, asked %d", rec.Code, n.asked)
 	}
 }
+
+type nilPool struct{}
+
+func (*nilPool) Notify(detect.Event) {}
+
+// A (*pool.Pool)(nil) as the Notifier was accepted and would panic on the
+// first authentic alarm.
+func TestNewRefusesTypedNilNotifier(t *testing.T) {
+	var p *nilPool
+	_, err := New(Config{Notifier: p, Topics: []string{testTopic}, Tunnels: map[string]string{"a": "b"}})
+	if err == nil || !strings.Contains(err.Error(), "Notifier is nil") {
+		t.Fatalf("typed nil: %v", err)
+	}
+}

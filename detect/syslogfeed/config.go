@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Config configures a Receiver. Only Notifier and Rules are required; for
@@ -68,8 +69,8 @@ const (
 
 // check validates c and fills in the defaults.
 func (c Config) check() (Config, error) {
-	if c.Notifier == nil {
-		return c, errors.New("syslogfeed: Config.Notifier is nil")
+	if feedkit.IsNil(c.Notifier) { // a (*pool.Pool)(nil) too: it would panic on the first event
+		return c, fmt.Errorf("syslogfeed: Config.Notifier is nil (%T)", c.Notifier)
 	}
 	if len(c.Rules) == 0 {
 		return c, errors.New("syslogfeed: Config.Rules is empty (use packs, e.g. syslogfeed.StrongSwan().Rules)")

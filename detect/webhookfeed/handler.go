@@ -192,7 +192,8 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(ignored) > 0 {
-		w.log.Log(slog.LevelInfo, "alerts ignored", "webhook: alerts ignored", "ignored", len(ignored), "first", ignored[0], "remote", r.RemoteAddr)
+		// The reason may quote an alertname: escaped, as in answers.
+		w.log.Log(slog.LevelInfo, "alerts ignored", "webhook: alerts ignored", "ignored", len(ignored), "first", feedkit.Escape(ignored[0], maxAnswer), "remote", r.RemoteAddr)
 	}
 	// Each event goes through detect.Accept, so the answer is the
 	// receiver's verdict: a *pool.Pool refuses events older than its

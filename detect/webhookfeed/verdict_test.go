@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedtest"
 )
 
 // refuser is a detect.Acceptor that takes only the tunnels in ok and
@@ -133,5 +135,37 @@ func TestInsecureRefusesUnparsablePeers(t *testing.T) {
 	}
 	if n := len(rec.take()); n != 0 {
 		t.Errorf("%d events, want 0", n)
+	}
+}
+
+// Issue 22 item 9: bidi controls (U+202E, U+2066) in a webhook's source,
+// or in an alertname quoted by a reason, reached log lines raw. Now a
+// source loses them and a quoted reason escapes them.
+func TestNoFormatCharactersReachLogsOrEvents(t *testing.T) {
+	logger, logs := feedtest.NewLogger()
+	rec := &recorder{}
+	h, err := New(Config{Notifier: rec, Token: testToken, Logger: logger, Now: func() time.Time { return fixedNow }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveDirect(h, []byte(`{"tunnel":"aws-1","state":"down","source":"hook\u202eevil\u2066"}`), bearer)
+	serveDirect(h, []byte(`{"version":"4","alerts":[{"status":"firing","labels":{"tunnel":"aws-2"}},{"status":"firing","labels":{"alertname":"x\u202ey"}}]}`), bearer)
+	serveDirect(h, []byte(`{"tunnel":"aws\u202e-1","state":"down"}`), bearer)
+	evs := rec.take()
+	if len(evs) != 2 {
+		t.Fatalf("events %+v, want 2 (the id with U+202E refused)", evs)
+	}
+	for _, ev := range evs {
+		if strings.ContainsAny(ev.Source+ev.Tunnel, "\u202e\u2066") {
+			t.Errorf("event %+q carries a format character", ev)
+		}
+	}
+	for _, l := range logs.Lines() {
+		if strings.ContainsAny(l, "\u202e\u2066") {
+			t.Errorf("log line carries a format character: %+q", l)
+		}
+	}
+	if len(logs.Lines()) == 0 {
+		t.Fatal("nothing logged: the test proves nothing")
 	}
 }

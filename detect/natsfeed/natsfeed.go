@@ -3,6 +3,10 @@
 // probes) Publishes the event, and every application instance Subscribes
 // with its pools as the Notifier.
 //
+// Open the connection with Connect (reconnect settings for a feed, log
+// lines that carry no credentials, and no printing to stderr), then
+// Publish or Subscribe on it.
+//
 // It is a separate package so that only programs that ask for NATS compile
 // the client (github.com/nats-io/nats.go); nothing else in detect imports it.
 //

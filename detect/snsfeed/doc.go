@@ -98,8 +98,13 @@
 // message. Let only the alarms publish (a topic policy for the
 // cloudwatch.amazonaws.com service principal, and no IAM grant of
 // sns:Publish on the topic; examples/awsvpn has one). A captured message
-// can be replayed until MaxAge and while its MessageId is still
-// remembered (SeenIDs); TLS keeps messages from being captured.
+// is refused as a duplicate while its MessageId is remembered (SeenIDs),
+// and as expired after MaxAge; in between (after a restart, or once
+// SeenIDs newer messages pushed its id out) it is handled again. A
+// *pool.Pool then refuses it as stale when it is an ALARM older than the
+// last OK the pool applied for the tunnel, or older than EventMaxAge;
+// anything else that gets through is only a hint the pool checks before it
+// cuts work in progress. TLS keeps messages from being captured.
 //
 // Deploy: serve HTTPS with a certificate from a public CA (SNS does not
 // deliver to self-signed endpoints), list exactly your topic ARNs, set the

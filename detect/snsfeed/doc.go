@@ -88,6 +88,10 @@
 // certificate that a signature verified with is kept (CertCacheSize of
 // them), so forged messages cannot push a genuine certificate out; a
 // fetched certificate that verified nothing is forgotten after the minute.
+// Until a certificate has verified a signature (the first message after
+// start, or after AWS rotates its certificate), forged messages naming
+// slow URLs can hold the 4 fetch slots, and a genuine message that needs
+// a fetch then gets a 503, which SNS retries.
 // Answers to refused requests speak only of the request: a 503 or 502 says
 // only that a fetch failed, with the details (resolver and socket
 // addresses in a DNS error) in the log.

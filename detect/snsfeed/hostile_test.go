@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +208,66 @@ func TestNewRefusesTypedNilNotifier(t *testing.T) {
 	_, err := New(Config{Notifier: p, Topics: []string{testTopic}, Tunnels: map[string]string{"a": "b"}})
 	if err == nil || !strings.Contains(err.Error(), "Notifier is nil") {
 		t.Fatalf("typed nil: %v", err)
+	}
+}
+
+// Issue 22 item 3: with a certificate host that hangs, 2 of 5 genuine
+// messages got 503 (the 4 fetch slots were held). Once a genuine
+// certificate has verified a signature it needs no fetch: forged messages
+// naming hanging URLs from 9 sources, holding every slot, do not delay
+// genuine deliveries. (Before the first verification, the first genuine
+// message can still wait for a slot and get 503, which SNS retries; see
+// the package doc.) This is a guard, not a reproduction: main served a
+// cached certificate without a fetch too, as long as forged traffic had
+// not evicted it (TestForgedRequestsNeverEvictAVerifiedCertificate).
+func TestHangingCertificateHostsDoNotDelayGenuineMessages(t *testing.T) {
+	release := make(chan struct{})
+	var hanging atomic.Int32
+	r := newRig(t, func(c *Config) {
+		c.FetchTimeout = 10 * time.Second
+		inner := c.Fetch
+		c.Fetch = func(ctx context.Context, u string) ([]byte, error) {
+			if strings.Contains(u, "dead") {
+				hanging.Add(1)
+				defer hanging.Add(-1)
+				select {
+				case <-release:
+				case <-ctx.Done():
+				}
+				return nil, errors.New("hung")
+			}
+			return inner(ctx, u)
+		}
+	})
+	if rec := r.send(notification(alarmJSON("ALARM", "2026-03-14T11:59:57+0000"))); rec.Code != http.StatusOK {
+		t.Fatalf("genuine: %d %s", rec.Code, rec.Body)
+	}
+	done := make(chan struct{})
+	for i := range 9 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			u := fmt.Sprintf("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-%xdead.pem", i)
+			r.postFrom(forged(u, fmt.Sprint("h", i)), fmt.Sprintf("198.51.100.%d:4000", i))
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for hanging.Load() < maxFetches && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := hanging.Load(); n != maxFetches {
+		t.Fatalf("%d fetches hanging, want all %d slots held", n, maxFetches)
+	}
+	for i := range 5 {
+		m := notification(alarmJSON("OK", "2026-03-14T11:59:58+0000")).with("MessageId", fmt.Sprint("g", i))
+		if rec := r.send(m); rec.Code != http.StatusOK {
+			t.Errorf("genuine message %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	if n := r.fetch.count(testCertURL); n != 1 {
+		t.Errorf("the genuine certificate was fetched %d times, want 1", n)
+	}
+	close(release)
+	for range 9 {
+		<-done
 	}
 }

@@ -145,7 +145,9 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, fmt.Sprintf("body larger than %d bytes", MaxBody))
 			return
 		}
-		w.fail(rw, r, http.StatusBadRequest, &w.rejected, fmt.Sprintf("reading body: %v", err))
+		// The error may name sockets ("read tcp 10.0.0.2:443->…: i/o
+		// timeout"): for the log, not for the client.
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "reading the body failed", "err", err.Error())
 		return
 	}
 	checkSig := !bearer && signed && len(w.cfg.HMACKey) > 0

@@ -1,6 +1,7 @@
 package webhookfeed
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -167,5 +168,33 @@ func TestNoFormatCharactersReachLogsOrEvents(t *testing.T) {
 	}
 	if len(logs.Lines()) == 0 {
 		t.Fatal("nothing logged: the test proves nothing")
+	}
+}
+
+type failingBody struct{}
+
+func (failingBody) Read([]byte) (int, error) {
+	return 0, errors.New("read tcp 10.0.0.2:443->198.51.100.7:5555: i/o timeout")
+}
+
+// Issue 22 item 7: an error body quoted the read error, which names the
+// listener's and the client's socket addresses. Now it is a fixed text,
+// and the detail is logged.
+func TestReadErrorBodyNamesNoSocket(t *testing.T) {
+	logger, logs := feedtest.NewLogger()
+	h, err := New(Config{Notifier: &recorder{}, Token: testToken, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", failingBody{})
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	rw := httptest.NewRecorder()
+	h.ServeHTTP(rw, req)
+	if rw.Code != http.StatusBadRequest || strings.Contains(rw.Body.String(), "10.0.0.2") || strings.Contains(rw.Body.String(), "tcp") {
+		t.Errorf("%d %q: want 400 without socket text", rw.Code, rw.Body)
+	}
+	if !strings.Contains(strings.Join(logs.Lines(), "\n"), "10.0.0.2:443") {
+		t.Errorf("the log lost the detail: %q", logs.Lines())
 	}
 }

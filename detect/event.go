@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // State is what a tunnel-state event says about the path.
@@ -89,7 +90,10 @@ var ErrInvalidEvent = errors.New("detect: invalid event")
 const maxTunnelLen = 256
 
 // Validate reports whether e can be acted on: a known State and a
-// reasonable tunnel id.
+// reasonable tunnel id (1 to 256 bytes, no control character, no Unicode
+// format character: a bidi override such as U+202E in an id would
+// reorder the log lines it is printed in, and a zero-width one would make
+// two ids that look the same differ).
 func (e Event) Validate() error {
 	if !e.State.valid() {
 		return fmt.Errorf("%w: state %d is not down, up or rekey", ErrInvalidEvent, int(e.State))
@@ -103,6 +107,9 @@ func (e Event) Validate() error {
 	for _, r := range e.Tunnel {
 		if r < 0x20 || r == 0x7f {
 			return fmt.Errorf("%w: tunnel id has a control character", ErrInvalidEvent)
+		}
+		if unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("%w: tunnel id has a Unicode format character (U+%04X)", ErrInvalidEvent, r)
 		}
 	}
 	return nil

@@ -3,6 +3,10 @@
 // probes) Publishes the event, and every application instance Subscribes
 // with its pools as the Notifier.
 //
+// Open the connection with Connect (reconnect settings for a feed, log
+// lines that carry no credentials, and no printing to stderr), then
+// Publish or Subscribe on it.
+//
 // It is a separate package so that only programs that ask for NATS compile
 // the client (github.com/nats-io/nats.go); nothing else in detect imports it.
 //
@@ -40,14 +44,22 @@
 //     nats.ClientCert), so they and the events cannot be read or forged on
 //     the path.
 //   - MaxAge bounds how old a message may be when it arrives, so a
-//     recorded event replayed later is dropped; within MaxAge a replay is
-//     delivered again. A *pool.Pool ignores an event whose At is older
-//     than the last one it applied for the tunnel, so publish events with
-//     At set: a replayed Down then cannot undo a later Up.
+//     recorded event replayed later is dropped; within MaxAge, a message
+//     whose bytes the Subscription already saw (a capture published
+//     again) is dropped too (Stats.Repeated; the last 4096 messages are
+//     remembered).
+//   - Every event goes through detect.Accept. A *pool.Pool refuses, as
+//     stale, a Down whose At is before the last Up it applied for the
+//     tunnel, and events older than its EventMaxAge; so publish events
+//     with At set. What a publisher can still send (a fresh Down, with
+//     new bytes) is only a hint to the pool, which checks the path itself
+//     before it cuts any work in progress.
+//   - Tunnel ids with control or Unicode format characters (bidi
+//     overrides) are invalid; source names lose them.
 //
 // Bad messages are counted in Stats and logged at most once a second per
 // reason. Credentials in a server URL never appear in Connect's errors,
-// in what they wrap, nor in its log lines.
+// in what they wrap, nor in its log lines (see Connect).
 package natsfeed
 
 import (
@@ -90,7 +102,20 @@ type wireEvent struct {
 // fails; add nats.RetryOnFailedConnect(true) to start disconnected instead.
 //
 // Credentials in url (user:password@, token@) never appear in its errors,
-// in anything they wrap, nor in what it logs.
+// in anything they wrap, nor in what it logs: when url holds a '@', the
+// client's error texts (which quote URLs, whole or in pieces) are withheld
+// and replaced by constants (the client's sentinel errors, which
+// errors.Is still matches, an errno, "timeout"), and the URL list is
+// shown with everything from "://" to its last '@' as "xxxxx". Pass
+// credentials with nats.UserInfo or nats.Token instead to keep the
+// client's full error texts.
+//
+// Use Connect rather than a plain nats.Connect: without an ErrorHandler,
+// the client prints every asynchronous error to stderr (a flood of bad
+// messages made it print 3423 lines in 2 s). With a connection of your
+// own, install nats.ErrorHandler, nats.DisconnectErrHandler and
+// nats.ReconnectHandler that log through a rate-limited logger, or do
+// nothing.
 func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -110,7 +135,9 @@ func Connect(url string, logger *slog.Logger, opts ...nats.Option) (*nats.Conn, 
 			logger.Warn("natsfeed: disconnected", "err", red.err(err))
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			logger.Info("natsfeed: reconnected", "url", nc.ConnectedUrlRedacted())
+			// Not ConnectedUrlRedacted: it hides a password but shows a
+			// token (the URL's user name) whole.
+			logger.Info("natsfeed: reconnected", "server", nc.ConnectedAddr())
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 			subj := ""
@@ -171,17 +198,21 @@ type Options struct {
 // Stats are a Subscription's counters.
 type Stats struct {
 	Received uint64 // messages handed to us by the client
-	Events   uint64 // events delivered to the Notifier
+	Events   uint64 // events the Notifier took
+	Refused  uint64 // events the Notifier refused (detect.Accept: too old, stale, not its tunnel)
 	Stale    uint64 // older (or newer) than MaxAge
+	Repeated uint64 // the same bytes again within MaxAge: a replay, dropped
 	Invalid  uint64 // not JSON, wrong version, bad state or tunnel, too big
 	// SlowConsumerDropped counts messages the nats client dropped because
 	// the Notifier did not keep up (pending limit 4096 messages / 4 MiB).
 	SlowConsumerDropped uint64
 }
 
-// Subscription delivers events received on a subject to a Notifier. The
-// Notifier is called from the nats client's goroutine for this
-// subscription, one event at a time, in publish order per publisher.
+// Subscription delivers events received on a subject to a Notifier,
+// through detect.Accept (an Acceptor's refusals are counted in
+// Stats.Refused). The Notifier is called from the nats client's goroutine
+// for this subscription, one event at a time, in publish order per
+// publisher.
 type Subscription struct {
 	sub      *nats.Subscription
 	notifier detect.Notifier
@@ -189,7 +220,8 @@ type Subscription struct {
 	now      func() time.Time
 	log      *feedkit.RateLog
 
-	received, events, stale, invalid atomic.Uint64
+	received, events, refused, stale, repeated, invalid atomic.Uint64
+	seen                                                *seenSet // touched only by handle, under the client's one goroutine per subscription
 
 	mu     sync.RWMutex // protects closed; held (read) while a message is handled
 	closed bool
@@ -205,7 +237,10 @@ func Subscribe(nc *nats.Conn, subject string, n detect.Notifier, opts Options) (
 	if n == nil {
 		return nil, errors.New("natsfeed: Subscribe: nil Notifier")
 	}
-	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now}
+	if feedkit.IsNil(n) {
+		return nil, fmt.Errorf("natsfeed: Subscribe: nil Notifier (%T)", n)
+	}
+	s := &Subscription{notifier: n, maxAge: opts.MaxAge, now: opts.Now, seen: newSeenSet(maxSeen)}
 	if s.maxAge == 0 {
 		s.maxAge = 30 * time.Second
 	}
@@ -252,8 +287,27 @@ func (s *Subscription) handle(m *nats.Msg) {
 			return
 		}
 	}
+	// A captured message published again carries the same bytes (its
+	// "sent" included): within MaxAge, it is dropped here. Beyond MaxAge
+	// it is stale. A replay with fresh bytes needs publish permission.
+	if !s.seen.add(m.Data, s.now(), ev.sent, s.maxAge) {
+		s.repeated.Add(1)
+		s.log.Log(slog.LevelWarn, "repeated", "natsfeed: repeated message ignored", "subject", m.Subject, "event", ev.Event.String())
+		return
+	}
+	if _, ok := s.notifier.(detect.Acceptor); !ok {
+		// A plain Notifier takes everything: counted before the call,
+		// so Stats already shows the event when the Notifier sees it.
+		s.events.Add(1)
+		s.notifier.Notify(ev.Event)
+		return
+	}
+	if err := detect.Accept(s.notifier, ev.Event); err != nil {
+		s.refused.Add(1)
+		s.log.Log(slog.LevelInfo, "refused", "natsfeed: event not taken by the receiver", "subject", m.Subject, "event", ev.Event.String(), "err", err)
+		return
+	}
 	s.events.Add(1)
-	s.notifier.Notify(ev.Event)
 }
 
 type decoded struct {
@@ -287,7 +341,10 @@ func decode(data []byte) (decoded, error) {
 
 // Stats returns the counters.
 func (s *Subscription) Stats() Stats {
-	st := Stats{Received: s.received.Load(), Events: s.events.Load(), Stale: s.stale.Load(), Invalid: s.invalid.Load()}
+	st := Stats{
+		Received: s.received.Load(), Events: s.events.Load(), Refused: s.refused.Load(),
+		Stale: s.stale.Load(), Repeated: s.repeated.Load(), Invalid: s.invalid.Load(),
+	}
 	if d, err := s.sub.Dropped(); err == nil && d > 0 {
 		st.SlowConsumerDropped = uint64(d)
 	}

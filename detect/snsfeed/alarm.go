@@ -30,8 +30,10 @@ type alarm struct {
 
 // maxFutureChange is how far a StateChangeTime may lie after the envelope
 // Timestamp. CloudWatch publishes after the change, so only clock jitter
-// puts it later; a far-future time would make the pool treat every later
-// event for the tunnel as out of order.
+// puts it later. A *pool.Pool refuses a Down dated before the last Up it
+// applied for the tunnel as stale, and refuses future-dated events; a
+// far-future StateChangeTime is refused here first, so that the At the
+// pool compares is the alarm's own.
 const maxFutureChange = time.Minute
 
 // decision is what an authentic alarm notification leads to: an event, or

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Defaults of the Config fields, used when a field is 0.
@@ -67,7 +68,8 @@ type Config struct {
 	// verified HTTPS from an SNS host (see the package doc).
 	Roots *x509.CertPool
 
-	// CertCacheSize bounds how many signing certificates are kept, by URL.
+	// CertCacheSize bounds how many signing certificates are kept, by
+	// normalized URL; only certificates a signature verified with count.
 	// 0 means DefaultCertCacheSize (16). Negative is an error.
 	CertCacheSize int
 
@@ -134,8 +136,8 @@ type settings struct {
 }
 
 func (c Config) settings() (*settings, error) {
-	if c.Notifier == nil {
-		return nil, errors.New("snsfeed: Config.Notifier is nil")
+	if feedkit.IsNil(c.Notifier) { // a (*pool.Pool)(nil) too: it would panic on the first event
+		return nil, fmt.Errorf("snsfeed: Config.Notifier is nil (%T)", c.Notifier)
 	}
 	if len(c.Topics) == 0 {
 		return nil, errors.New("snsfeed: Config.Topics is empty (list the SNS topic ARNs to accept)")

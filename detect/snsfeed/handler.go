@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
@@ -19,11 +20,12 @@ import (
 // SubscribeURLs (bounded by Config.FetchTimeout each).
 //
 // Responses: 200 for every authentic message, with a one-line text body
-// saying what was done (event, ignored, duplicate, confirmed); 405, 415,
+// saying what was done (event, not taken, ignored, duplicate, confirmed); 405, 415,
 // 413, 400 and 403 for refused requests (SNS does not retry a 4xx); 503
 // when the signing certificate could not be fetched and 502 when a
 // confirmation failed (SNS retries those). Error bodies are one short
-// line of printable ASCII. See Stats for the counters.
+// line of printable ASCII; a 5xx's is a fixed text (the details are
+// logged). See Stats for the counters.
 type Handler struct {
 	s    *settings
 	v    *verifier
@@ -78,7 +80,7 @@ func (h *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		h.c.rejected[rej.reason].Add(1)
 		h.rlog.Log(slog.LevelWarn, rej.reason.String(), "snsfeed: request refused",
 			"status", rej.code, "reason", rej.reason.String(), "detail", rej.msg, "remote", r.RemoteAddr)
-		reply(rw, rej.code, rej.msg)
+		reply(rw, rej.code, rej.publicText())
 	}
 }
 
@@ -121,7 +123,7 @@ func (h *Handler) serve(rw http.ResponseWriter, r *http.Request) *rejection {
 				quote(e.Timestamp), age.Round(time.Second), h.s.MaxAge)
 		}
 	}
-	if rej := h.v.verify(r.Context(), e); rej != nil {
+	if rej := h.v.verify(r.Context(), e, sourceOf(r.RemoteAddr)); rej != nil {
 		return rej
 	}
 	// The message is authentic from here on.
@@ -170,9 +172,21 @@ func (h *Handler) handle(ctx context.Context, rw http.ResponseWriter, e *envelop
 			reply(rw, http.StatusOK, "ignored: "+d.why)
 			return nil
 		}
+		// The receiver's verdict decides the answer (detect.Accept): a
+		// *pool.Pool refuses an event older than its EventMaxAge (2
+		// minutes by default, measured on At, the alarm's
+		// StateChangeTime), a Down dated before the last Up it applied,
+		// and tunnels it does not serve. Such an event is not "event",
+		// and not a 5xx either: SNS would retry it, and every retry would
+		// be older still. It is a 200 saying "not taken", so SNS stops.
+		if err := detect.Accept(h.s.Notifier, d.ev); err != nil {
+			h.c.refused.Add(1)
+			h.rlog.Log(slog.LevelWarn, "refused", "snsfeed: event not taken by the receiver", "event", d.ev.String(), "at", d.ev.At, "err", err)
+			reply(rw, http.StatusOK, "not taken: "+d.ev.String()+": "+err.Error())
+			return nil
+		}
 		h.c.events.Add(1)
 		h.s.Logger.Info("snsfeed: event", "tunnel", d.ev.Tunnel, "state", d.ev.State.String(), "at", d.ev.At, "source", d.ev.Source)
-		h.s.Notifier.Notify(d.ev)
 		reply(rw, http.StatusOK, "event: "+d.ev.String())
 	}
 	return nil

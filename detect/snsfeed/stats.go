@@ -46,7 +46,8 @@ func (r Reason) String() string {
 // Stats are a Handler's counters since New.
 type Stats struct {
 	Received      uint64            // requests
-	Events        uint64            // events delivered to the Notifier
+	Events        uint64            // events the Notifier took
+	Refused       uint64            // authentic alarms whose event the Notifier refused (answered 200 "not taken")
 	Ignored       uint64            // authentic alarms without an event: INSUFFICIENT_DATA, another metric, an alarm that fires on "up"
 	Unmapped      uint64            // authentic TunnelState alarms that Config.Tunnels maps to no tunnel
 	Duplicates    uint64            // redeliveries of a MessageId already handled (answered 200, no event)
@@ -65,13 +66,13 @@ func (s Stats) RejectedTotal() uint64 {
 }
 
 type counters struct {
-	received, events, ignored, unmapped, duplicates, confirmations, unsubscribes atomic.Uint64
-	rejected                                                                     [numReasons]atomic.Uint64
+	received, events, refused, ignored, unmapped, duplicates, confirmations, unsubscribes atomic.Uint64
+	rejected                                                                              [numReasons]atomic.Uint64
 }
 
 func (c *counters) stats() Stats {
 	s := Stats{
-		Received: c.received.Load(), Events: c.events.Load(), Ignored: c.ignored.Load(),
+		Received: c.received.Load(), Events: c.events.Load(), Refused: c.refused.Load(), Ignored: c.ignored.Load(),
 		Unmapped: c.unmapped.Load(), Duplicates: c.duplicates.Load(),
 		Confirmations: c.confirmations.Load(), Unsubscribes: c.unsubscribes.Load(),
 		Rejected: map[Reason]uint64{},
@@ -90,6 +91,22 @@ type rejection struct {
 	reason Reason
 	code   int
 	msg    string
+	forget bool // a certificate fetch that never started: not remembered as its URL's result
+}
+
+// publicText is what the response body says: msg for a 4xx, which speaks
+// of the request itself, and a fixed line for a 5xx, whose details (a
+// resolver's error, socket addresses) are for the log only.
+func (r *rejection) publicText() string {
+	switch {
+	case r.code < 500:
+		return r.msg
+	case r.reason == ReasonCertFetch:
+		return "the signing certificate could not be fetched; try again later"
+	case r.reason == ReasonConfirm:
+		return "the subscription could not be confirmed; try again later"
+	}
+	return "temporary failure; try again later"
 }
 
 func (r *rejection) Error() string { return r.msg }

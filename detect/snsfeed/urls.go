@@ -3,6 +3,7 @@ package snsfeed
 import (
 	"errors"
 	"net/url"
+	"path"
 	"strings"
 )
 
@@ -43,17 +44,46 @@ func (s *settings) checkURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkCertURL also wants a query-less path ending in ".pem", as SNS serves
-// them (/SimpleNotificationService-<hex>.pem).
-func (s *settings) checkCertURL(raw string) error {
+// checkCertURL also wants the path SNS serves its certificates at,
+// /SimpleNotificationService-<hex>.pem with no query (on an emulator's
+// host, any clean path ending in ".pem"), and returns the URL normalized
+// (lower-case host, no default port): the key of the certificate caches,
+// and what is fetched. Any other path on an SNS host is refused: it is
+// not where SNS publishes signing certificates.
+func (s *settings) checkCertURL(raw string) (string, error) {
 	u, err := s.checkURL(raw)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if u.RawQuery != "" || !strings.HasSuffix(u.Path, ".pem") {
-		return errors.New("path is not a .pem file")
+	if u.RawQuery != "" || u.ForceQuery {
+		return "", errors.New("path is not a .pem file")
 	}
-	return nil
+	if u.RawPath != "" && u.RawPath != u.Path {
+		return "", errors.New("path has escapes")
+	}
+	host := strings.ToLower(u.Host)
+	if s.hosts[host] {
+		if !strings.HasSuffix(u.Path, ".pem") || path.Clean(u.Path) != u.Path {
+			return "", errors.New("path is not a .pem file")
+		}
+	} else if !snsCertPath(u.Path) {
+		return "", errors.New("path is not /SimpleNotificationService-<hex>.pem")
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: host, Path: u.Path}).String(), nil
+}
+
+// snsCertPath reports whether p is /SimpleNotificationService-<hex>.pem,
+// with 1 to 64 lower-case hex digits (SNS uses 32).
+func snsCertPath(p string) bool {
+	hex, ok := strings.CutPrefix(p, "/SimpleNotificationService-")
+	if !ok {
+		return false
+	}
+	hex, ok = strings.CutSuffix(hex, ".pem")
+	if !ok || len(hex) == 0 || len(hex) > 64 {
+		return false
+	}
+	return !strings.ContainsFunc(hex, func(r rune) bool { return (r < '0' || r > '9') && (r < 'a' || r > 'f') })
 }
 
 // checkSubscribeURL also wants the ConfirmSubscription action for the

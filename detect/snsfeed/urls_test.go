@@ -67,10 +67,12 @@ func TestCheckURLs(t *testing.T) {
 		{"", false, false},
 	}
 	for _, c := range certs {
-		if got := prod.checkCertURL(c.url) == nil; got != c.prod {
+		if _, err := prod.checkCertURL(c.url); (err == nil) != c.prod {
+			got := err == nil
 			t.Errorf("production checkCertURL(%q) ok = %v, want %v", c.url, got, c.prod)
 		}
-		if got := emu.checkCertURL(c.url) == nil; got != c.emul {
+		if _, err := emu.checkCertURL(c.url); (err == nil) != c.emul {
+			got := err == nil
 			t.Errorf("emulator checkCertURL(%q) ok = %v, want %v", c.url, got, c.emul)
 		}
 	}

@@ -1,6 +1,7 @@
 package snsfeed
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rsa"
@@ -21,21 +22,25 @@ const maxFetches = 4
 // minRSABits is the smallest signing key accepted (SNS uses 2048).
 const minRSABits = 2048
 
+// errNoFetchSlot: maxFetches fetches were running for all of FetchTimeout.
+var errNoFetchSlot = errors.New("too many certificate fetches in progress")
+
 // verifier checks an envelope's signature against the certificate its
 // SigningCertURL serves.
 type verifier struct {
 	s     *settings
-	certs *certCache
+	certs *certStore
 	sem   chan struct{}
 }
 
 func newVerifier(s *settings) *verifier {
-	return &verifier{s: s, certs: newCertCache(s.CertCacheSize), sem: make(chan struct{}, maxFetches)}
+	return &verifier{s: s, certs: newCertStore(s.CertCacheSize, s.Now), sem: make(chan struct{}, maxFetches)}
 }
 
 // verify returns nil when e is signed by the certificate at its
-// SigningCertURL, which must be on an SNS host.
-func (v *verifier) verify(ctx context.Context, e *envelope) *rejection {
+// SigningCertURL, which must be on an SNS host. source (the peer's
+// address) is charged for a fetch, if one is needed.
+func (v *verifier) verify(ctx context.Context, e *envelope, source string) *rejection {
 	var (
 		hash   crypto.Hash
 		digest []byte
@@ -54,42 +59,63 @@ func (v *verifier) verify(ctx context.Context, e *envelope) *rejection {
 	if e.SignatureVersion == "1" && v.s.MinSignatureVersion > 1 {
 		return reject(ReasonSignatureVersion, http.StatusBadRequest, "SignatureVersion 1 refused (Config.MinSignatureVersion is 2)")
 	}
-	if err := v.s.checkCertURL(e.SigningCertURL); err != nil {
+	key, err := v.s.checkCertURL(e.SigningCertURL)
+	if err != nil {
 		return reject(ReasonCertURL, http.StatusForbidden, "SigningCertURL %s refused: %v", quote(redactURL(e.SigningCertURL)), err)
 	}
 	sig, err := base64.StdEncoding.DecodeString(e.Signature)
 	if err != nil {
 		return reject(ReasonSignature, http.StatusForbidden, "Signature is not base64")
 	}
-	cert, rej := v.cert(ctx, e.SigningCertURL)
+	check := func(cert *x509.Certificate) *rejection {
+		if rej := v.validNow(cert); rej != nil {
+			return rej
+		}
+		if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), hash, digest, sig); err != nil {
+			return reject(ReasonSignature, http.StatusForbidden, "signature does not verify")
+		}
+		return nil
+	}
+	if cert, ok := v.certs.verifiedCert(key); ok {
+		return check(cert)
+	}
+	cert, rej := v.certs.candidate(ctx, key, source, func() (*x509.Certificate, *rejection) { return v.load(key) })
 	if rej != nil {
 		return rej
 	}
-	if err := rsa.VerifyPKCS1v15(cert.PublicKey.(*rsa.PublicKey), hash, digest, sig); err != nil {
-		return reject(ReasonSignature, http.StatusForbidden, "signature does not verify")
+	if rej := check(cert); rej != nil {
+		return rej
+	}
+	v.certs.promote(key, cert)
+	return nil
+}
+
+// validNow refuses a certificate outside its validity period.
+func (v *verifier) validNow(cert *x509.Certificate) *rejection {
+	if v.s.Emulator != nil && v.s.Emulator.IgnoreCertExpiry {
+		return nil
+	}
+	if now := v.s.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
+		return reject(ReasonCert, http.StatusForbidden, "signing certificate is not valid now (valid %s to %s)",
+			cert.NotBefore.UTC().Format("2006-01-02T15:04:05Z"), cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	return nil
 }
 
-// cert returns the certificate at url, from the cache or fetched, if it
-// is valid now.
-func (v *verifier) cert(ctx context.Context, url string) (*x509.Certificate, *rejection) {
-	cert, ok := v.certs.get(url)
-	if !ok {
-		body, err := v.fetch(ctx, url)
-		if err != nil {
-			return nil, reject(ReasonCertFetch, http.StatusServiceUnavailable, "fetching the signing certificate: %v", err)
-		}
-		if cert, err = v.parse(body); err != nil {
-			return nil, reject(ReasonCert, http.StatusForbidden, "signing certificate: %v", err)
-		}
-		v.certs.put(url, cert)
+// load fetches and parses the certificate at url. The fetch does not end
+// with the request that started it (a client that hangs up must not
+// leave a failure for the genuine messages that wait on it); it is
+// bounded by FetchTimeout.
+func (v *verifier) load(url string) (*x509.Certificate, *rejection) {
+	body, err := v.fetch(context.Background(), url)
+	if err != nil {
+		rej := reject(ReasonCertFetch, http.StatusServiceUnavailable, "fetching the signing certificate: %v", err)
+		rej.forget = errors.Is(err, errNoFetchSlot)
+		return nil, rej
 	}
-	if v.s.Emulator == nil || !v.s.Emulator.IgnoreCertExpiry {
-		if now := v.s.Now(); now.Before(cert.NotBefore) || now.After(cert.NotAfter) {
-			return nil, reject(ReasonCert, http.StatusForbidden, "signing certificate is not valid now (valid %s to %s)",
-				cert.NotBefore.UTC().Format("2006-01-02T15:04:05Z"), cert.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
-		}
+	cert, err := v.parse(body)
+	if err != nil {
+		return nil, reject(ReasonCert, http.StatusForbidden, "signing certificate: %v", err)
 	}
 	return cert, nil
 }
@@ -102,7 +128,7 @@ func (v *verifier) fetch(ctx context.Context, url string) ([]byte, error) {
 	case v.sem <- struct{}{}:
 		defer func() { <-v.sem }()
 	case <-ctx.Done():
-		return nil, errors.New("too many certificate fetches in progress")
+		return nil, errNoFetchSlot
 	}
 	body, err := v.s.Fetch(ctx, url)
 	if err == nil && len(body) > maxFetchBody {
@@ -113,23 +139,31 @@ func (v *verifier) fetch(ctx context.Context, url string) ([]byte, error) {
 
 // parse reads a PEM certificate (the leaf first, then any intermediates),
 // wants an RSA key of at least minRSABits, and checks the chain when
-// Config.Roots is set.
+// Config.Roots is set. The body must be PEM CERTIFICATE blocks and
+// whitespace only: pem.Decode skips any text before a block, so a
+// response that merely contains a certificate somewhere (an error page, a
+// file of another kind) is refused.
 func (v *verifier) parse(body []byte) (*x509.Certificate, error) {
 	var certs []*x509.Certificate
-	for rest := body; ; {
+	rest := bytes.TrimSpace(body)
+	for len(rest) > 0 {
+		if !bytes.HasPrefix(rest, []byte("-----BEGIN ")) {
+			return nil, errors.New("response is not only PEM certificates")
+		}
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
 		if b == nil {
-			break
+			return nil, errors.New("response is not only PEM certificates")
 		}
-		if b.Type != "CERTIFICATE" {
-			continue
+		if b.Type != "CERTIFICATE" || len(b.Headers) > 0 {
+			return nil, errors.New("response holds a PEM block that is not a certificate")
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
 			return nil, errors.New("not a valid X.509 certificate")
 		}
 		certs = append(certs, c)
+		rest = bytes.TrimSpace(rest)
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("no PEM certificate in the response")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // Config configures a Receiver. Only Notifier and Rules are required; for
@@ -68,8 +69,8 @@ const (
 
 // check validates c and fills in the defaults.
 func (c Config) check() (Config, error) {
-	if c.Notifier == nil {
-		return c, errors.New("syslogfeed: Config.Notifier is nil")
+	if feedkit.IsNil(c.Notifier) { // a (*pool.Pool)(nil) too: it would panic on the first event
+		return c, fmt.Errorf("syslogfeed: Config.Notifier is nil (%T)", c.Notifier)
 	}
 	if len(c.Rules) == 0 {
 		return c, errors.New("syslogfeed: Config.Rules is empty (use packs, e.g. syslogfeed.StrongSwan().Rules)")
@@ -109,9 +110,10 @@ func (c Config) check() (Config, error) {
 // Stats are a Receiver's counters since New.
 type Stats struct {
 	Received  uint64 // messages read (UDP datagram lines, TCP frames)
-	Events    uint64 // events handed to the Notifier
+	Events    uint64 // events the Notifier took
+	Refused   uint64 // events the Notifier refused (detect.Accept: too old, stale, not its tunnel)
 	Ignored   uint64 // messages no rule turned into an event
-	Dropped   uint64 // too long, queue full, source not in AllowFrom
+	Dropped   uint64 // too long, queue full, source not in AllowFrom, TLS handshake failed or found no slot
 	Malformed uint64 // bad syslog header, bad framing, invalid event
 
 	Conns      uint64 // TCP connections admitted

@@ -29,9 +29,15 @@
 //		MinVersion:   tls.VersionTLS12,
 //	}))
 //
-// The handshake runs under IdleTimeout; a client without a valid
-// certificate is closed, counted as Dropped and logged ("TLS handshake
-// failed"). On the sending side, rsyslog's omfwd does this with its gtls
+// A connection counts against MaxConns and MaxConnsPerSource only once
+// its handshake is done, so clients without a certificate never take a
+// router's place. Handshakes have their own bound: at most 2 at a time
+// per source address and MaxConns in all, each finished within 5 s (or
+// IdleTimeout, if shorter); a connection that finds no free handshake
+// slot is closed at once. A client without a valid certificate is
+// closed, counted as Dropped and logged ("TLS handshake failed"). An
+// attacker with more than MaxConns/2 addresses can still fill every
+// handshake slot, delaying a router's reconnect by up to 5 s at a time. On the sending side, rsyslog's omfwd does this with its gtls
 // or ossl stream driver (StreamDriverMode="1", and StreamDriverAuthMode
 // "x509/name" to check the receiver's certificate) and octet-counted
 // framing, as RFC 5425 asks; this package's own tests use Go's TLS client.
@@ -55,12 +61,25 @@
 //     receive at that address) but not authentication either.
 //
 // Whatever reaches the socket cannot exhaust the receiver: lines, frames,
-// connections (MaxConns, MaxConnsPerSource, IdleTimeout with eviction of
-// the idlest connection) and the event queue are bounded; bad input is
+// connections (MaxConns, MaxConnsPerSource, IdleTimeout with eviction to
+// make room: first connections that never sent a message, then those
+// whose messages were no event, and those that delivered an event (a
+// router) last, the idlest first within each) and the event queue are
+// bounded; bad input is
 // dropped, counted in Stats and logged at most once a second per reason;
 // accept errors such as EMFILE are waited out. A flood of well-formed
 // Down lines from a source that is let in is still a flood of Downs: only
 // authentication (TLS with client certificates) stops that.
+//
+// Events go to the Notifier through detect.Accept: a *pool.Pool refuses
+// events older than its EventMaxAge, a Down dated before the last Up it
+// applied for the tunnel, and tunnels it does not serve (Stats.Refused).
+// Syslog has no answer to send, so a refusal is only counted and logged.
+// Each event's At is the receive time (router clocks are often wrong), so
+// a Down replayed later is dated later too: the pool's stale check cannot
+// tell it from a new one, and what protects against it is who can reach
+// the socket (above) and the pool checking the path itself before it
+// cuts work in progress.
 //
 // Bad input never produces an event and never panics.
 package syslogfeed

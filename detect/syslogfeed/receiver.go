@@ -51,9 +51,11 @@ type Receiver struct {
 	connsMu             sync.Mutex // protects following fields
 	conns               map[*tcpConn]struct{}
 	perSrc              map[netip.Addr]int
+	shaking             map[netip.Addr]int // TLS handshakes in progress, by source
+	shakingTotal        int
 
-	received, events, ignored, dropped, malformed  atomic.Uint64
-	acceptErrors, evicted, idleClosed, connections atomic.Uint64
+	received, events, refused, ignored, dropped, malformed atomic.Uint64
+	acceptErrors, evicted, idleClosed, connections         atomic.Uint64
 
 	mu      sync.Mutex // protects following fields
 	closed  bool
@@ -88,6 +90,7 @@ func New(cfg Config) (*Receiver, error) {
 		perSource: cfg.MaxConnsPerSource,
 		conns:     make(map[*tcpConn]struct{}),
 		perSrc:    make(map[netip.Addr]int),
+		shaking:   make(map[netip.Addr]int),
 		closers:   make(map[io.Closer]struct{}),
 		done:      make(chan struct{}),
 		quit:      make(chan struct{}),
@@ -101,33 +104,34 @@ func New(cfg Config) (*Receiver, error) {
 // Stats returns the counters.
 func (s *Receiver) Stats() Stats {
 	return Stats{
-		Received: s.received.Load(), Events: s.events.Load(), Ignored: s.ignored.Load(),
+		Received: s.received.Load(), Events: s.events.Load(), Refused: s.refused.Load(), Ignored: s.ignored.Load(),
 		Dropped: s.dropped.Load(), Malformed: s.malformed.Load(),
 		Conns: s.connections.Load(), OpenConns: uint64(s.openConns()), Evicted: s.evicted.Load(),
 		IdleClosed: s.idleClosed.Load(), AcceptErrors: s.acceptErrors.Load(),
 	}
 }
 
-// handle parses one message; it never blocks on the Notifier.
-func (s *Receiver) handle(line []byte, addr net.Addr) {
+// handle parses one message; it never blocks on the Notifier. It reports
+// whether the message was an event.
+func (s *Receiver) handle(line []byte, addr net.Addr) bool {
 	if len(trimEOL(line)) == 0 {
-		return
+		return false
 	}
 	ev, ok, err := s.parser.ParseLine(line)
 	switch {
 	case errors.Is(err, ErrLineTooLong):
 		s.drop("line longer than MaxLine", addr)
-		return
+		return false
 	case errors.Is(err, ErrIgnored):
 		s.ignored.Add(1)
 		s.log.Log(slog.LevelWarn, "ignored", "syslog: line ignored", "reason", err.Error(), "from", addrString(addr))
-		return
+		return false
 	case err != nil:
 		s.malformedLine(err, addr)
-		return
+		return false
 	case !ok:
 		s.ignored.Add(1)
-		return
+		return false
 	}
 	ev.At = s.now()
 	if addr != nil {
@@ -135,8 +139,10 @@ func (s *Receiver) handle(line []byte, addr net.Addr) {
 	}
 	select {
 	case s.queue <- ev:
+		return true
 	default:
 		s.drop("event queue full (slow Notifier)", addr)
+		return true // an event all the same: the sender is a router
 	}
 }
 
@@ -145,20 +151,35 @@ func (s *Receiver) deliver() {
 	for {
 		select {
 		case ev := <-s.queue:
-			s.events.Add(1)
-			s.notifier.Notify(ev)
+			s.notify(ev)
 		case <-s.done:
 			for {
 				select {
 				case ev := <-s.queue:
-					s.events.Add(1)
-					s.notifier.Notify(ev)
+					s.notify(ev)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// notify delivers ev through detect.Accept: an Acceptor's refusal (a
+// *pool.Pool's: too old, stale, not its tunnel) is counted in
+// Stats.Refused and logged, rate-limited, not in Stats.Events.
+func (s *Receiver) notify(ev detect.Event) {
+	if _, ok := s.notifier.(detect.Acceptor); !ok {
+		s.events.Add(1) // before the call: Stats shows the event when the Notifier has it
+		s.notifier.Notify(ev)
+		return
+	}
+	if err := detect.Accept(s.notifier, ev); err != nil {
+		s.refused.Add(1)
+		s.log.Log(slog.LevelInfo, "refused", "syslog: event not taken by the receiver", "event", ev.String(), "err", err)
+		return
+	}
+	s.events.Add(1)
 }
 
 // Close closes every socket handed to Serve* and every TCP connection,

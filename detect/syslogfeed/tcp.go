@@ -70,28 +70,78 @@ func (s *Receiver) ServeTCP(ln net.Listener) error {
 		}
 		src, _ := addrIP(c.RemoteAddr())
 		tc := &tcpConn{c: c, src: src, accepted: time.Now()}
-		s.connections.Add(1)
-		for _, v := range s.admit(tc) {
-			s.evicted.Add(1)
-			s.log.Log(slog.LevelInfo, "evicted", "syslog: idle TCP connection closed to make room",
-				"from", addrString(v.c.RemoteAddr()), "for", addrString(c.RemoteAddr()))
-			v.c.Close()
-		}
 		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			defer s.untrack(c)
-			err := s.serveConn(tc)
-			c.Close()
-			s.remove(tc) // before counting: Stats never shows it open and closed
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && !tc.evicted.Load() {
-				s.idleClosed.Add(1)
-				s.log.Log(slog.LevelInfo, "idle", "syslog: TCP connection closed: no message within IdleTimeout",
-					"from", addrString(c.RemoteAddr()), "idle", s.idle)
-			}
-		}()
+		go s.runConn(tc)
 	}
+}
+
+// handshaker is a connection with a handshake to finish (a *tls.Conn);
+// the interface keeps crypto/tls out of programs that serve plain TCP.
+type handshaker interface {
+	HandshakeContext(context.Context) error
+}
+
+// runConn finishes a TLS connection's handshake, admits the connection
+// into the table (evicting the idlest to make room), and serves it.
+//
+// A TLS connection counts against MaxConns and MaxConnsPerSource only
+// once its handshake is done: a client without a certificate never takes
+// a router's place. Until then it holds one of the handshake slots
+// (handshakesPerSource per source address, MaxConns in all), for at most
+// handshakeTimeout; a connection that finds no free slot is closed at
+// once.
+func (s *Receiver) runConn(tc *tcpConn) {
+	defer s.wg.Done()
+	c := tc.c
+	defer s.untrack(c)
+	if h, ok := c.(handshaker); ok {
+		if !s.startHandshake(tc.src) {
+			s.drop("too many TLS handshakes in progress from this source", c.RemoteAddr())
+			c.Close()
+			return
+		}
+		err := s.handshake(c, h, tc)
+		s.endHandshake(tc.src)
+		if err != nil {
+			c.Close()
+			return
+		}
+	}
+	s.connections.Add(1)
+	for _, v := range s.admit(tc) {
+		s.evicted.Add(1)
+		s.log.Log(slog.LevelInfo, "evicted", "syslog: idle TCP connection closed to make room",
+			"from", addrString(v.c.RemoteAddr()), "for", addrString(c.RemoteAddr()))
+		v.c.Close()
+	}
+	err := s.serveConn(tc)
+	c.Close()
+	s.remove(tc) // before counting: Stats never shows it open and closed
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() && !tc.evicted.Load() {
+		s.idleClosed.Add(1)
+		s.log.Log(slog.LevelInfo, "idle", "syslog: TCP connection closed: no message within IdleTimeout",
+			"from", addrString(c.RemoteAddr()), "idle", s.idle)
+	}
+}
+
+// handshake runs a TLS handshake under min(IdleTimeout,
+// handshakeTimeout). A client turned away (no certificate, an unknown CA)
+// is counted as Dropped and logged, rather than just gone.
+func (s *Receiver) handshake(c net.Conn, h handshaker, tc *tcpConn) error {
+	c.SetReadDeadline(tc.accepted.Add(min(s.idle, handshakeTimeout))) // a real clock: a socket deadline
+	err := h.HandshakeContext(context.Background())
+	if err == nil {
+		return nil
+	}
+	s.dropped.Add(1)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.log.Log(slog.LevelInfo, "TLS handshake timeout", "syslog: TLS handshake not finished in time", "from", addrString(c.RemoteAddr()), "limit", min(s.idle, handshakeTimeout))
+	} else {
+		s.log.Log(slog.LevelWarn, "TLS handshake failed", "syslog: TLS handshake failed", "err", err, "from", addrString(c.RemoteAddr()))
+	}
+	return err
 }
 
 // serveConn reads RFC 6587 frames until the connection fails or ends, and
@@ -105,21 +155,6 @@ func (s *Receiver) serveConn(tc *tcpConn) error {
 	c := tc.c
 	addr := c.RemoteAddr()
 	c.SetReadDeadline(tc.accepted.Add(s.idle)) // a real clock: this is a socket deadline
-	// A *tls.Conn (ServeTCP on a tls.NewListener) shakes hands lazily, on
-	// the first read; do it now, bounded by the same deadline, so that a
-	// client turned away (no certificate, an unknown CA) is counted and
-	// logged rather than just gone. The interface keeps crypto/tls out of
-	// programs that serve plain TCP.
-	if h, ok := c.(interface{ HandshakeContext(context.Context) error }); ok {
-		if err := h.HandshakeContext(context.Background()); err != nil {
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				s.dropped.Add(1)
-				s.log.Log(slog.LevelWarn, "TLS handshake failed", "syslog: TLS handshake failed", "err", err, "from", addrString(addr))
-			}
-			return err
-		}
-	}
 	deliver := func(line []byte) {
 		if len(trimEOL(line)) == 0 {
 			return // an empty frame is no message
@@ -128,7 +163,9 @@ func (s *Receiver) serveConn(tc *tcpConn) error {
 		now := time.Now()
 		tc.lastMsg.Store(now.UnixNano())
 		c.SetReadDeadline(now.Add(s.idle))
-		s.handle(line, addr)
+		if s.handle(line, addr) {
+			tc.delivered.Store(true)
+		}
 	}
 	r := bufio.NewReaderSize(c, 4096)
 	var line []byte

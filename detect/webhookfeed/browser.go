@@ -27,6 +27,9 @@ import (
 //     address: a hostile name resolving to 127.0.0.1 (DNS rebinding) makes
 //     the browser treat our listener as the attacker's own origin, and only
 //     the Host it sends gives that away;
+//   - 403 in Insecure mode when the request carries a proxy header
+//     (Forwarded, X-Forwarded-*, X-Real-IP, Via): a reverse proxy on the
+//     same host is a loopback peer for anyone it forwards;
 //   - 415 unless Content-Type is application/json (parameters such as
 //     charset allowed): the one type a page cannot send without a
 //     preflight we never answer.
@@ -46,8 +49,16 @@ func (w *Handler) refuseBrowsers(r *http.Request) (int, string) {
 		if !loopbackHost(r.Host) {
 			return http.StatusForbidden, "Insecure webhook: Host is not a loopback name"
 		}
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && !ap.Addr().Unmap().IsLoopback() {
-			return http.StatusForbidden, "Insecure webhook: peer is not on loopback"
+		// A RemoteAddr that does not parse (a Unix socket's "@" or "") is
+		// no proof of a loopback peer: refused, not skipped.
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			return http.StatusForbidden, "Insecure webhook: peer is not a loopback address"
+		}
+		// A reverse proxy on this host connects from loopback and may
+		// rewrite Host to 127.0.0.1 for every client it forwards: a
+		// request that names a proxy hop is not from a local program.
+		if h := proxyHeader(r.Header); h != "" {
+			return http.StatusForbidden, "Insecure webhook: request came through a proxy (" + h + ")"
 		}
 	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
@@ -70,4 +81,18 @@ func loopbackHost(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Zone() == "" && ip.Unmap().IsLoopback()
+}
+
+// proxyHeader returns the name of the first header that a proxy adds to
+// a request it forwards, or "".
+func proxyHeader(h http.Header) string {
+	for name := range h { // canonical keys
+		switch {
+		case name == "Forwarded", name == "Via", name == "X-Real-Ip",
+			name == "Client-Ip", name == "True-Client-Ip",
+			strings.HasPrefix(name, "X-Forwarded-"):
+			return name
+		}
+	}
+	return ""
 }

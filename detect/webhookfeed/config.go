@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flapguard/flapguard/detect"
+	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
 // MaxBody is the largest request body a Handler reads.
@@ -17,7 +18,9 @@ const MaxBody = 64 << 10
 // documented default, and a negative duration is an error.
 type Config struct {
 	// Notifier receives the events, synchronously from the request's
-	// goroutine. Required.
+	// goroutine, through detect.Accept: when it is a detect.Acceptor (a
+	// *pool.Pool is), its verdict decides the answer. Required; a nil
+	// pointer in the interface is refused too.
 	Notifier detect.Notifier
 	// Token enables "Authorization: Bearer <Token>".
 	Token string
@@ -27,8 +30,11 @@ type Config struct {
 	// and path (SignRequestPath); false accepts SignRequest's too.
 	RequirePath bool
 	// Insecure accepts unauthenticated requests, from loopback peers with
-	// a loopback Host only (localhost, 127.0.0.0/8, [::1]). For tests and
-	// loopback-only listeners.
+	// a loopback Host only (localhost, 127.0.0.0/8, [::1]), that carry no
+	// proxy header (Forwarded, X-Forwarded-*, X-Real-IP). For tests and
+	// loopback-only listeners; not for a listener behind a reverse proxy,
+	// even one on the same host (its peer address is loopback for every
+	// client it forwards).
 	Insecure bool
 	// MaxSkew is how far a signed request's timestamp may be from now;
 	// signatures seen within it are rejected as replays. 0 = 5 minutes.
@@ -52,8 +58,10 @@ const maxAnswer = 200
 
 // check validates c and fills in the defaults.
 func (c Config) check() (Config, error) {
-	if c.Notifier == nil {
-		return c, errors.New("webhookfeed: Config.Notifier is nil")
+	if feedkit.IsNil(c.Notifier) {
+		// A typed nil (a (*pool.Pool)(nil)) is not == nil, and would
+		// panic on the first event, far from the mistake.
+		return c, fmt.Errorf("webhookfeed: Config.Notifier is nil (%T)", c.Notifier)
 	}
 	if c.Token == "" && len(c.HMACKey) == 0 && !c.Insecure {
 		return c, errors.New("webhookfeed: Config needs Token or HMACKey (or Insecure: true for unauthenticated use)")
@@ -93,7 +101,8 @@ func (c Config) check() (Config, error) {
 // Stats are a Handler's counters since New.
 type Stats struct {
 	Requests     uint64 // requests received
-	Events       uint64 // events delivered
+	Events       uint64 // events the Notifier took
+	Refused      uint64 // events the Notifier refused (detect.Accept returned an error)
 	Ignored      uint64 // Alertmanager alerts skipped (no tunnel label, unknown status)
 	Unauthorized uint64 // 401: missing or wrong token or signature, skewed timestamp
 	Replayed     uint64 // 409: signature already seen

@@ -29,8 +29,15 @@
 //     another endpoint; the host is not covered. Use a key per receiver
 //     where that matters, and TLS to keep requests from being captured.
 //   - Insecure mode authenticates nothing. It answers only requests from a
-//     loopback peer that name a loopback Host (localhost, 127.0.0.0/8,
-//     [::1]): for a listener on 127.0.0.1 that local programs post to.
+//     loopback peer address (a peer that is not an IP, such as a Unix
+//     socket's, is refused) that name a loopback Host (localhost,
+//     127.0.0.0/8, [::1]) and carry no proxy header (Forwarded,
+//     X-Forwarded-*, X-Real-IP, Via): for a listener on 127.0.0.1 that
+//     local programs post to. It is not for a listener behind a reverse
+//     proxy, even one on the same host: the proxy's peer address is
+//     loopback for every client it forwards, and a proxy that neither
+//     adds a forwarding header nor keeps the client's Host cannot be told
+//     from a local program. Behind a proxy, use Token or HMACKey.
 //
 // Browsers: a web page can make a browser POST to any address it reaches,
 // loopback included, and a hostile name can resolve to 127.0.0.1 (DNS
@@ -48,6 +55,16 @@
 // (examples/tunnelhook signs). Bodies are capped at 64 KiB, read with
 // timeouts ((*Handler).Server), and each request writes at most one log
 // line, rate-limited per status.
+//
+// The answer is the receiver's verdict: events go through detect.Accept,
+// and a *pool.Pool refuses events older than its EventMaxAge, a Down dated
+// before the last Up it applied for the tunnel, and tunnels it does not
+// serve; such an event is answered 422 (or named in a 200 when others in
+// the payload were taken), never 204. Alertmanager does not retry a 4xx.
+//
+// Source names from a request are cleaned before they reach an Event or a
+// log line: control and Unicode format characters (bidi overrides such as
+// U+202E) are dropped; tunnel ids holding them are refused.
 //
 // Bad input never produces an event and never panics: it gets a 4xx
 // answer of one short line (escaped, at most 200 bytes of reason), is

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/internal/feedkit"
 )
 
@@ -58,10 +59,15 @@ import (
 // web page in a browser would send are refused (see the package doc,
 // Security).
 //
-// Responses: 204 when at least one event was delivered; 405 wrong method;
+// Responses: 204 when the Notifier took every event (detect.Accept: a
+// *pool.Pool refuses events older than its EventMaxAge, stale ones and
+// foreign tunnels); 200 with a line naming what was not taken when it took
+// some of them; 422 when it took none, or the payload yields no event;
+// 405 wrong method;
 // 403 a browser page's request, or in Insecure mode a Host or peer that is
-// not loopback; 415 not JSON; 401 bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state;
-// 422 valid payload that yields no event. Error bodies are one line of
+// not loopback or a request that came through a proxy; 415 not JSON; 401
+// bad auth; 409 replay; 413 body over 64 KiB; 400 bad JSON or state.
+// Error bodies are one line of
 // text, at most 200 bytes of reason, with control characters escaped.
 // Serve it with the timeouts of (*Handler).Server.
 type Handler struct {
@@ -69,7 +75,7 @@ type Handler struct {
 	token [32]byte // sha256 of Token: constant-time compare without a length leak
 	log   *feedkit.RateLog
 
-	requests, events, ignored, unauthorized, replayed, rejected atomic.Uint64
+	requests, events, ignored, refused, unauthorized, replayed, rejected atomic.Uint64
 
 	mu   sync.Mutex // protects following fields
 	seen map[[32]byte]time.Time
@@ -108,7 +114,7 @@ func (w *Handler) Server(addr string) *http.Server {
 // Stats returns the counters.
 func (w *Handler) Stats() Stats {
 	return Stats{
-		Requests: w.requests.Load(), Events: w.events.Load(), Ignored: w.ignored.Load(),
+		Requests: w.requests.Load(), Events: w.events.Load(), Ignored: w.ignored.Load(), Refused: w.refused.Load(),
 		Unauthorized: w.unauthorized.Load(), Replayed: w.replayed.Load(), Rejected: w.rejected.Load(),
 	}
 }
@@ -139,7 +145,9 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			w.fail(rw, r, http.StatusRequestEntityTooLarge, &w.rejected, fmt.Sprintf("body larger than %d bytes", MaxBody))
 			return
 		}
-		w.fail(rw, r, http.StatusBadRequest, &w.rejected, fmt.Sprintf("reading body: %v", err))
+		// The error may name sockets ("read tcp 10.0.0.2:443->…: i/o
+		// timeout"): for the log, not for the client.
+		w.fail(rw, r, http.StatusBadRequest, &w.rejected, "reading the body failed", "err", err.Error())
 		return
 	}
 	checkSig := !bearer && signed && len(w.cfg.HMACKey) > 0
@@ -186,13 +194,37 @@ func (w *Handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(ignored) > 0 {
-		w.log.Log(slog.LevelInfo, "alerts ignored", "webhook: alerts ignored", "ignored", len(ignored), "first", ignored[0], "remote", r.RemoteAddr)
+		// The reason may quote an alertname: escaped, as in answers.
+		w.log.Log(slog.LevelInfo, "alerts ignored", "webhook: alerts ignored", "ignored", len(ignored), "first", feedkit.Escape(ignored[0], maxAnswer), "remote", r.RemoteAddr)
 	}
+	// Each event goes through detect.Accept, so the answer is the
+	// receiver's verdict: a *pool.Pool refuses events older than its
+	// EventMaxAge, stale against the last UP it applied, or for tunnels
+	// it does not serve, and the sender must not be told they were taken.
+	var refused []error
 	for _, ev := range evs {
+		if err := detect.Accept(w.cfg.Notifier, ev); err != nil {
+			w.refused.Add(1)
+			refused = append(refused, err)
+			continue
+		}
 		w.events.Add(1)
-		w.cfg.Notifier.Notify(ev)
 	}
-	rw.WriteHeader(http.StatusNoContent)
+	switch {
+	case len(refused) == 0:
+		rw.WriteHeader(http.StatusNoContent)
+	case len(refused) == len(evs):
+		w.fail(rw, r, http.StatusUnprocessableEntity, &w.rejected, "event not taken: "+refused[0].Error(), "refused", len(refused))
+	default:
+		// Some taken: a 2xx (a retry would repeat the taken ones), whose
+		// body says which part was not.
+		msg := feedkit.Escape(fmt.Sprintf("%d of %d events taken; not taken: %v", len(evs)-len(refused), len(evs), refused[0]), maxAnswer)
+		w.log.Log(slog.LevelInfo, "events refused", "webhook: events not taken by the receiver", "refused", len(refused), "first", msg, "remote", r.RemoteAddr)
+		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		rw.Header().Set("X-Content-Type-Options", "nosniff")
+		rw.WriteHeader(http.StatusOK)
+		fmt.Fprintf(rw, "flapguard webhook: 200 OK: %s\n", msg)
+	}
 }
 
 func (w *Handler) bearerOK(r *http.Request) bool {

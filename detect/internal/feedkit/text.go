@@ -3,6 +3,7 @@ package feedkit
 import (
 	"fmt"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -10,15 +11,18 @@ import (
 const MaxSource = 128
 
 // CleanSource keeps a short, printable source name from outside input (a
-// webhook's "source" field, a broker message's): control characters, DEL,
-// U+FFFD and invalid UTF-8 are dropped, and the result is cut to at most
-// MaxSource bytes on a rune boundary.
+// webhook's "source" field, a broker message's): control characters (C0,
+// DEL, C1), format characters (Unicode category Cf: bidi overrides and
+// isolates such as U+202E and U+2066, zero-width joiners, U+FEFF), U+FFFD
+// and invalid UTF-8 are dropped, and the result is cut to at most
+// MaxSource bytes on a rune boundary. A bidi override left in a source
+// name would reorder the rest of the log line it is printed in.
 func CleanSource(s string) string {
 	out := make([]byte, 0, min(len(s), MaxSource))
 	for len(s) > 0 {
 		r, size := utf8.DecodeRuneInString(s)
 		s = s[size:]
-		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
 			continue // also drops invalid UTF-8 (decoded as RuneError, size 1)
 		}
 		if len(out)+size > MaxSource {

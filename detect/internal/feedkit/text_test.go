@@ -8,11 +8,16 @@ import (
 
 func TestCleanSource(t *testing.T) {
 	for in, want := range map[string]string{
-		"tunnelhook":            "tunnelhook",
-		"hook\u0007er\x7f\n":    "hooker",
-		"bad\xffutf8\ufffd":     "badutf8",
-		"":                      "",
-		strings.Repeat("é", 80): strings.Repeat("é", MaxSource/2),
+		"tunnelhook":         "tunnelhook",
+		"hook\u0007er\x7f\n": "hooker",
+		"bad\xffutf8\ufffd":  "badutf8",
+		// Issue 22 item 9: on main, U+202E and U+2066 (bidi override and
+		// isolate, category Cf) passed through and reached log lines raw.
+		"hook\u202eevil\u2066x\u2069": "hookevilx",
+		"zero\u200bwidth\ufeff":       "zerowidth",
+		"c1\u0085\u009bcontrol":       "c1control",
+		"":                            "",
+		strings.Repeat("é", 80):       strings.Repeat("é", MaxSource/2),
 	} {
 		got := CleanSource(in)
 		if got != want {

@@ -114,9 +114,7 @@ func printReport(w io.Writer, res result, verbose bool) {
 	for _, s := range res.Runs {
 		fmt.Fprintf(w, "%-10s %s\n", s.Name+":", sayRun(s, hasUp))
 	}
-	if hasUp {
-		fmt.Fprintln(w, "back in: from the first request after UP until requests succeed for good.")
-	} else {
+	if !hasUp {
 		fmt.Fprintln(w, "-dsn: no faults were injected; any failure above came from the real network.")
 	}
 	if !verbose {
@@ -152,7 +150,7 @@ func sayRun(s summary, hasUp bool) string {
 	if s.Back < 0 {
 		return out + ", and it was not back by the end of the run."
 	}
-	return out + ", and it was back in " + fmtDur(s.Back) + "."
+	return out + ", and it was back in " + fmtDur(s.Back) + " (from its first request after UP)."
 }
 
 // execute sets up the server, proxies and pools, runs both workloads under
@@ -386,8 +384,6 @@ func closeWithin(f func() error, d time.Duration) {
 	case <-time.After(d):
 	}
 }
-
-func (r result) stepsTimed() []timedStep { return r.timed }
 
 // oneLine folds a multi-line error (pgx lists every address it tried) into
 // one line.

@@ -69,7 +69,7 @@ func TestDemoEvents(t *testing.T) {
 	skipWholeDemo(t)
 	res := runJSON(t, "-events")
 	plain, fg := res.Runs[0], res.Runs[1]
-	if plain.Failed == 0 {
+	if plain.Failed+plain.Hung == 0 {
 		t.Errorf("plain: want failures, got %+v", plain)
 	}
 	if fg.Failed != 0 || fg.Hung != 0 || fg.SteadyAfter != 0 {

@@ -295,9 +295,7 @@ func printLegend(w io.Writer, o options, server string, steps []timedStep) {
 	if o.dsn != "" {
 		drv, against = o.driver, "the -dsn server"
 	}
-	fmt.Fprintf(w, "flapdemo: two pools run the same requests at the same time, through the same faults\n")
-	fmt.Fprintf(w, "  plain      database/sql with the %s driver, as services use it\n", drv)
-	fmt.Fprintf(w, "  flapguard  the same driver through flapguard's pool.Open\n")
+	fmt.Fprintf(w, "flapdemo: plain database/sql and a flapguard pool (pool.Open), both with %s: same requests, same faults, at once\n", drv)
 	fmt.Fprintf(w, "  each: %d workers, deadline %s per request, on %s\n", o.workers, fmtDeadline(o.deadline), against)
 	if len(steps) > 0 {
 		what := map[string]string{

@@ -103,7 +103,7 @@ func TestTableShape(t *testing.T) {
 	writeTable(&b, tableRows(runs, true, 2*s))
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
 	labels := []string{"", "requests", "  succeeded", "  failed: returned an error", "  failed: hung (no answer after 3.0s)",
-		"failed, of those started after UP", "slowest request", "back after UP"}
+		"failed, of those started after UP", "slowest request", "back after UP, for good"}
 	if len(lines) != len(labels) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(labels), b.String())
 	}
@@ -118,7 +118,7 @@ func TestTableShape(t *testing.T) {
 	if !regexp.MustCompile(`^failed, of those started after UP\s+1\s+0$`).MatchString(lines[5]) {
 		t.Errorf("failed after UP row = %q", lines[5])
 	}
-	if !regexp.MustCompile(`^back after UP\s+3\.0s\s+3ms$`).MatchString(lines[7]) {
+	if !regexp.MustCompile(`^back after UP, for good\s+3\.0s\s+3ms$`).MatchString(lines[7]) {
 		t.Errorf("back row = %q", lines[7])
 	}
 	// Columns line up: every row has the same width.

@@ -53,7 +53,7 @@ func tableRows(runs []summary, hasUp bool, deadline time.Duration) [][]string {
 	})
 	add("failed, of those started after UP", func(s summary) string { return na(fmt.Sprint(s.FailedAfterUp)) })
 	add("slowest request", func(s summary) string { return fmtDur(s.Worst) })
-	add("back after UP", func(s summary) string {
+	add("back after UP, for good", func(s summary) string {
 		if s.Back < 0 {
 			return na("never")
 		}

@@ -101,7 +101,7 @@ func checkDemoClaims(t *testing.T, out string) {
 var (
 	durRE   = regexp.MustCompile(`\d+(\.\d+)?(µs|ms|s)\b`)
 	numRE   = regexp.MustCompile(`\d+`)
-	actRE   = regexp.MustCompile(`^t=\S+\s+flapguard  (\S+)`)
+	actRE   = regexp.MustCompile(`^t=(\S+|\s+-)\s+flapguard  (\S+)`)
 	foldRE  = regexp.MustCompile(`^\s+\(the line above, `)
 	spaceRE = regexp.MustCompile(` {2,}`)
 )
@@ -110,9 +110,9 @@ var (
 // flapguard's action lines, and the sorted kinds of those actions.
 func demoShape(s string) (skeleton, kinds []string) {
 	for _, l := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
-		if m := actRE.FindStringSubmatch(l); m != nil && m[1] != "FAILED:" {
-			if !slices.Contains(kinds, m[1]) {
-				kinds = append(kinds, m[1])
+		if m := actRE.FindStringSubmatch(l); m != nil && m[2] != "FAILED:" {
+			if !slices.Contains(kinds, m[2]) {
+				kinds = append(kinds, m[2])
 			}
 			continue
 		}
@@ -131,4 +131,28 @@ func demoShape(s string) (skeleton, kinds []string) {
 	}
 	slices.Sort(kinds)
 	return skeleton, kinds
+}
+
+// demoShape keeps what the comparison must see and drops what varies.
+func TestDemoShape(t *testing.T) {
+	out := "t=   -   flapguard  probe gen=1\n" +
+		"t=02.0s  status     plain 275 ok, 0 failed · flapguard 272 ok, 0 failed\n" +
+		"t=05.7s  flapguard  sever gen=2 (path down) count=14\n" +
+		"                    (the line above, 2 times more)\n" +
+		"t=09.0s  plain      FAILED: 8 requests hung, no answer 3.0s after they started (deadline 2.0s)\n" +
+		"t=09.1s  flapguard  FAILED: 1 request: returned an error\n" +
+		"flapguard: 0 of 1161 requests failed, and it was back in 584µs (from its first request after UP).\n"
+	skel, kinds := demoShape(out)
+	wantSkel := []string{
+		"t=‹t›  status  plain # ok, 0 failed · flapguard # ok, 0 failed",
+		"t=‹t›  plain  FAILED: # requests hung, no answer ‹t› after they started (deadline ‹t›)",
+		"t=‹t›  flapguard  FAILED: # request: returned an error",
+		"flapguard: 0 of # requests failed, and it was back in ‹t› (from its first request after UP).",
+	}
+	if !slices.Equal(skel, wantSkel) {
+		t.Errorf("skeleton:\n%s\nwant:\n%s", strings.Join(skel, "\n"), strings.Join(wantSkel, "\n"))
+	}
+	if !slices.Equal(kinds, []string{"probe", "sever"}) {
+		t.Errorf("kinds = %q", kinds)
+	}
 }

@@ -3,7 +3,9 @@ package syslogfeed_test
 import (
 	"errors"
 	"fmt"
+	"net"
 
+	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/syslogfeed"
 )
 
@@ -40,4 +42,45 @@ func ExampleParser_ParseLine() {
 	// ignored
 	// not an event
 	// osaka-dc up syslog:yamaha/tunnel-up
+}
+
+// A Receiver listens for a router's syslog (here TCP on loopback, one
+// message per line) and hands the events to a Notifier, a *pool.Pool in a
+// service. The Notifier is called from the receiver's delivery goroutine;
+// here it passes the events to the example through a channel.
+func ExampleNew() {
+	events := make(chan detect.Event, 4)
+	r, err := syslogfeed.New(syslogfeed.Config{
+		Notifier: detect.NotifierFunc(func(ev detect.Event) { events <- ev }),
+		Rules:    syslogfeed.CiscoIOS().WithTunnelMap(map[string]string{"Tunnel0": "dc-1"}).Rules,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	go func() { _ = r.ServeTCP(ln) }() // returns when r is closed
+
+	router, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer router.Close()
+	fmt.Fprint(router,
+		"<189>May 30 16:57:21 rtr1 %LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to down\n"+
+			"<189>May 30 16:57:22 rtr1 %SYS-5-CONFIG_I: Configured from console by admin\n"+
+			"<189>May 30 16:57:40 rtr1 %LINEPROTO-5-UPDOWN: Line protocol on Interface Tunnel0, changed state to up\n")
+	for range 2 {
+		ev := <-events
+		fmt.Println(ev.Tunnel, ev.State, ev.Source)
+	}
+	// Output:
+	// dc-1 down syslog:cisco/lineproto-down@127.0.0.1
+	// dc-1 up syslog:cisco/lineproto-up@127.0.0.1
 }

@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	} else {
-		printReport(stdout, res)
+		printReport(stdout, res, o.verbose)
 	}
 	if o.plot != "" {
 		if err := writePlot(o.plot, res, sides); err != nil {
@@ -101,25 +103,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printReport(w io.Writer, res result) {
+func printReport(w io.Writer, res result, verbose bool) {
 	fmt.Fprintln(w)
 	if res.Interrupted {
 		fmt.Fprintf(w, "INTERRUPTED after %.1fs: partial results\n", res.Elapsed.Seconds())
 	}
-	writeTable(w, tableRows(res.Runs, res.Up >= 0))
+	hasUp := res.Up >= 0
+	writeTable(w, tableRows(res.Runs, hasUp, res.Deadline))
 	fmt.Fprintln(w)
-	if res.Up >= 0 {
-		fmt.Fprintf(w, "failed after UP: failed requests that started once the tunnel was back (t=%.1fs).\n", res.Up.Seconds())
-		fmt.Fprintln(w, "recovery: from the first request after UP to its first success, and until nothing fails any more (never: not before the run ended).")
-	} else {
+	for _, s := range res.Runs {
+		fmt.Fprintf(w, "%-10s %s\n", s.Name+":", sayRun(s, hasUp))
+	}
+	if !hasUp {
 		fmt.Fprintln(w, "-dsn: no faults were injected; any failure above came from the real network.")
 	}
-	fmt.Fprintf(w, "hung: ran longer than %s or never returned.\n", fmtDur(hangThreshold(res.Deadline)))
+	if !verbose {
+		return
+	}
 	for _, s := range res.Runs {
-		for msg, n := range s.Errors {
-			fmt.Fprintf(w, "  %-9s %4d × %s\n", s.Name, n, msg)
+		msgs := slices.Sorted(maps.Keys(s.Errors))
+		for _, msg := range msgs {
+			fmt.Fprintf(w, "  %-9s %4d × %s\n", s.Name, s.Errors[msg], strings.ReplaceAll(msg, "\n", "; "))
 		}
 	}
+}
+
+// sayRun is a run's outcome in plain words.
+func sayRun(s summary, hasUp bool) string {
+	bad := s.Failed + s.Hung
+	out := fmt.Sprintf("%d of %d requests failed", bad, s.Requests)
+	switch {
+	case s.Hung == 0:
+	case s.Hung == bad && bad == 1:
+		out += " (it hung)"
+	case s.Hung == bad:
+		out += fmt.Sprintf(" (all %d hung)", bad)
+	default:
+		out += fmt.Sprintf(" (%d of them hung)", s.Hung)
+	}
+	if s.Abandoned > 0 {
+		out += fmt.Sprintf("; %s still stuck when the run ended", plural(s.Abandoned, "was", "were"))
+	}
+	if !hasUp {
+		return out + "."
+	}
+	if s.Back < 0 {
+		return out + ", and it was not back by the end of the run."
+	}
+	return out + ", and it was back in " + fmtDur(s.Back) + " (from its first request after UP)."
 }
 
 // execute sets up the server, proxies and pools, runs both workloads under
@@ -179,24 +210,10 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 	if err != nil {
 		return res, nil, fmt.Errorf("open %s: %w", driver, err)
 	}
-	var t0 time.Time // set before the workload starts; events before it print as t=-
-	cfg := pool.Config{}
-	if o.verbose {
-		cfg.OnEvent = func(ev pool.Event) {
-			msg := fmt.Sprintf("           t=%04.1fs flapguard: %s gen=%d", ev.At.Sub(t0).Seconds(), ev.Kind, ev.Generation)
-			if ev.Kind == pool.EventHealthChange {
-				msg += fmt.Sprintf(" %v→%v", ev.From, ev.To)
-			}
-			if ev.Reason != "" {
-				msg += " (" + ev.Reason + ")"
-			}
-			if ev.Err != nil {
-				msg += ": " + ev.Err.Error()
-			}
-			// A joined error prints on several lines; keep one per event.
-			fmt.Fprintln(status, o.redact(strings.ReplaceAll(msg, "\n", "; ")))
-		}
-	}
+	// Every action of the flapguard pool is one line (narrator.event); the
+	// pool may call it before the workload starts (t=-).
+	nar := &narrator{w: status, verbose: o.verbose, redact: o.redact}
+	cfg := pool.Config{OnEvent: nar.event}
 	p, err := pool.Open(driver, poolDSN, cfg)
 	if err != nil {
 		_ = plainDB.Close()
@@ -227,26 +244,20 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 		}
 	}
 
-	fmt.Fprintf(status, "flapdemo: %d workers per run, deadline %s, %s, both runs at once\n",
-		o.workers, fmtDeadline(o.deadline), res.Server)
-	if len(steps) > 0 {
-		ev := ""
-		if o.events {
-			ev = " (flapguard is told via pool.Notify)"
-		}
-		fmt.Fprintf(status, "scenario %s: %s%s\n", o.scenario, describe(steps), ev)
-		if q, ok := quiet[o.scenario]; ok {
-			fmt.Fprintf(status, "the service is quiet from t=%.1fs to t=%.1fs: its pool sits idle across the outage\n",
-				q[0]*o.duration.Seconds(), q[1]*o.duration.Seconds())
-		}
+	printLegend(status, *o, res.Server, steps)
+	if o.verbose {
+		fmt.Fprintf(status, "server: %s\n", res.Server)
 	}
 
 	// Both runs go at the same time, on one clock: they see identical fault
 	// timing (each through its own proxy, switched at the same instant),
 	// and the demo takes half the wall time. They share the server and the
 	// CPU, equally; the query is tiny, so neither is the bottleneck.
-	t0 = time.Now()
+	t0 := time.Now()
+	nar.start(t0)
 	stop := make(chan struct{})
+	stopWatch := make(chan struct{})
+	var watched []<-chan struct{}
 	for _, s := range sides {
 		s.rec = newRecorder(t0, o.workers)
 		w := &workload{db: s.db, query: query, args: queryArgs, deadline: o.deadline, think: o.think, rec: s.rec, redact: o.redact}
@@ -254,11 +265,12 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 			w.idle = func(t time.Duration) bool { return quietAt(o.scenario, o.duration, t) }
 		}
 		s.done = w.run(stop, o.workers)
+		watched = append(watched, newWatcher(s.name, s.rec, o.deadline, nar).watch(stopWatch))
 	}
 
 	end := time.NewTimer(o.duration)
 	defer end.Stop()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(statusEvery)
 	defer tick.Stop()
 	next := 0
 	var stepTimer <-chan time.Time
@@ -286,38 +298,39 @@ loop:
 			if o.events {
 				p.Notify(detect.Event{Tunnel: detect.AllTunnels, State: st.event, Source: "flapdemo"})
 			}
-			fmt.Fprintf(status, "           t=%04.1fs >>> %s\n", time.Since(t0).Seconds(), st.label)
+			nar.line(time.Since(t0), "tunnel", st.label)
 			next++
 			armStep()
 		case <-tick.C:
-			now := time.Since(t0)
-			for _, s := range sides {
-				fmt.Fprintln(status, statusLine(s.name, now, s.rec.snapshot(), s.rec.openStarts(), o.deadline))
+			// No status line at the very end: the table follows.
+			if now := time.Since(t0); now < o.duration-statusEvery/4 {
+				nar.line(now, "status", statusLine(now, sides, hangThreshold(o.deadline)))
 			}
 		}
 	}
 	close(stop)
+	if !res.Interrupted {
+		nar.line(time.Since(t0), "end", fmt.Sprintf("no new requests; waiting up to %s for those in flight", fmtDur(grace(o.deadline))))
+	}
 
 	// Give requests in flight their deadline (plus a second) to finish;
 	// with no deadline, one second. Whatever is still running then is
 	// hung: record it as abandoned, and unblock its worker by closing the
 	// path (the proxies), so the demo always ends.
-	grace := time.Second
-	if o.deadline > 0 {
-		grace += o.deadline
-	}
+	wait := grace(o.deadline)
 	if res.Interrupted {
-		grace = 200 * time.Millisecond
+		wait = 200 * time.Millisecond
 	}
-	waitAll(sides, grace)
+	waitAll(sides, wait)
 	res.Elapsed = time.Since(t0)
-	abandoned := 0
 	for _, s := range sides {
-		abandoned += s.rec.abandon(res.Elapsed)
+		s.rec.abandon(res.Elapsed)
 	}
-	if abandoned > 0 {
-		fmt.Fprintf(status, "abandoning %d hung request(s)\n", abandoned)
+	close(stopWatch)
+	for _, d := range watched {
+		<-d
 	}
+	nar.flush()
 	for _, s := range sides {
 		if s.proxy != nil {
 			_ = s.proxy.Close()
@@ -330,6 +343,12 @@ loop:
 		res.Runs = append(res.Runs, summarize(s.name, s.rec.snapshot(), res.Up, o.deadline))
 	}
 	return res, sides, nil
+}
+
+// grace is how long requests in flight at the end get to return: their
+// deadline plus a second, or one second with none.
+func grace(deadline time.Duration) time.Duration {
+	return deadline + time.Second
 }
 
 func fmtDeadline(d time.Duration) string {
@@ -365,8 +384,6 @@ func closeWithin(f func() error, d time.Duration) {
 	case <-time.After(d):
 	}
 }
-
-func (r result) stepsTimed() []timedStep { return r.timed }
 
 // oneLine folds a multi-line error (pgx lists every address it tried) into
 // one line.

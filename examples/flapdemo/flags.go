@@ -50,7 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON instead of a table")
 	fs.StringVar(&o.plot, "plot", "", "write a PNG of both runs' latencies to this file (needs -tags full)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live status lines")
-	fs.BoolVar(&o.verbose, "v", false, "print what the flapguard pool did (its events) as it happens")
+	fs.BoolVar(&o.verbose, "v", false, "also print the error behind each flapguard action, and every failed request's error in full")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stderr)

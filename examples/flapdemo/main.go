@@ -3,7 +3,8 @@
 // then up again with every old flow silently dead) hits both, and prints
 // what each side's users saw.
 //
-//	go run ./examples/flapdemo                  # embedded SQL Server test double, 14 s
+//	go run ./examples/flapdemo                  # embedded SQL Server test double, 15 s
+//	go run ./examples/flapdemo -v               # also each flapguard action's error, and every error's full text
 //	go run ./examples/flapdemo -events          # also tell flapguard about the tunnel
 //	go run ./examples/flapdemo -scenario flap -deadline 0
 //	go run -tags full ./examples/flapdemo -server mysql -plot flap.png  # go-mysql-server, and a plot
@@ -17,6 +18,13 @@
 // tunnel is the case flapguard is for. -server mysql runs go-mysql-server
 // (pure Go, in memory) with go-sql-driver/mysql instead. It, -plot
 // (gonum/plot) and -dsn postgres:// (pgx) need -tags full: see lean.go.
+//
+// Before it starts it prints a legend; while it runs, a status line every
+// 2 s, the scripted faults, each run's failures when they happen (a request
+// that hangs is announced once, when it passes its deadline by a second,
+// not when it returns at last) and every action of the flapguard pool, one
+// line each (its Config.OnEvent); at the end a table in which each request
+// counts once (succeeded, failed, or hung) and the outcome in plain words.
 //
 // Exit codes: 0 done, 1 the demo could not run (server unreachable...),
 // 2 bad command line, 130 interrupted (the partial table is printed).

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/flapguard/flapguard/examples/internal/timeline"
 )
@@ -46,4 +47,27 @@ func writePlot(file string, res result, sides []*side) error {
 		panels[i] = pn
 	}
 	return timeline.WritePNG(file, panels, xmax, ymax)
+}
+
+func (r result) stepsTimed() []timedStep { return r.timed }
+
+// downWindows returns the [from, to) intervals during which the tunnel was
+// down, for shading the plot.
+func downWindows(ts []timedStep) [][2]time.Duration {
+	var out [][2]time.Duration
+	var from time.Duration = -1
+	for _, s := range ts {
+		switch s.fault {
+		case faultDrop:
+			if from < 0 {
+				from = s.At
+			}
+		case faultPass, faultRekeyUp, faultResetUp:
+			if from >= 0 {
+				out = append(out, [2]time.Duration{from, s.At})
+				from = -1
+			}
+		}
+	}
+	return out
 }

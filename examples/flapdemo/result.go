@@ -7,17 +7,23 @@ import (
 
 // summary is one run's outcome, the columns of the final table.
 type summary struct {
-	Name          string         `json:"name"`
-	Requests      int            `json:"requests"`
-	OK            int            `json:"ok"`
-	Failed        int            `json:"failed"`          // errors, timeouts and abandoned requests
-	FailedAfterUp int            `json:"failed_after_up"` // failed requests that started once the tunnel was back
-	Hung          int            `json:"hung"`            // ran past the hang threshold, or never returned
-	Abandoned     int            `json:"abandoned"`       // never returned before the run ended
-	Worst         time.Duration  `json:"worst_ns"`
-	FirstOKAfter  time.Duration  `json:"first_ok_after_up_ns"` // -1: none
-	SteadyAfter   time.Duration  `json:"steady_after_up_ns"`   // -1: never
-	Errors        map[string]int `json:"errors,omitempty"`
+	Name     string `json:"name"`
+	Requests int    `json:"requests"`
+	// Every request is exactly one of OK, Failed and Hung: a request is
+	// never counted twice.
+	OK            int           `json:"ok"`              // returned without error in time
+	Failed        int           `json:"failed"`          // returned an error in time
+	Hung          int           `json:"hung"`            // ran past the hang threshold (whatever it returned then), or never returned
+	FailedAfterUp int           `json:"failed_after_up"` // failed or hung requests that started once the tunnel was back
+	Abandoned     int           `json:"abandoned"`       // of the hung: never returned before the run ended
+	Worst         time.Duration `json:"worst_ns"`
+	FirstOKAfter  time.Duration `json:"first_ok_after_up_ns"` // -1: none
+	SteadyAfter   time.Duration `json:"steady_after_up_ns"`   // -1: never
+	// Back is from the first request after UP to the end of the first
+	// success that started after every failure: when the service was back
+	// for good. -1: never.
+	Back   time.Duration  `json:"back_after_up_ns"`
+	Errors map[string]int `json:"errors,omitempty"` // full messages (redacted), by count
 }
 
 // hangThreshold: a request running longer than this is "hung past its
@@ -33,7 +39,7 @@ func hangThreshold(deadline time.Duration) time.Duration {
 // summarize computes a run's table column. up < 0 means there is no UP
 // (no scripted faults): the after-UP fields are then -1.
 func summarize(name string, reqs []request, up, deadline time.Duration) summary {
-	s := summary{Name: name, FirstOKAfter: -1, SteadyAfter: -1}
+	s := summary{Name: name, FirstOKAfter: -1, SteadyAfter: -1, Back: -1}
 	hang := hangThreshold(deadline)
 	sorted := slices.Clone(reqs)
 	slices.SortFunc(sorted, func(a, b request) int { return int(a.Start - b.Start) })
@@ -51,24 +57,29 @@ func summarize(name string, reqs []request, up, deadline time.Duration) summary 
 	for _, r := range sorted {
 		s.Requests++
 		s.Worst = max(s.Worst, r.Latency)
-		if r.Latency > hang || r.Open {
-			s.Hung++
-		}
-		if r.Open {
-			s.Abandoned++
-		}
-		if !r.failed() {
+		hung := r.hung(hang)
+		if !r.failed() && !hung {
 			s.OK++
 			if up >= 0 && r.Start >= up && (s.FirstOKAfter < 0 || r.end()-base < s.FirstOKAfter) {
 				s.FirstOKAfter = r.end() - base
 			}
 			continue
 		}
-		s.Failed++
-		if s.Errors == nil {
-			s.Errors = map[string]int{}
+		switch {
+		case r.Open:
+			s.Hung++
+			s.Abandoned++
+		case hung:
+			s.Hung++
+		default:
+			s.Failed++
 		}
-		s.Errors[shortErr(r)]++
+		if r.Err != "" && !r.Open {
+			if s.Errors == nil {
+				s.Errors = map[string]int{}
+			}
+			s.Errors[r.Err]++
+		}
 		if up >= 0 && r.Start >= up {
 			s.FailedAfterUp++
 		}
@@ -79,60 +90,29 @@ func summarize(name string, reqs []request, up, deadline time.Duration) summary 
 	if up < 0 {
 		return s
 	}
+	from := base
+	if lastBadEnd >= 0 {
+		from = lastBadEnd
+	}
 	switch {
 	case lastBadEnd < 0:
 		s.SteadyAfter = 0
-	case anyOKStartingAfter(sorted, lastBadEnd):
+	case firstOKStartingAfter(sorted, lastBadEnd, hang) >= 0:
 		s.SteadyAfter = max(0, lastBadEnd-base)
+	}
+	if end := firstOKStartingAfter(sorted, from, hang); end >= 0 {
+		s.Back = max(0, end-base)
 	}
 	return s
 }
 
-func anyOKStartingAfter(sorted []request, t time.Duration) bool {
+// firstOKStartingAfter returns the end of the first success that started
+// at or after t, or -1.
+func firstOKStartingAfter(sorted []request, t, hang time.Duration) time.Duration {
 	for _, r := range sorted {
-		if r.Start >= t && !r.failed() {
-			return true
+		if r.Start >= t && !r.failed() && !r.hung(hang) {
+			return r.end()
 		}
 	}
-	return false
-}
-
-// shortErr groups errors for the summary: one bucket per kind, not per
-// message (messages carry addresses and ports).
-func shortErr(r request) string {
-	switch {
-	case r.Open:
-		return "hung (abandoned)"
-	case r.Timeout:
-		return "deadline exceeded"
-	}
-	msg := r.Err
-	if len(msg) > 80 {
-		msg = msg[:80] + "…"
-	}
-	return msg
-}
-
-// window returns the requests that finished in (from, to].
-func window(reqs []request, from, to time.Duration) []request {
-	var out []request
-	for _, r := range reqs {
-		if e := r.end(); e > from && e <= to {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// p99 of the latencies of reqs; 0 for none.
-func p99(reqs []request) time.Duration {
-	if len(reqs) == 0 {
-		return 0
-	}
-	l := make([]time.Duration, len(reqs))
-	for i, r := range reqs {
-		l[i] = r.Latency
-	}
-	slices.Sort(l)
-	return l[(len(l)*99+99)/100-1]
+	return -1
 }

@@ -21,8 +21,12 @@ func TestSummarize(t *testing.T) {
 		{Start: 7 * s, Latency: 5 * s, Open: true, Err: "abandoned"},
 	}
 	got := summarize("x", reqs, 6*s, 2*s)
-	if got.Requests != 7 || got.OK != 3 || got.Failed != 4 || got.FailedAfterUp != 2 || got.Abandoned != 1 || got.Hung != 1 {
+	// Each request counts once: 3 ok, 3 failed in time, 1 hung (abandoned).
+	if got.Requests != 7 || got.OK != 3 || got.Failed != 3 || got.FailedAfterUp != 2 || got.Abandoned != 1 || got.Hung != 1 {
 		t.Fatalf("counts = %+v", got)
+	}
+	if got.OK+got.Failed+got.Hung != got.Requests {
+		t.Fatalf("counted twice or not at all: %+v", got)
 	}
 	if got.Worst != 5*s {
 		t.Errorf("Worst = %v", got.Worst)
@@ -33,19 +37,35 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("FirstOKAfter = %v, want 10ms", got.FirstOKAfter)
 	}
 	// The abandoned request "ends" at 12s and nothing succeeds after it.
-	if got.SteadyAfter != -1 {
-		t.Errorf("SteadyAfter = %v, want -1 (never)", got.SteadyAfter)
+	if got.SteadyAfter != -1 || got.Back != -1 {
+		t.Errorf("SteadyAfter, Back = %v, %v, want -1 (never)", got.SteadyAfter, got.Back)
 	}
 	got = summarize("x", reqs[:6], 6*s, 2*s)
 	if got.SteadyAfter != 8200*ms-6100*ms {
 		t.Errorf("SteadyAfter = %v, want 2.1s", got.SteadyAfter)
 	}
-	if got.Errors["deadline exceeded"] != 3 {
+	// Back: the success that started at 8.3s after the last failure ended
+	// at 8.2s, ending at 8.304s, timed from 6.1s.
+	if got.Back != 8304*ms-6100*ms {
+		t.Errorf("Back = %v, want 2.204s", got.Back)
+	}
+	// Errors keep the whole message: nothing is cut.
+	if got.Errors["ctx"] != 2 || got.Errors["dead conn"] != 1 {
 		t.Errorf("Errors = %v", got.Errors)
 	}
 	clean := summarize("x", []request{{Start: 7 * s, Latency: ms}}, 6*s, 2*s)
-	if clean.SteadyAfter != 0 || clean.FirstOKAfter != ms || clean.Failed != 0 {
+	if clean.SteadyAfter != 0 || clean.FirstOKAfter != ms || clean.Back != ms || clean.Failed != 0 {
 		t.Errorf("clean run = %+v", clean)
+	}
+	// A request that ran past the hang threshold is hung, not failed, even
+	// when it returned an error at last; one that succeeded late is hung
+	// too (its caller's deadline passed), never ok.
+	late := summarize("x", []request{
+		{Start: 7 * s, Latency: 7 * s, Err: "cancel not confirmed"},
+		{Start: 7 * s, Latency: 4 * s},
+	}, 6*s, 2*s)
+	if late.Hung != 2 || late.Failed != 0 || late.OK != 0 || late.FailedAfterUp != 2 || late.Back != -1 {
+		t.Errorf("late = %+v", late)
 	}
 	noUp := summarize("x", reqs[:2], -1, 2*s)
 	if noUp.FirstOKAfter != -1 || noUp.SteadyAfter != -1 || noUp.FailedAfterUp != 0 {
@@ -59,23 +79,16 @@ func TestHangThreshold(t *testing.T) {
 	}
 }
 
-func TestP99(t *testing.T) {
-	var reqs []request
-	for i := 1; i <= 100; i++ {
-		reqs = append(reqs, request{Latency: time.Duration(i) * time.Millisecond})
-	}
-	if got := p99(reqs); got != 99*time.Millisecond {
-		t.Fatalf("p99 = %v", got)
-	}
-	if p99(reqs[:1]) != time.Millisecond || p99(nil) != 0 {
-		t.Fatal("p99 of one/none")
-	}
-}
-
 func TestStatusLine(t *testing.T) {
-	reqs := []request{{Start: 6 * s, Latency: 10 * time.Millisecond}, {Start: 5 * s, Latency: 2 * s, Err: "x"}}
-	got := statusLine("plain", 7*s+300*time.Millisecond, reqs, []time.Duration{3 * s, 7 * s}, 2*s)
-	want := "plain      t=07s ok=1 fail=1 hung=1 p99=2.0s"
+	rec := newRecorder(time.Now(), 2)
+	rec.add(request{Start: 6 * s, Latency: 10 * time.Millisecond})
+	rec.add(request{Start: 5 * s, Latency: 2 * s, Err: "x"})
+	rec.add(request{Start: 1 * s, Latency: 4 * s, Err: "x"}) // hung, then returned
+	rec.inflight[0].Store(int64(3*s) + 1)                    // in flight 4.3s: hung
+	rec.inflight[1].Store(int64(7*s) + 1)                    // in flight 0.3s
+	other := newRecorder(time.Now(), 1)
+	got := statusLine(7*s+300*time.Millisecond, []*side{{name: nameP, rec: rec}, {name: nameF, rec: other}}, 3*s)
+	want := "plain 1 ok, 3 failed · flapguard 0 ok, 0 failed"
 	if got != want {
 		t.Fatalf("statusLine = %q, want %q", got, want)
 	}
@@ -87,9 +100,10 @@ func TestTableShape(t *testing.T) {
 		summarize(nameF, []request{{Start: 7 * s, Latency: 3 * time.Millisecond}}, 6*s, 2*s),
 	}
 	var b strings.Builder
-	writeTable(&b, tableRows(runs, true))
+	writeTable(&b, tableRows(runs, true, 2*s))
 	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
-	labels := []string{"", "requests", "failed", "failed after UP", "hung past deadline", "worst latency", "recovery: first ok → steady"}
+	labels := []string{"", "requests", "  succeeded", "  failed: returned an error", "  failed: hung (no answer after 3.0s)",
+		"failed, of those started after UP", "slowest request", "back after UP, for good"}
 	if len(lines) != len(labels) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(labels), b.String())
 	}
@@ -101,11 +115,11 @@ func TestTableShape(t *testing.T) {
 	if !regexp.MustCompile(`^\s+plain\s+flapguard$`).MatchString(lines[0]) {
 		t.Errorf("header = %q", lines[0])
 	}
-	if !regexp.MustCompile(`^failed after UP\s+1\s+0$`).MatchString(lines[3]) {
-		t.Errorf("failed after UP row = %q", lines[3])
+	if !regexp.MustCompile(`^failed, of those started after UP\s+1\s+0$`).MatchString(lines[5]) {
+		t.Errorf("failed after UP row = %q", lines[5])
 	}
-	if !regexp.MustCompile(`3\.0s → 2\.0s\s+3ms → 0s$`).MatchString(lines[6]) {
-		t.Errorf("recovery row = %q", lines[6])
+	if !regexp.MustCompile(`^back after UP, for good\s+3\.0s\s+3ms$`).MatchString(lines[7]) {
+		t.Errorf("back row = %q", lines[7])
 	}
 	// Columns line up: every row has the same width.
 	w := len([]rune(lines[0]))
@@ -116,8 +130,8 @@ func TestTableShape(t *testing.T) {
 	}
 	// Without an UP (-dsn), the after-UP cells say "-".
 	b.Reset()
-	writeTable(&b, tableRows(runs, false))
-	if !regexp.MustCompile(`(?m)^failed after UP\s+-\s+-$`).MatchString(b.String()) {
+	writeTable(&b, tableRows(runs, false, 2*s))
+	if !regexp.MustCompile(`(?m)^failed, of those started after UP\s+-\s+-$`).MatchString(b.String()) {
 		t.Errorf("no-UP table:\n%s", b.String())
 	}
 }

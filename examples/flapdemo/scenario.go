@@ -117,27 +117,6 @@ func upAt(ts []timedStep) time.Duration {
 	return ts[len(ts)-1].At
 }
 
-// downWindows returns the [from, to) intervals during which the tunnel was
-// down, for shading the plot.
-func downWindows(ts []timedStep) [][2]time.Duration {
-	var out [][2]time.Duration
-	var from time.Duration = -1
-	for _, s := range ts {
-		switch s.fault {
-		case faultDrop:
-			if from < 0 {
-				from = s.At
-			}
-		case faultPass, faultRekeyUp, faultResetUp:
-			if from >= 0 {
-				out = append(out, [2]time.Duration{from, s.At})
-				from = -1
-			}
-		}
-	}
-	return out
-}
-
 func describe(ts []timedStep) string {
 	parts := make([]string, len(ts))
 	for i, s := range ts {

@@ -7,30 +7,6 @@ import (
 	"time"
 )
 
-// statusLine is one run's live line, e.g.
-// "plain      t=07s ok=123 fail=4 hung=8 p99=2.0s".
-func statusLine(name string, now time.Duration, reqs []request, openStarts []time.Duration, deadline time.Duration) string {
-	ok, fail := 0, 0
-	for _, r := range reqs {
-		if r.failed() {
-			fail++
-		} else {
-			ok++
-		}
-	}
-	hung := 0
-	for _, s := range openStarts {
-		if now-s > hangThreshold(deadline) {
-			hung++
-		}
-	}
-	p := "-"
-	if w := window(reqs, now-time.Second, now); len(w) > 0 {
-		p = fmtDur(p99(w))
-	}
-	return fmt.Sprintf("%-10s t=%02ds ok=%d fail=%d hung=%d p99=%s", name, int(now.Seconds()), ok, fail, hung, p)
-}
-
 // fmtDur prints a latency compactly: 1ms, 12ms, 2.0s.
 func fmtDur(d time.Duration) string {
 	switch {
@@ -46,20 +22,9 @@ func fmtDur(d time.Duration) string {
 	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
-// fmtRecover prints "first ok → steady" after UP.
-func fmtRecover(s summary) string {
-	if s.FirstOKAfter < 0 {
-		return "never"
-	}
-	steady := "never"
-	if s.SteadyAfter >= 0 {
-		steady = fmtDur(s.SteadyAfter)
-	}
-	return fmtDur(s.FirstOKAfter) + " → " + steady
-}
-
 // tableRows are the final table's rows: a label and one cell per run.
-func tableRows(runs []summary, hasUp bool) [][]string {
+// The rows from "succeeded" to "failed: hung" add up to "requests".
+func tableRows(runs []summary, hasUp bool, deadline time.Duration) [][]string {
 	na := func(v string) string {
 		if !hasUp {
 			return "-"
@@ -78,16 +43,22 @@ func tableRows(runs []summary, hasUp bool) [][]string {
 		rows = append(rows, row)
 	}
 	add("requests", func(s summary) string { return fmt.Sprint(s.Requests) })
-	add("failed", func(s summary) string { return fmt.Sprint(s.Failed) })
-	add("failed after UP", func(s summary) string { return na(fmt.Sprint(s.FailedAfterUp)) })
-	add("hung past deadline", func(s summary) string {
+	add("  succeeded", func(s summary) string { return fmt.Sprint(s.OK) })
+	add("  failed: returned an error", func(s summary) string { return fmt.Sprint(s.Failed) })
+	add("  failed: hung (no answer after "+fmtDur(hangThreshold(deadline))+")", func(s summary) string {
 		if s.Abandoned > 0 {
-			return fmt.Sprintf("%d (%d abandoned)", s.Hung, s.Abandoned)
+			return fmt.Sprintf("%d (%d never returned)", s.Hung, s.Abandoned)
 		}
 		return fmt.Sprint(s.Hung)
 	})
-	add("worst latency", func(s summary) string { return fmtDur(s.Worst) })
-	add("recovery: first ok → steady", func(s summary) string { return na(fmtRecover(s)) })
+	add("failed, of those started after UP", func(s summary) string { return na(fmt.Sprint(s.FailedAfterUp)) })
+	add("slowest request", func(s summary) string { return fmtDur(s.Worst) })
+	add("back after UP, for good", func(s summary) string {
+		if s.Back < 0 {
+			return na("never")
+		}
+		return na(fmtDur(s.Back))
+	})
 	return rows
 }
 

@@ -12,6 +12,7 @@ import (
 
 // request is one finished (or abandoned) request of a run.
 type request struct {
+	Worker  int
 	Start   time.Duration // since the run's start
 	Latency time.Duration // for an abandoned request: its age when abandoned
 	Err     string        // "" = ok
@@ -20,6 +21,9 @@ type request struct {
 }
 
 func (r request) failed() bool { return r.Err != "" || r.Open }
+
+// hung: the request ran past the hang threshold, or never returned.
+func (r request) hung(threshold time.Duration) bool { return r.Open || r.Latency > threshold }
 func (r request) end() time.Duration {
 	return r.Start + r.Latency
 }
@@ -52,12 +56,23 @@ func (r *recorder) snapshot() []request {
 	return append([]request(nil), r.reqs...)
 }
 
-// openAges returns the start offsets of the requests in flight now.
-func (r *recorder) openStarts() []time.Duration {
-	var out []time.Duration
+// finishedFrom returns the requests recorded after the first n.
+func (r *recorder) finishedFrom(n int) []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n >= len(r.reqs) {
+		return nil
+	}
+	return append([]request(nil), r.reqs[n:]...)
+}
+
+// inFlight returns the requests running now (Latency: their age at now).
+func (r *recorder) inFlight(now time.Duration) []request {
+	var out []request
 	for i := range r.inflight {
 		if v := r.inflight[i].Load(); v != 0 {
-			out = append(out, time.Duration(v-1))
+			start := time.Duration(v - 1)
+			out = append(out, request{Worker: i, Start: start, Latency: now - start, Open: true})
 		}
 	}
 	return out
@@ -108,7 +123,7 @@ func (w *workload) worker(i int, stop <-chan struct{}) {
 		lat := w.rec.since() - start
 		// If the run already abandoned this request, it was recorded then.
 		if w.rec.inflight[i].CompareAndSwap(int64(start)+1, 0) {
-			q := request{Start: start, Latency: lat}
+			q := request{Worker: i, Start: start, Latency: lat}
 			if err != nil {
 				q.Err = w.redact(err.Error())
 				q.Timeout = errors.Is(err, context.DeadlineExceeded)
@@ -142,7 +157,7 @@ func (r *recorder) abandon(at time.Duration) int {
 		v := r.inflight[i].Load()
 		if v != 0 && r.inflight[i].CompareAndSwap(v, 0) {
 			start := time.Duration(v - 1)
-			r.add(request{Start: start, Latency: at - start, Open: true, Err: "abandoned: still running when the run ended"})
+			r.add(request{Worker: i, Start: start, Latency: at - start, Open: true, Err: "abandoned: still running when the run ended"})
 			n++
 		}
 	}

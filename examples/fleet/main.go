@@ -24,43 +24,24 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/natsfeed"
+	"github.com/flapguard/flapguard/examples/internal/excmd"
 	"github.com/flapguard/flapguard/pool"
 	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql" with full socket control
 	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx" with full socket control
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "fleet:", err)
-		os.Exit(1)
-	}
-}
+func main() { excmd.Main("fleet", run) }
 
 // errUsage marks a bad command line (exit code 2); the message was printed.
-var errUsage = errors.New("usage")
-
-var defaultDSNs = map[string]string{
-	"pgx":   "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=5",
-	"mysql": "root@tcp(127.0.0.1:3306)/test?timeout=5s",
-}
+var errUsage = excmd.ErrUsage
 
 type options struct {
 	natsURL, subject string
@@ -79,7 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var announce, tunnels string
 	fs := flag.NewFlagSet("fleet", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.natsURL, "nats", envOr("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (default $NATS_URL or the local server)")
+	fs.StringVar(&o.natsURL, "nats", excmd.EnvOr("NATS_URL", "nats://127.0.0.1:4222"), "NATS server URL (default $NATS_URL or the local server)")
 	fs.StringVar(&o.subject, "subject", "flapguard.tunnels", "NATS subject the fleet shares")
 	fs.StringVar(&announce, "announce", "", "publish one event (down, up or rekey) and exit, instead of running an instance")
 	fs.StringVar(&o.tunnel, "tunnel", "", `with -announce: the tunnel id ("" = every tunnel)`)
@@ -128,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	if o.dsn == "" {
-		o.dsn = defaultDSNs[o.driver]
+		o.dsn = excmd.LocalDSNs[o.driver]
 	}
 	if o.dsn == "" {
 		return usage("-driver %s needs -dsn", o.driver)
@@ -144,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	out := &syncWriter{w: stdout}
+	out := &excmd.SyncWriter{W: stdout}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	nc, err := natsfeed.Connect(o.natsURL, logger)
 	if err != nil {
@@ -170,7 +151,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // instance runs one member of the fleet: a pool, subscribed to the fleet's
 // subject, with a light workload so its reaction shows.
 func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logger *slog.Logger) error {
-	p, err := pool.Open(o.driver, o.dsn, pool.Config{
+	p, err := excmd.OpenChecked(ctx, o.driver, o.dsn, pool.Config{
 		Tunnels: o.tunnels,
 		OnEvent: func(ev pool.Event) { fmt.Fprintln(out, "  event:", ev) },
 	})
@@ -178,12 +159,6 @@ func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logg
 		return err
 	}
 	defer p.Close()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = p.DB().PingContext(pctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot reach the %s server: %w", o.driver, err)
-	}
 
 	// The pool is the Notifier; Multi adds a line per received event. More
 	// pools of the same process would be listed here too.
@@ -218,38 +193,10 @@ func instance(ctx context.Context, o options, nc *nats.Conn, out io.Writer, logg
 			return nil
 		case <-tick.C:
 		}
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		start := time.Now()
-		var one int
-		err := p.DB().QueryRowContext(qctx, "SELECT 1").Scan(&one)
-		cancel()
+		status, took := excmd.Query(ctx, p)
 		if ctx.Err() != nil {
 			continue
 		}
-		status := "ok"
-		if err != nil {
-			status = err.Error()
-		}
-		fmt.Fprintf(out, "query: %s in %v (state %s, generation %d)\n", status, time.Since(start).Round(time.Millisecond), p.Stats().Health, p.Stats().Generation)
+		fmt.Fprintf(out, "query: %s in %v (state %s, generation %d)\n", status, took, p.Stats().Health, p.Stats().Generation)
 	}
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-// syncWriter serialises writes: OnEvent and the NATS handler run on their
-// own goroutines.
-type syncWriter struct {
-	mu sync.Mutex // protects w
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(b []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(b)
 }

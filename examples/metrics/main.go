@@ -35,33 +35,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/flapguard/flapguard/examples/internal/excmd"
 	"github.com/flapguard/flapguard/pool"
 	_ "github.com/flapguard/flapguard/pool/mssqladapter"
 	_ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql" with full socket control
 	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx" with full socket control
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-	case errors.Is(err, errUsage):
-		os.Exit(2)
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "metrics:", err)
-		os.Exit(1)
-	}
-}
+func main() { excmd.Main("metrics", run) }
 
 // errUsage marks a bad command line (exit code 2); the message was printed.
-var errUsage = errors.New("usage")
-
-var defaultDSNs = map[string]string{
-	"pgx":   "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&connect_timeout=5",
-	"mysql": "root@tcp(127.0.0.1:3306)/test?timeout=5s",
-}
+var errUsage = excmd.ErrUsage
 
 type options struct {
 	driver, dsn, listen, poolName string
@@ -88,7 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errUsage
 	}
 	if o.dsn == "" {
-		o.dsn = defaultDSNs[o.driver]
+		o.dsn = excmd.LocalDSNs[o.driver]
 	}
 	if o.dsn == "" {
 		fmt.Fprintf(stderr, "metrics: -driver %s needs -dsn\n", o.driver)
@@ -112,17 +96,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	events := newEventCounter(labels)
-	p, err := pool.Open(o.driver, o.dsn, pool.Config{OnEvent: events.observe})
+	p, err := excmd.OpenChecked(ctx, o.driver, o.dsn, pool.Config{OnEvent: events.observe})
 	if err != nil {
 		return err // never carries the DSN's password
 	}
 	defer p.Close()
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = p.DB().PingContext(pctx)
-	cancel()
-	if err != nil {
-		return fmt.Errorf("cannot reach the %s server: %w", o.driver, err)
-	}
 
 	reg, err := newRegistry(p, events, labels)
 	if err != nil {
@@ -164,12 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		case <-hup:
 			p.Reset("SIGHUP")
 		case <-tick.C:
-			qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			var one int
-			if err := p.DB().QueryRowContext(qctx, "SELECT 1").Scan(&one); err != nil && ctx.Err() == nil {
-				fmt.Fprintln(stderr, "metrics: workload query:", err)
+			if status, _ := excmd.Query(ctx, p); status != "ok" && ctx.Err() == nil {
+				fmt.Fprintln(stderr, "metrics: workload query:", status)
 			}
-			cancel()
 		}
 	}
 }

@@ -1,6 +1,6 @@
 // Command quickstart is the README's quick start, kept compiling: the two
-// changed lines of a service that used sql.Open, with the adapter import
-// for each supported driver.
+// changed lines of a service that used sql.Open, and the one adapter
+// import it needs (a program compiles only the drivers it imports).
 package main
 
 import (
@@ -11,9 +11,7 @@ import (
 	"os"
 
 	"github.com/flapguard/flapguard/pool"
-	_ "github.com/flapguard/flapguard/pool/mssqladapter" // "sqlserver", "mssql" (go-mssqldb)
-	_ "github.com/flapguard/flapguard/pool/mysqladapter" // "mysql" (go-sql-driver/mysql)
-	_ "github.com/flapguard/flapguard/pool/pgxadapter"   // "pgx" (pgx v5 stdlib)
+	_ "github.com/flapguard/flapguard/pool/mssqladapter" // "sqlserver" (go-mssqldb); pgxadapter: "pgx", mysqladapter: "mysql"
 )
 
 func main() {
@@ -29,8 +27,7 @@ func main() {
 	if err := db.PingContext(ctx); err != nil {
 		log.Fatal(err)
 	}
-	// Retry only what is safe: a transaction lost before COMMIT is retried,
-	// one lost during COMMIT is reported, never run twice.
+	// Lost before COMMIT: retried. Lost during COMMIT: reported, never run twice.
 	err = p.RunTx(ctx, pool.RetryPolicy{}, nil, func(ctx context.Context, tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, "UPDATE ledger SET balance = balance - 10 WHERE id = 1")
 		return err

@@ -1,0 +1,9 @@
+//go:build unix
+
+package main
+
+import "syscall"
+
+const canSIGHUP = true
+
+func sendSIGHUP() error { return syscall.Kill(syscall.Getpid(), syscall.SIGHUP) }

@@ -128,7 +128,10 @@ func (c *conn) enter(ctx context.Context) error {
 			c.awaitProbe()
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				_, err := c.ready(ctx, s)
+				v, err := c.ready(ctx, s)
+				if err == nil {
+					_, err = c.borrowCheck(ctx, v, false)
+				}
 				return err
 			}
 		}
@@ -374,6 +377,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 		}
 	}
 	v, err := c.ready(ctx, s)
+	if err == nil {
+		v, err = c.borrowCheck(ctx, v, true)
+	}
 	if err != nil {
 		return err
 	}

@@ -115,6 +115,9 @@ type rawConn struct {
 	// may close the conn with a goodbye a dead path swallows, so the
 	// session is checked for (and ended) after recovery.
 	orphanable atomic.Bool
+	// gone: the server ended the session (its FIN or RST was seen on the
+	// socket, borrowcheck.go); nothing to reap.
+	gone atomic.Bool
 	// resetOnce: the driver conn has had a ResetSession (only the borrower
 	// touches it, in ResetSession). pgx pings a conn at its first reset
 	// whatever its age.
@@ -123,6 +126,7 @@ type rawConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool // close ran (Stats: sessionCounts)
 
 	// The driver conn's optional interfaces, asserted once: the borrow and
 	// return path runs on every query.
@@ -143,6 +147,10 @@ func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		if r.p != nil {
+			r.p.stats.rawOpen.Add(-1)
+		}
 		if r.p != nil && r.sessionID != 0 {
 			switch {
 			case r.bad.Load():
@@ -226,6 +234,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		return nil, set, &detect.ConnectError{Err: errAbandoned}
 	}
 	rc := newRawConn(p, ic, set, gen)
+	p.stats.rawOpen.Add(1)
 	rc.connectedAt = p.cfg.now()
 	if p.reaping() {
 		rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)

@@ -81,3 +81,18 @@ func rawOf(c net.Conn) (syscall.RawConn, bool) {
 	raw, err := sc.SyscallConn()
 	return raw, err == nil
 }
+
+// Peer reports, without reading anything and without waiting, what the
+// far end did to c while nobody read it: closed is true once its FIN or RST
+// arrived (the kernel's TCP state left ESTABLISHED), pending counts bytes
+// that arrived unasked (a server's goodbye such as PostgreSQL's FATAL, or
+// an asynchronous message such as a NOTIFY). One getsockopt(TCP_INFO) and
+// one ioctl(SIOCINQ) on Linux; ok is false elsewhere, for a non-TCP conn,
+// or when the kernel does not say.
+func Peer(c net.Conn) (closed bool, pending int, ok bool) {
+	raw, ok := rawOf(c)
+	if !ok {
+		return false, 0, false
+	}
+	return peerOf(raw)
+}

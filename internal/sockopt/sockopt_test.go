@@ -70,3 +70,65 @@ func TestRTTOnNonTCP(t *testing.T) {
 		t.Fatal("RTT on a pipe should be unknown")
 	}
 }
+
+// TestPeerSeesServerGoodbye: a server that writes a last message and
+// closes (PostgreSQL after pg_terminate_backend) is seen as closed with
+// bytes pending, before anything is read or sent; a quiet open one is not,
+// and a message without a close is pending but not closed.
+func TestPeerSeesServerGoodbye(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Peer reads TCP_INFO and SIOCINQ, Linux-only; elsewhere it reports unknown")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	if closed, n, ok := Peer(c); !ok || closed || n != 0 {
+		t.Fatalf("quiet open conn: closed=%v pending=%d ok=%v; want open, 0, known", closed, n, ok)
+	}
+	s.Write([]byte("NOTIFY"))
+	waitFor(t, func() bool { _, n, _ := Peer(c); return n == 6 })
+	if closed, _, _ := Peer(c); closed {
+		t.Fatal("a message without a close reported as closed")
+	}
+	s.Write([]byte("FATAL"))
+	s.Close()
+	waitFor(t, func() bool { closed, _, _ := Peer(c); return closed })
+	if _, n, _ := Peer(c); n != 11 {
+		t.Fatalf("pending = %d after the goodbye; want 11 (nothing read)", n)
+	}
+	if closed, _, ok := Peer(&net.TCPConn{}); ok || closed {
+		t.Fatal("a conn without a socket must be unknown")
+	}
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if _, _, ok := Peer(a); ok {
+		t.Fatal("Peer on a pipe should be unknown")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for range 200 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 1s")
+}

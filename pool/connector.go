@@ -233,6 +233,21 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		ic.Close()
 		return nil, set, &detect.ConnectError{Err: errAbandoned}
 	}
+	if set != nil && set.current() == nil {
+		// The driver dialed without the pool's dialer (a pgx config or a
+		// MySQL network registered with the driver itself). Ask the
+		// adapter for the socket; without one this conn has none the pool
+		// could sever or look at.
+		if f := p.drv.SocketOf; f != nil {
+			if s := f(ic); s != nil {
+				p.dialer.harden(s)
+				set.add(s)
+			}
+		}
+		if set.current() == nil {
+			set = nil
+		}
+	}
 	rc := newRawConn(p, ic, set, gen)
 	p.stats.rawOpen.Add(1)
 	rc.connectedAt = p.cfg.now()

@@ -111,6 +111,9 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 func (d *dialer) harden(c net.Conn) {
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok { // *tls.Conn (Driver.SocketOf)
+		c = w.NetConn()
+	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -52,6 +53,13 @@ type Driver struct {
 	// (the pool drops it); the driver's own statement errors are Warm's to
 	// absorb. Optional.
 	Warm func(ctx context.Context, c driver.Conn, more func() bool) error
+
+	// SocketOf, if set, returns the socket a driver conn talks over. It is
+	// asked only for a conn the driver made without dialing through the
+	// pool (pgx with a config registered by stdlib.RegisterConnConfig,
+	// whose own DialFunc the pool cannot replace): the pool then hardens
+	// that socket, can sever it and looks at it at borrow. Optional.
+	SocketOf func(driver.Conn) net.Conn
 
 	// Orphan reaping (see Config.Orphans). A session is identified by the
 	// server's id for it and, against a later session that reuses the id

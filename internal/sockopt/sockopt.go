@@ -72,8 +72,12 @@ func Loss(c net.Conn) (rate float64, ok bool) {
 	return lossOf(raw)
 }
 
-// rawOf is c's raw socket, if it has one (nil and non-socket conns do not).
+// rawOf is c's raw socket, if it has one (nil and non-socket conns do not);
+// a TLS conn's is the one under it.
 func rawOf(c net.Conn) (syscall.RawConn, bool) {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // *tls.Conn
+		c = tc.NetConn()
+	}
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
 		return nil, false

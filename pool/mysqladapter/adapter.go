@@ -50,6 +50,31 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !goNetwork(cfg.Net) {
+		// A network registered with mysql.RegisterDialContext (a Cloud
+		// SQL-style connector, "user@mydial(addr)/db"): a DialFunc would
+		// override it (connector.go:98-110: DialFunc first, the registry
+		// only without one) and the dial would fail with "unknown
+		// network". The driver keeps dialing through the registered
+		// function, as with plain database/sql. The registry cannot be read
+		// from outside the driver (driver.go:42-43), so the pool cannot
+		// wrap that function and has no socket for these conns: no sever,
+		// no TCP hardening, no cancel guard and no free check at borrow
+		// (the driver's own CheckConnLiveness still runs in ResetSession).
+		// Soft reset and liveness at borrow work as without an adapter;
+		// docs/drivers.md says so.
+		return mysql.NewConnector(cfg)
+	}
 	cfg.DialFunc = dial
 	return mysql.NewConnector(cfg)
+}
+
+// goNetwork reports whether net is one Go's net package dials, as opposed
+// to a name registered with mysql.RegisterDialContext.
+func goNetwork(net string) bool {
+	switch net {
+	case "tcp", "tcp4", "tcp6", "unix", "unixpacket":
+		return true
+	}
+	return false
 }

@@ -37,7 +37,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := p.passGate(ctx); err != nil {
 		return nil, err
 	}
-	return c.connect(ctx)
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return nil, callerError(err, p.secrets)
+	}
+	return cn, nil
 }
 
 // rebuildKey marks the context of the supervisor's rebuild; its value says
@@ -200,8 +204,25 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		defer p.removePending(set)
 		// go-mssqldb ignores the context during PRELOGIN (upstream issue
 		// #254): a server that accepts TCP and never answers blocks Connect
-		// forever. Closing the dialed socket when ctx ends unblocks it.
-		stop := context.AfterFunc(ctx, func() { set.closeAll() })
+		// forever. Closing the dialed socket when ctx ends unblocks it. It
+		// waits Config.CancelGrace first, so that a driver that honours
+		// the context (pgx, mysql) returns its own error, as with plain,
+		// not a read on a socket closed under it ("use of closed network
+		// connection", mysql's "invalid connection").
+		returned := make(chan struct{})
+		defer close(returned)
+		stop := context.AfterFunc(ctx, func() {
+			if g := p.cfg.CancelGrace; g > 0 {
+				t := time.NewTimer(g)
+				defer t.Stop()
+				select {
+				case <-returned:
+					return
+				case <-t.C:
+				}
+			}
+			set.closeAll()
+		})
 		defer stop()
 	}
 	if c.inner == nil {
@@ -216,9 +237,13 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 			set.closeAll()
 		}
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = errors.Join(ctx.Err(), err)
+			// For the pool's judgement: the context ended it (Alive), not
+			// the path. The caller gets the driver's error (Connect).
+			err = &ctxEnded{ctx: ctx.Err(), err: err}
 		}
 		if ctx.Err() != nil && parent.Err() == nil {
+			// The pool's own bound ended a connect plain database/sql would
+			// have let run: a meaning flapguard gave, so it says so.
 			err = fmt.Errorf("pool: connecting took longer than Config.ConnectTimeout (%v): %w", p.cfg.ConnectTimeout, err)
 		}
 		// Marked as a connect error: whatever broke, no statement of the

@@ -258,6 +258,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		ic.Close()
 		return nil, set, &detect.ConnectError{Err: errAbandoned}
 	}
+	wireID, wireFP := set.session()
 	if set != nil && set.current() == nil {
 		// The driver dialed without the pool's dialer (a pgx config or a
 		// MySQL network registered with the driver itself). Ask the
@@ -277,7 +278,12 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 	p.stats.rawOpen.Add(1)
 	rc.connectedAt = p.cfg.now()
 	if p.reaping() {
-		rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)
+		if wireID > 0 && safeLiteral(wireFP) || wireID > 0 && wireFP == "" {
+			// Read off the wire (Driver.WatchSocket): no round trip.
+			rc.sessionID, rc.sessionFP = wireID, wireFP
+		} else {
+			rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)
+		}
 	}
 	p.observeConnect(time.Since(started))
 	p.stats.connects.Add(1)

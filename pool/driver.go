@@ -61,6 +61,16 @@ type Driver struct {
 	// that socket, can sever it and looks at it at borrow. Optional.
 	SocketOf func(driver.Conn) net.Conn
 
+	// WatchSocket, if set, is handed each socket the pool dials for a new
+	// connection while orphan reaping is on, before the driver gets it,
+	// and returns the conn the driver is to use (c itself, or a wrapper
+	// that watches what the server sends). It calls found, at most once,
+	// when it learns the server's id for the session from the wire (MySQL's
+	// greeting, TDS packet headers) with a fingerprint the adapter's
+	// SessionCheck understands: then SessionQuery is not run, and a new
+	// connection costs no round trip beyond plain's. Optional.
+	WatchSocket func(ctx context.Context, c net.Conn, found func(id int64, fp string)) net.Conn
+
 	// Orphan reaping (see Config.Orphans). A session is identified by the
 	// server's id for it and, against a later session that reuses the id
 	// (SQL Server reuses SPIDs at once, PostgreSQL reuses pids), either a

@@ -1,7 +1,10 @@
 package sockopt
 
 import (
+	"errors"
+	"io"
 	"net"
+	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -131,4 +134,64 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatal("condition not met within 1s")
+}
+
+// Peek sees what the server said first and leaves it for the reader; it
+// gives up at its deadline when the server says nothing.
+func TestPeekLeavesTheBytes(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Peek is for unix sockets")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- c
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-accepted
+	defer s.Close()
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		s.Write([]byte("hello"))
+	}()
+	buf := make([]byte, 3)
+	if n, ok := Peek(c, buf, time.Now().Add(2*time.Second)); !ok || string(buf[:n]) != "hel" {
+		t.Fatalf("Peek = %q, %v; want \"hel\"", buf[:n], ok)
+	}
+	all := make([]byte, 5)
+	if _, err := io.ReadFull(c, all); err != nil || string(all) != "hello" {
+		t.Fatalf("read after Peek = %q, %v; want every byte still there", all, err)
+	}
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s2 := <-accepted
+	defer s2.Close()
+	start := time.Now()
+	if _, ok := Peek(c2, buf, time.Now().Add(50*time.Millisecond)); ok {
+		t.Fatal("Peek on a silent server reported data")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Peek on a silent server took %v; want its 50ms deadline", d)
+	}
+	c2.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	if _, err := c2.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read after a timed-out Peek: %v; want the conn usable (its own deadline)", err)
+	}
 }

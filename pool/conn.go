@@ -85,6 +85,7 @@ func (c *conn) stale() bool {
 // The caller must own the conn (it moved state away from idle or busy).
 func (c *conn) retire(sever bool) int {
 	l := c.l()
+	c.markIfServerClosed() // borrowcheck.go: before its socket is closed
 	n := 0
 	if sever && l.socks != nil {
 		// Closed without a goodbye on a path that may be dead: the server
@@ -375,6 +376,9 @@ func (c *conn) ResetSession(ctx context.Context) error {
 		if s == stateBusy || c.state.CompareAndSwap(s, stateBusy) {
 			break
 		}
+	}
+	if c.knownDead(s) { // borrowcheck.go: discarded, as plain does
+		return driver.ErrBadConn
 	}
 	v, err := c.ready(ctx, s)
 	if err == nil {

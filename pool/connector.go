@@ -157,6 +157,8 @@ func (r *rawConn) close() error {
 		}
 		if r.p != nil && r.sessionID != 0 {
 			switch {
+			case r.gone.Load():
+				// The server ended the session itself: nothing to reap.
 			case r.bad.Load():
 				// Lost or severed: the server may not know; remember to reap.
 				r.p.addOrphan(r.orphan())

@@ -129,9 +129,9 @@ func (c *conn) enter(ctx context.Context) error {
 			c.awaitProbe()
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				v, err := c.ready(ctx, s)
+				_, err := c.ready(ctx, s)
 				if err == nil {
-					_, err = c.borrowCheck(ctx, v, false)
+					err = c.borrowCheck(ctx) // borrowcheck.go
 				}
 				return err
 			}
@@ -377,15 +377,16 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	if c.knownDead(s) { // borrowcheck.go: discarded, as plain does
-		return driver.ErrBadConn
+	dead, blind := c.look(s) // borrowcheck.go: the free check
+	if dead {
+		return driver.ErrBadConn // discarded, as plain does
 	}
 	v, err := c.ready(ctx, s)
-	if err == nil {
-		v, err = c.borrowCheck(ctx, v, true)
-	}
 	if err != nil {
 		return err
+	}
+	if blind && v == vouchRecent {
+		v = vouchNone
 	}
 	l := c.l()
 	if sr := l.resetter; sr != nil {

@@ -74,18 +74,17 @@ func tcpInfo(c syscall.RawConn) (*unix.TCPInfo, bool) {
 	return info, true
 }
 
-func peerOf(c syscall.RawConn) (closed bool, pending int, ok bool) {
-	var info *unix.TCPInfo
-	var ierr, qerr error
-	if err := c.Control(func(fd uintptr) {
-		info, ierr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		pending, qerr = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
-	}); err != nil || ierr != nil || qerr != nil || info == nil {
-		return false, 0, false
+// peerDetail is asked by peerOf (peer_unix.go) when bytes are waiting:
+// whether the peer's FIN or RST also came (TCP_INFO state), and how many
+// bytes (SIOCINQ).
+func peerDetail(fd uintptr) (closed bool, pending int) {
+	if info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
+		// We never shut a pooled socket down ourselves, so any state but
+		// ESTABLISHED means the peer's FIN (CLOSE_WAIT) or RST (CLOSE) came.
+		closed = info.State != tcpEstablished
 	}
-	// We never shut a pooled socket down ourselves, so any state but
-	// ESTABLISHED means the peer's FIN (CLOSE_WAIT) or RST (CLOSE) came.
-	return info.State != tcpEstablished, pending, true
+	pending, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+	return closed, pending
 }
 
 const tcpEstablished = 1 // TCP_ESTABLISHED, include/net/tcp_states.h

@@ -18,5 +18,3 @@ func stalledOf(syscall.RawConn) (int, bool) { return 0, false }
 func inqOf(syscall.RawConn) (int, bool) { return 0, false }
 
 func lossOf(syscall.RawConn) (float64, bool) { return 0, false }
-
-func peerOf(syscall.RawConn) (bool, int, bool) { return false, 0, false }

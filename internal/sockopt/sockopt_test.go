@@ -87,10 +87,13 @@ func TestPeerSeesServerGoodbye(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
+	accepted := make(chan net.Conn, 2)
 	go func() {
-		c, err := ln.Accept()
-		if err == nil {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
 			accepted <- c
 		}
 	}()
@@ -114,6 +117,16 @@ func TestPeerSeesServerGoodbye(t *testing.T) {
 	if _, n, _ := Peer(c); n != 11 {
 		t.Fatalf("pending = %d after the goodbye; want 11 (nothing read)", n)
 	}
+	// A reset (the server's SO_LINGER 0 close) is closed too.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	s2 := <-accepted
+	s2.(*net.TCPConn).SetLinger(0)
+	s2.Close()
+	waitFor(t, func() bool { closed, _, _ := Peer(c2); return closed })
 	if closed, _, ok := Peer(&net.TCPConn{}); ok || closed {
 		t.Fatal("a conn without a socket must be unknown")
 	}

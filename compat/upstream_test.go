@@ -381,13 +381,6 @@ func panicked(out []byte) string {
 	return string(m[len(m)-1][1])
 }
 
-func tail(b []byte, n int) string {
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
-}
-
 // copyUpstream copies the pinned module out of the module cache, applies
 // the suite's rewrites and injections, and makes the copy require this
 // checkout of flapguard.

@@ -13,7 +13,7 @@ import (
 // the conn does not allow it (then nothing was read). c's read deadline is
 // left unset afterwards.
 func Peek(c net.Conn, b []byte, deadline time.Time) (n int, ok bool) {
-	raw, ok := rawOf(c)
+	raw, ok := rawOfConn(c)
 	if !ok || len(b) == 0 {
 		return 0, false
 	}

@@ -72,31 +72,12 @@ func Loss(c net.Conn) (rate float64, ok bool) {
 	return lossOf(raw)
 }
 
-// rawOf is c's raw socket, if it has one (nil and non-socket conns do not);
-// a TLS conn's is the one under it.
+// rawOf is c's raw socket, if it has one (nil and non-socket conns do not).
 func rawOf(c net.Conn) (syscall.RawConn, bool) {
-	if tc, ok := c.(interface{ NetConn() net.Conn }); ok { // *tls.Conn
-		c = tc.NetConn()
-	}
 	sc, isSC := c.(syscall.Conn)
 	if !isSC {
 		return nil, false
 	}
 	raw, err := sc.SyscallConn()
 	return raw, err == nil
-}
-
-// Peer reports, without reading anything and without waiting, what the
-// far end did to c while nobody read it: closed is true once its FIN or RST
-// arrived (the kernel's TCP state left ESTABLISHED), pending counts bytes
-// that arrived unasked (a server's goodbye such as PostgreSQL's FATAL, or
-// an asynchronous message such as a NOTIFY). One getsockopt(TCP_INFO) and
-// one ioctl(SIOCINQ) on Linux; ok is false elsewhere, for a non-TCP conn,
-// or when the kernel does not say.
-func Peer(c net.Conn) (closed bool, pending int, ok bool) {
-	raw, ok := rawOf(c)
-	if !ok {
-		return false, 0, false
-	}
-	return peerOf(raw)
 }

@@ -213,6 +213,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		// connection", mysql's "invalid connection").
 		returned := make(chan struct{})
 		defer close(returned)
+		dialed := set // set itself may be cleared below, while this runs
 		stop := context.AfterFunc(ctx, func() {
 			if g := p.cfg.CancelGrace; g > 0 {
 				t := time.NewTimer(g)
@@ -223,7 +224,7 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 				case <-t.C:
 				}
 			}
-			set.closeAll()
+			dialed.closeAll()
 		})
 		defer stop()
 	}

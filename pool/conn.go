@@ -92,6 +92,7 @@ func (c *conn) stale() bool {
 // The caller must own the conn (it moved state away from idle or busy).
 func (c *conn) retire(sever bool) int {
 	l := c.l()
+	c.markIfServerClosed() // borrowcheck.go: before its socket is closed
 	n := 0
 	if sever && l.socks != nil {
 		// Closed without a goodbye on a path that may be dead: the server
@@ -144,6 +145,9 @@ func (c *conn) enter(ctx context.Context) error {
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
 				_, err := c.ready(ctx, s)
+				if err == nil {
+					err = c.borrowCheck(ctx) // borrowcheck.go
+				}
 				return err
 			}
 		}
@@ -388,9 +392,16 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
+	dead, blind := c.look(s) // borrowcheck.go: the free check
+	if dead {
+		return driver.ErrBadConn // discarded, as plain does
+	}
 	v, err := c.ready(ctx, s)
 	if err != nil {
 		return err
+	}
+	if blind && v == vouchRecent {
+		v = vouchNone
 	}
 	l := c.l()
 	if sr := l.resetter; sr != nil {

@@ -37,7 +37,11 @@ func (c *connector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err := p.passGate(ctx); err != nil {
 		return nil, err
 	}
-	return c.connect(ctx)
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return nil, callerError(err, p.secrets)
+	}
+	return cn, nil
 }
 
 // probeKey marks the context of a check's fresh connection: its failure is
@@ -138,6 +142,9 @@ type rawConn struct {
 	// may close the conn with a goodbye a dead path swallows, so the
 	// session is checked for (and ended) after recovery.
 	orphanable atomic.Bool
+	// gone: the server ended the session (its FIN or RST was seen on the
+	// socket, borrowcheck.go); nothing to reap.
+	gone atomic.Bool
 	// resetOnce: the driver conn has had a ResetSession (only the borrower
 	// touches it, in ResetSession). pgx pings a conn at its first reset
 	// whatever its age.
@@ -146,6 +153,7 @@ type rawConn struct {
 
 	closeOnce sync.Once
 	closeErr  error
+	closed    atomic.Bool // close ran (Stats: sessionCounts)
 
 	// The driver conn's optional interfaces, asserted once: the borrow and
 	// return path runs on every query.
@@ -166,8 +174,14 @@ func newRawConn(p *Pool, ic driver.Conn, set *socketSet, gen uint64) *rawConn {
 
 func (r *rawConn) close() error {
 	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		if r.p != nil {
+			r.p.stats.rawOpen.Add(-1)
+		}
 		if r.p != nil && r.sessionID != 0 {
 			switch {
+			case r.gone.Load():
+				// The server ended the session itself: nothing to reap.
 			case r.bad.Load():
 				// Lost or severed: the server may not know; remember to reap.
 				r.p.addOrphan(r.orphan())
@@ -215,8 +229,26 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		defer p.removePending(set)
 		// go-mssqldb ignores the context during PRELOGIN (upstream issue
 		// #254): a server that accepts TCP and never answers blocks Connect
-		// forever. Closing the dialed socket when ctx ends unblocks it.
-		stop := context.AfterFunc(ctx, func() { set.closeAll() })
+		// forever. Closing the dialed socket when ctx ends unblocks it. It
+		// waits Config.CancelGrace first, so that a driver that honours
+		// the context (pgx, mysql) returns its own error, as with plain,
+		// not a read on a socket closed under it ("use of closed network
+		// connection", mysql's "invalid connection").
+		returned := make(chan struct{})
+		defer close(returned)
+		dialed := set // set itself may be cleared below, while this runs
+		stop := context.AfterFunc(ctx, func() {
+			if g := p.cfg.CancelGrace; g > 0 {
+				t := time.NewTimer(g)
+				defer t.Stop()
+				select {
+				case <-returned:
+					return
+				case <-t.C:
+				}
+			}
+			dialed.closeAll()
+		})
 		defer stop()
 	}
 	if c.inner == nil {
@@ -231,9 +263,13 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 			set.closeAll()
 		}
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
-			err = errors.Join(ctx.Err(), err)
+			// For the pool's judgement: the context ended it (Alive), not
+			// the path. The caller gets the driver's error (Connect).
+			err = &ctxEnded{ctx: ctx.Err(), err: err}
 		}
 		if ctx.Err() != nil && parent.Err() == nil {
+			// The pool's own bound ended a connect plain database/sql would
+			// have let run: a meaning flapguard gave, so it says so.
 			err = fmt.Errorf("pool: connecting took longer than Config.ConnectTimeout (%v): %w", p.cfg.ConnectTimeout, err)
 		}
 		// A hint for the supervisor (unless the caller gave up): a path
@@ -254,10 +290,32 @@ func (c *connector) dialOnce(parent context.Context) (*rawConn, *socketSet, erro
 		ic.Close()
 		return nil, set, &detect.ConnectError{Err: errAbandoned}
 	}
+	wireID, wireFP := set.session()
+	if set != nil && set.current() == nil {
+		// The driver dialed without the pool's dialer (a pgx config or a
+		// MySQL network registered with the driver itself). Ask the
+		// adapter for the socket; without one this conn has none the pool
+		// could sever or look at.
+		if f := p.drv.SocketOf; f != nil {
+			if s := f(ic); s != nil {
+				p.dialer.harden(s)
+				set.add(s)
+			}
+		}
+		if set.current() == nil {
+			set = nil
+		}
+	}
 	rc := newRawConn(p, ic, set, gen)
+	p.stats.rawOpen.Add(1)
 	rc.connectedAt = p.cfg.now()
 	if p.reaping() {
-		rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)
+		if wireID > 0 && safeLiteral(wireFP) || wireID > 0 && wireFP == "" {
+			// Read off the wire (Driver.WatchSocket): no round trip.
+			rc.sessionID, rc.sessionFP = wireID, wireFP
+		} else {
+			rc.sessionID, rc.sessionFP = p.sessionOf(ctx, ic)
+		}
 	}
 	p.observeConnect(time.Since(started))
 	p.stats.connects.Add(1)

@@ -45,6 +45,30 @@ type socketSet struct {
 	// abandoned: a connect still in progress was cut because the path came
 	// back after it started into a dead one; the connector tries again.
 	abandoned atomic.Bool
+
+	// The server's session, as Driver.WatchSocket read it off the wire.
+	sessMu sync.Mutex // protects sessID and sessFP
+	sessID int64
+	sessFP string
+}
+
+// foundSession records the session a Driver.WatchSocket learned; the first
+// one wins (a connect may dial more than one socket).
+func (s *socketSet) foundSession(id int64, fp string) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if s.sessID == 0 && id > 0 {
+		s.sessID, s.sessFP = id, fp
+	}
+}
+
+func (s *socketSet) session() (int64, string) {
+	if s == nil {
+		return 0, ""
+	}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	return s.sessID, s.sessFP
 }
 
 func (s *socketSet) add(c net.Conn) bool {
@@ -101,6 +125,11 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 			c.Close()
 			return nil, net.ErrClosed
 		}
+		if w := d.p.drv.WatchSocket; w != nil && d.p.reaping() {
+			// The set keeps the socket itself (sever, the free check);
+			// the driver may get a watching wrapper.
+			return w(ctx, c, set.foundSession), nil
+		}
 		return c, nil
 	}
 	lc := &looseConn{Conn: c, d: d}
@@ -111,6 +140,9 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 }
 
 func (d *dialer) harden(c net.Conn) {
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok { // *tls.Conn (Driver.SocketOf)
+		c = w.NetConn()
+	}
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
 		return

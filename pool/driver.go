@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"time"
@@ -52,6 +53,23 @@ type Driver struct {
 	// (the pool drops it); the driver's own statement errors are Warm's to
 	// absorb. Optional.
 	Warm func(ctx context.Context, c driver.Conn, more func() bool) error
+
+	// SocketOf, if set, returns the socket a driver conn talks over. It is
+	// asked only for a conn the driver made without dialing through the
+	// pool (pgx with a config registered by stdlib.RegisterConnConfig,
+	// whose own DialFunc the pool cannot replace): the pool then hardens
+	// that socket, can sever it and looks at it at borrow. Optional.
+	SocketOf func(driver.Conn) net.Conn
+
+	// WatchSocket, if set, is handed each socket the pool dials for a new
+	// connection while orphan reaping is on, before the driver gets it,
+	// and returns the conn the driver is to use (c itself, or a wrapper
+	// that watches what the server sends). It calls found, at most once,
+	// when it learns the server's id for the session from the wire (MySQL's
+	// greeting, TDS packet headers) with a fingerprint the adapter's
+	// SessionCheck understands: then SessionQuery is not run, and a new
+	// connection costs no round trip beyond plain's. Optional.
+	WatchSocket func(ctx context.Context, c net.Conn, found func(id int64, fp string)) net.Conn
 
 	// Orphan reaping (see Config.Orphans). A session is identified by the
 	// server's id for it and, against a later session that reuses the id

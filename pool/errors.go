@@ -3,6 +3,8 @@ package pool
 import (
 	"database/sql/driver"
 	"errors"
+
+	"github.com/flapguard/flapguard/detect"
 )
 
 var (
@@ -65,4 +67,50 @@ func (e *LostError) Is(target error) bool {
 		return e.Unsent
 	}
 	return false
+}
+
+// ctxEnded is a connect error for the pool's own judgement when a context
+// ended the connect but the driver's error does not say so (go-mssqldb
+// after the pool closed its socket in PRELOGIN): errors.Is finds both, so
+// the classifier sees the caller's cancellation (Alive), not a dead path.
+// The caller gets err alone (callerError).
+type ctxEnded struct{ ctx, err error }
+
+func (e *ctxEnded) Error() string   { return e.ctx.Error() + "\n" + e.err.Error() }
+func (e *ctxEnded) Unwrap() []error { return []error{e.ctx, e.err} }
+
+// callerError is what database/sql's caller gets for a failed connect:
+// the driver's error as the driver returned it, so `==` and type
+// assertions hold as with plain database/sql (err == context.DeadlineExceeded,
+// err.(*mysql.MySQLError)). Inside, the pool judges it wrapped in a
+// *detect.ConnectError, which proves that nothing was sent; RunConn and
+// RunTx re-wrap what they get from database/sql (connectPhase).
+//
+// Identity changes in three cases, listed in the README's drop-in section:
+// a message that carries the DSN's password is redacted (redaction wins:
+// the chain under it stays reachable with errors.Is/As, each link
+// redacted, see redactedError); a connect the pool's Config.ConnectTimeout
+// cut is wrapped with a message saying so (plain would still be waiting);
+// and the pool's own errors (ErrClosed, ErrTunnelDown, a bad Config) are
+// its own.
+func callerError(err error, secrets []string) error {
+	var ce *detect.ConnectError
+	if !errors.As(err, &ce) || ce.Err == nil {
+		return err
+	}
+	if e, ok := ce.Err.(*ctxEnded); ok {
+		return redactErr(e.err, secrets)
+	}
+	return ce.Err
+}
+
+// connectPhase marks an error database/sql returned before fn ran (from
+// DB.Conn or DB.BeginTx): no statement of fn's can have been sent, as
+// when the pool judged the connect itself (callerError).
+func connectPhase(err error) error {
+	var ce *detect.ConnectError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	return &detect.ConnectError{Err: err}
 }

@@ -128,7 +128,9 @@ func OpenWithDialer(newConnector func(dial DialFunc) (driver.Connector, error), 
 
 // OpenDB opens a pool over a driver's connector, like sql.OpenDB. The pool
 // cannot see the connector's sockets, so it has soft reset and liveness but
-// no sever (use Open or OpenWithDialer for that). A bad cfg is reported by
+// no sever (use Open or OpenWithDialer for that). When an adapter is
+// registered for the connector's driver, its error rules apply as with
+// Open. A bad cfg is reported by
 // every attempt to connect (DB().Ping returns it), since OpenDB has no
 // error result.
 func OpenDB(c driver.Connector, cfg Config) *Pool {
@@ -140,7 +142,7 @@ func OpenDB(c driver.Connector, cfg Config) *Pool {
 	if c == nil && err == nil {
 		err = errors.New("pool: OpenDB: connector is nil")
 	}
-	p := newPool(cfg2, Driver{}, nil)
+	p := newPool(cfg2, adapterFor(c), nil) // adopt.go: the adapter's rules, no sockets
 	p.cfgErr = err
 	return p.start(c)
 }

@@ -44,7 +44,7 @@ func (p *Pool) RunConn(ctx context.Context, pol RetryPolicy, fn func(ctx context
 	return p.retry(ctx, pol, func() (bool, error) {
 		c, err := p.db.Conn(ctx)
 		if err != nil {
-			return p.retryable(err, pol, false), err
+			return p.retryable(connectPhase(err), pol, false), err
 		}
 		defer c.Close()
 		err = fn(ctx, c)

@@ -30,6 +30,14 @@ type Stats struct {
 	OrphansReaped    uint64 // server sessions killed after recovery
 	Renewed          uint64 // pooled conns given a new driver conn at borrow
 	Rebuilt          uint64 // conns reopened in the background after a reset
+
+	// Sessions that add up (sessions.go). DBStats.OpenConnections counts
+	// what database/sql holds; Gone of those have no server session any
+	// more, and OwnSessions are the pool's own, outside database/sql:
+	// the server sees OpenConnections - Gone + OwnSessions from this pool.
+	Gone         int    // conns database/sql holds whose session the pool knows is gone (lost, severed, retired by a reset, closed by the server)
+	OwnSessions  int    // sessions the pool holds open itself now (probes, orphan reaping, a rebuild in progress)
+	GoneAtBorrow uint64 // borrows that found the server had closed the session (borrowcheck.go); none was sent on
 }
 
 type counters struct {
@@ -37,12 +45,15 @@ type counters struct {
 	livenessChecks, livenessFailures, probes, probeFailures          atomic.Uint64
 	events, eventsIgnored, orphansReaped, renewed                    atomic.Uint64
 	eventsFuture, tunnelsForgotten, rebuilt                          atomic.Uint64
+
+	goneAtBorrow atomic.Uint64 // borrowcheck.go
+	rawOpen      atomic.Int64  // driver conns open now (sessions.go)
 }
 
 // Stats returns a snapshot of the pool's statistics.
 func (p *Pool) Stats() Stats {
 	s := &p.stats
-	return Stats{
+	st := Stats{
 		DBStats:          p.db.Stats(),
 		Generation:       p.gen.Load(),
 		Health:           Health(p.healthNow.Load()),
@@ -66,4 +77,7 @@ func (p *Pool) Stats() Stats {
 		TunnelsForgotten: s.tunnelsForgotten.Load(),
 		Rebuilt:          s.rebuilt.Load(),
 	}
+	st.Gone, st.OwnSessions = p.sessionCounts()
+	st.GoneAtBorrow = s.goneAtBorrow.Load()
+	return st
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"regexp"
 	"strconv"
+	"time"
 )
 
 // sys.dm_exec_connections, as far as flapguard's go-mssqldb entry reads it
@@ -13,6 +14,7 @@ import (
 //
 //	select cast(@@spid as bigint), <fp> from sys.dm_exec_connections c where c.session_id = @@spid
 //	select count(*) from sys.dm_exec_connections [c] where [c.]session_id = v [and <fp> = '<text>']
+//	    [and [c.]connect_time <= dateadd(millisecond, -<ms>, getdate())]
 //
 // where <fp> is convert(varchar(30), c.connect_time, 126) + '|' +
 // cast(c.client_tcp_port as varchar(10)): the session's start time in
@@ -25,7 +27,8 @@ var (
 	reDMVSelf = regexp.MustCompile(`(?is)^select\s+cast\s*\(\s*@@spid\s+as\s+bigint\s*\)\s*,\s*` + fpRE +
 		`\s+from\s+sys\.dm_exec_connections(?:\s+c)?\s+where\s+(?:c\.)?session_id\s*=\s*@@spid$`)
 	reDMVCount = regexp.MustCompile(`(?is)^select\s+count\s*\(\s*\*\s*\)\s+from\s+sys\.dm_exec_connections(?:\s+c)?\s+where\s+(?:c\.)?session_id\s*=\s*` +
-		valueRE + `(?:\s+and\s+` + fpRE + `\s*=\s*'([^']*)')?$`)
+		valueRE + `(?:\s+and\s+` + fpRE + `\s*=\s*'([^']*)')?` +
+		`(?:\s+and\s+(?:c\.)?connect_time\s*<=\s*dateadd\s*\(\s*millisecond\s*,\s*-(\d+)\s*,\s*getdate\s*\(\s*\)\s*\))?$`)
 )
 
 // fingerprint is <fp> for session s.
@@ -52,9 +55,15 @@ func (s *Session) dmv(text string, args []arg) (res *Result, ok bool, err error)
 	}
 	n := int32(0)
 	for _, o := range s.srv.liveSessions() {
-		if int64(o.spid) == id && (m[2] == "" || m[2] == o.fingerprint()) {
+		if int64(o.spid) == id && (m[2] == "" || m[2] == o.fingerprint()) && (m[3] == "" || startedBefore(o, m[3])) {
 			n++
 		}
 	}
 	return &Result{Columns: []string{""}, Rows: [][]any{{n}}, cmd: cmdSelect}, true, nil
+}
+
+// startedBefore: o started at least ms milliseconds ago.
+func startedBefore(o *Session, ms string) bool {
+	n, err := strconv.ParseInt(ms, 10, 64)
+	return err == nil && time.Since(o.started) >= time.Duration(n)*time.Millisecond
 }

@@ -22,7 +22,6 @@ import (
 	"database/sql/driver"
 	"net"
 	"strconv"
-	"time"
 
 	mssql "github.com/microsoft/go-mssqldb"
 	"github.com/microsoft/go-mssqldb/msdsn"
@@ -62,15 +61,15 @@ func init() {
 			// go-mssqldb answers a cancelled context with ATTENTION and then
 			// waits cancelDrainTimeout = 5s for confirmation (token.go:118).
 			SlowCancel: true,
-			// go-mssqldb parses the SPID and throws it away (buf.go:164-170,
-			// docs/drivers.md): with reaping on (OrphansOn) it is asked for
-			// once at connect.
+			// The SPID is read from the packet headers of the login's
+			// responses on the socket the pool dialed (session.go): no
+			// round trip. Only with full encryption (encrypt=true, strict),
+			// where the headers travel inside TLS, is it asked once at
+			// connect while reaping is on (OrphansOn).
+			WatchSocket: watchSocket,
 			SessionQuery: "SELECT CAST(@@SPID AS bigint), CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) " +
 				"FROM sys.dm_exec_connections c WHERE c.session_id = @@SPID",
-			SessionCheck: func(id int64, fp string, _ time.Duration) string {
-				return "SELECT COUNT(*) FROM sys.dm_exec_connections c WHERE c.session_id = " + strconv.FormatInt(id, 10) +
-					" AND CONVERT(varchar(30), c.connect_time, 126) + '|' + CAST(c.client_tcp_port AS varchar(10)) = " + fp
-			},
+			SessionCheck:        sessionCheck,
 			KillSession:         func(id int64) string { return "KILL " + strconv.FormatInt(id, 10) },
 			ReapNeedsPermission: true, // KILL needs ALTER ANY CONNECTION
 		})

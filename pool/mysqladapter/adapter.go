@@ -14,7 +14,6 @@ package mysqladapter
 import (
 	"database/sql/driver"
 	"fmt"
-	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -25,16 +24,15 @@ func init() {
 	pool.RegisterDriver("mysql", pool.Driver{
 		NewConnector: NewConnector,
 		Classifier:   classifier,
-		// A user may kill its own threads without extra privileges. HOST is
-		// "client-ip:port" as the server saw it. go-sql-driver/mysql keeps no
-		// connection id from the handshake (packets.go:204-206,
-		// docs/drivers.md), so while reaping is on the id is asked for once
-		// at connect: one round trip plain database/sql does not make
-		// (Config.Orphans = OrphansOff avoids it).
+		// A user may kill its own threads without extra privileges. The
+		// connection id is read from the server's greeting on the socket
+		// the pool dialed (session.go): no round trip. Only where that
+		// cannot be done (a network registered with the driver, Windows)
+		// is it asked once at connect while reaping is on. HOST is
+		// "client-host:port" as the server saw it.
+		WatchSocket:  watchSocket,
 		SessionQuery: "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
-		SessionCheck: func(id int64, fp string, _ time.Duration) string {
-			return fmt.Sprintf("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %d AND HOST = %s", id, fp)
-		},
+		SessionCheck: sessionCheck,
 		KillSession: func(id int64) string {
 			return fmt.Sprintf("KILL CONNECTION %d", id)
 		},
@@ -50,6 +48,31 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 	if err != nil {
 		return nil, dsnHint(dsn, err)
 	}
+	if !goNetwork(cfg.Net) {
+		// A network registered with mysql.RegisterDialContext (a Cloud
+		// SQL-style connector, "user@mydial(addr)/db"): a DialFunc would
+		// override it (connector.go:98-110: DialFunc first, the registry
+		// only without one) and the dial would fail with "unknown
+		// network". The driver keeps dialing through the registered
+		// function, as with plain database/sql. The registry cannot be read
+		// from outside the driver (driver.go:42-43), so the pool cannot
+		// wrap that function and has no socket for these conns: no sever,
+		// no TCP hardening, no cancel guard and no free check at borrow
+		// (the driver's own CheckConnLiveness still runs in ResetSession).
+		// Soft reset and liveness at borrow work as without an adapter;
+		// docs/drivers.md says so.
+		return mysql.NewConnector(cfg)
+	}
 	cfg.DialFunc = dial
 	return mysql.NewConnector(cfg)
+}
+
+// goNetwork reports whether net is one Go's net package dials, as opposed
+// to a name registered with mysql.RegisterDialContext.
+func goNetwork(net string) bool {
+	switch net {
+	case "tcp", "tcp4", "tcp6", "unix", "unixpacket":
+		return true
+	}
+	return false
 }

@@ -19,6 +19,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,6 +36,7 @@ func init() {
 		Classifier:    classifier,
 		ClosedAtStart: closedAtStart,
 		Warm:          warm,
+		SocketOf:      socketOf,
 		// A role may terminate its own backends without extra privileges.
 		// The backend PID comes with the startup (pgconn.go:474-476,
 		// docs/drivers.md): nothing is asked at connect. A reused pid is
@@ -60,7 +63,19 @@ func init() {
 // dialed with dial. pgx also dials through it to send cancel requests.
 // DSN settings keep their meaning; connect_timeout still bounds the whole
 // connection attempt (pgconn/pgconn.go:262).
+//
+// A name returned by stdlib.RegisterConnConfig opens the registered config
+// as stdlib does: its DialFunc, TLS, tracer and every other setting are
+// the caller's, and pgx keeps them private (stdlib/sql.go:331-335, read at
+// connect, :372-386), so the pool cannot dial for it. It takes the socket
+// pgx dialed instead (SocketOf): hardening, sever and the free check at
+// borrow work; what is lost is the pool's dialer during the connect itself
+// (Config.DialTimeout, a connect cut by the pool's ConnectTimeout closing
+// the socket) and tracking of pgx's cancel-request sockets.
 func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
+	if registeredName(dsn) {
+		return stdlib.GetDefaultDriver().(driver.DriverContext).OpenConnector(dsn)
+	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
@@ -70,6 +85,32 @@ func NewConnector(dsn string, dial pool.DialFunc) (driver.Connector, error) {
 		cfg.Tracer = &recorder{}
 	}
 	return stdlib.GetConnector(*cfg, stdlib.OptionShouldPing(shouldPing)), nil
+}
+
+// registeredName reports whether dsn is a name stdlib.RegisterConnConfig
+// returned ("registeredConnConfig" and a number, stdlib/sql.go:354). Such
+// a name is not a connection string pgx could parse, so nothing else is
+// taken for one.
+func registeredName(dsn string) bool {
+	n, ok := strings.CutPrefix(dsn, "registeredConnConfig")
+	if !ok || n == "" {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// socketOf is the socket under a pgx conn (pgconn.PgConn.Conn: the TLS
+// conn when TLS is on, whose NetConn the pool looks through).
+func socketOf(c driver.Conn) net.Conn {
+	if sc, ok := c.(*stdlib.Conn); ok {
+		return sc.Conn().PgConn().Conn()
+	}
+	return nil
 }
 
 // shouldPing keeps pgx's own rule (ping a conn whose last ResetSession was

@@ -12,7 +12,6 @@ import (
 
 	"github.com/flapguard/flapguard/detect"
 	"github.com/flapguard/flapguard/detect/internal/feedtest"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
 
@@ -218,18 +217,7 @@ func TestRedactorShowsNoCredentials(t *testing.T) {
 // URL's user name) whole: on main, "url=nats://Pre9xtokenPost9y@…".
 func TestReconnectLogShowsNoToken(t *testing.T) {
 	const token = preMark + "token" + postMark
-	start := func(port int) *server.Server {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, Authorization: token})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatal("nats-server not ready")
-		}
-		t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		return ns
-	}
+	start := func(port int) *natsServer { return startServerWith(t, port, "--auth", token) }
 	ns := start(-1)
 	port := ns.Addr().(*net.TCPAddr).Port
 	logger, logs := feedtest.NewLogger()

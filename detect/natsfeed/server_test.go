@@ -45,6 +45,12 @@ func mustRun() bool {
 // the test. Without the binary the test is skipped (failed under CI).
 func startServer(t testing.TB, port int) *natsServer {
 	t.Helper()
+	return startServerWith(t, port)
+}
+
+// startServerWith is startServer with more nats-server flags (--auth).
+func startServerWith(t testing.TB, port int, flags ...string) *natsServer {
+	t.Helper()
 	bin, err := natsServerBinary()
 	if err != nil {
 		if mustRun() {
@@ -59,7 +65,7 @@ func startServer(t testing.TB, port int) *natsServer {
 	}
 	s := &natsServer{port: port, done: make(chan struct{})}
 	// No config file, no JetStream, no store: a plain core NATS server.
-	s.cmd = exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "0")
+	s.cmd = exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "0"}, flags...)...)
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}

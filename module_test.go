@@ -41,6 +41,7 @@ func TestModuleRequirementsAreChosen(t *testing.T) {
 		"github.com/nats-io/nats.go":      "detect/natsfeed",
 		"go.uber.org/goleak":              "goroutine leak checks in tests",
 		"golang.org/x/sys":                "internal/sockopt, the lab",
+		"pgregory.net/rapid":              "pool's decision tests (random walks); it requires nothing",
 		"filippo.io/edwards25519":         "go-sql-driver/mysql",
 		"github.com/golang-sql/civil":     "go-mssqldb",
 		"github.com/golang-sql/sqlexp":    "go-mssqldb",

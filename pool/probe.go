@@ -146,19 +146,21 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 		go func() { probed <- p.freshProbe(fctx, p.connectTimeoutFor(), true) }()
 		select {
 		case err = <-probed:
+			cancel()
+			<-heard
 		case ok := <-heard:
 			if ok {
 				v.how = "data arrived on a surviving flow"
+			}
+			if ok {
 				cancel()
-				<-probed
-				break
 			}
 			err = <-probed
+			if ok {
+				err = nil
+			}
 		}
 		cancel()
-		if v.how == "" {
-			<-heard
-		}
 	} else {
 		err = p.freshProbe(ctx, p.connectTimeoutFor(), down)
 	}

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -66,6 +67,7 @@ func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
 		return
 	}
 	fr.idle = res.idle
+	p.emit(Event{Kind: EventProbe, Reason: fmt.Sprintf("flows: %d checked, %d dead", fr.sampled, len(fr.dead))})
 	report(input{kind: inFlowsDone, res: fr})
 }
 

@@ -251,7 +251,17 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 	idle := 0
 	for _, c := range p.snapshot() {
 		l := c.l()
-		if l.gen != gen || l.bad.Load() || c == pinged {
+		if l.gen != gen || c == pinged {
+			continue
+		}
+		if l.bad.Load() {
+			// Known dead while it sits idle (its failure was seen on
+			// another borrow's path): close it now, so its server session
+			// is reaped, rather than when database/sql next lends it.
+			if c.state.CompareAndSwap(stateIdle, stateRetired) {
+				c.retire(true)
+				note(c, true)
+			}
 			continue
 		}
 		switch c.state.Load() {

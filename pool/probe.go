@@ -55,6 +55,13 @@ func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
 	}
 	p.emit(Event{Kind: EventProbe, Reason: res.how, Err: res.err()})
 	report(input{kind: inCheckDone, res: res.checkResult})
+	if res.ping != nil {
+		// Traffic answered for the path first; the idle conn's ping goes
+		// on, and a conn that misses it is dead (its own fact).
+		if c := <-res.ping; c != nil {
+			res.pingFailed = c
+		}
+	}
 	if !res.pathOK || kind != checkFlows && res.pingFailed == nil {
 		return // an idle conn that missed its ping makes any check look at the flows
 	}
@@ -73,8 +80,9 @@ func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
 
 type pathVerdict struct {
 	checkResult
-	pinged     *conn // the idle conn the path check pinged (answered)
-	pingFailed *conn // the idle conn that missed its ping (closed)
+	pinged     *conn      // the idle conn the path check pinged (answered)
+	pingFailed *conn      // the idle conn that missed its ping (closed)
+	ping       chan *conn // a ping still running when traffic answered: the conn if it misses
 	failed     error
 }
 
@@ -92,41 +100,59 @@ func (v pathVerdict) err() error {
 func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 	var v pathVerdict
 	if Health(p.healthNow.Load()) != Unreachable {
-		// cctx ends when one of the two answered; the watch for traffic has
-		// the liveness deadline, the ping its own (the same, in pingWithin).
-		cctx, cancel := context.WithCancel(ctx)
+		// The watch for traffic has the liveness deadline, the ping its
+		// own (the same, in pingWithin); the first to answer is the
+		// verdict. A ping still running then goes on (see check).
+		wctx, wcancel := context.WithCancel(ctx)
 		found := make(chan pathVerdict, 2)
 		var wg sync.WaitGroup
 		if p.dialer != nil {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				wctx, wcancel := context.WithTimeout(cctx, p.livenessTimeout(nil))
-				defer wcancel()
-				if p.heardSince(wctx, started) {
+				tctx, tcancel := context.WithTimeout(wctx, p.livenessTimeout(nil))
+				defer tcancel()
+				if p.heardSince(tctx, started) {
 					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "traffic arrived"}}
 				}
 			}()
 		}
 		var missed *conn
+		var ping chan *conn
 		if c := p.pickIdle(); c != nil {
 			wg.Add(1)
+			ping = make(chan *conn, 1)
 			go func() {
 				defer wg.Done()
-				switch ok := p.probeIdle(cctx, c); {
-				case ok && cctx.Err() == nil:
+				ok := p.probeIdle(ctx, c)
+				switch {
+				case ok && ctx.Err() == nil:
 					found <- pathVerdict{checkResult: checkResult{pathOK: true, how: "an idle connection answered a ping"}, pinged: c}
+					ping <- nil
 				case !ok:
 					missed = c
+					ping <- c
+				default:
+					ping <- nil
 				}
 			}()
 		}
-		go func() { wg.Wait(); close(found) }()
-		r, ok := <-found
-		cancel()
-		wg.Wait()
-		if ok {
+		all := make(chan struct{})
+		go func() { wg.Wait(); close(all) }()
+		select {
+		case r := <-found:
+			wcancel()
+			if r.pinged == nil {
+				r.ping = ping // the ping goes on
+			}
 			return r
+		case <-all:
+			wcancel()
+			select {
+			case r := <-found: // it answered just as the other gave up
+				return r
+			default:
+			}
 		}
 		if ctx.Err() != nil {
 			return v

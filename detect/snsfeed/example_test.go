@@ -34,7 +34,7 @@ import (
 func ExampleNew() {
 	const (
 		topic   = "arn:aws:sns:us-west-2:123456789012:vpn-tunnel-state"
-		certURL = "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-example.pem"
+		certURL = "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-0123456789abcdef0123456789abcdef.pem"
 	)
 	now := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
 	key, certPEM := snsLikeCert(now)

@@ -473,7 +473,10 @@ func (d *decision) flowsDone(r checkResult) {
 	}
 	d.do(action{kind: actCut, ids: r.dead, reason: "flows checked dead while the path answers"})
 	m.spacing, m.lastEnd = minSpacing, time.Time{}
-	if len(r.dead) >= r.sampled {
+	// The generation is dead when every flow sampled is, and at least two
+	// were: on a lossy path one ping can miss its deadline (that conn was
+	// cut; the rest are left alone).
+	if len(r.dead) >= r.sampled && len(r.dead) >= 2 {
 		if d.autoReset("every connection checked is dead while the path answers") {
 			d.do(action{kind: actRebuild, n: r.idle})
 		}

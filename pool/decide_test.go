@@ -104,6 +104,7 @@ func TestNextTable(t *testing.T) {
 		{"a request waiting while down checks now", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok, in(ev(detect.Down)), fail, in(input{kind: inWaiting})}, "check", true},
 		{"flows dead, some alive: cut those only", []step{in(input{kind: inFlowsDone, res: checkResult{sampled: 3, dead: []uint64{7}}})}, "cut1 reap", false},
 		{"every flow sampled dead: cut, reset, rebuild", []step{in(input{kind: inFlowsDone, res: checkResult{sampled: 2, dead: []uint64{7, 8}, idle: 2}})}, "cut2 reset rebuild2 health:recovering reap", false},
+		{"one flow sampled, dead: that one only (a lossy path's missed ping)", []step{in(input{kind: inFlowsDone, res: checkResult{sampled: 1, dead: []uint64{7}}})}, "cut1 reap", false},
 		{"progress while recovering: healthy", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok, in(input{kind: inProgress})}, "health:healthy reap", false},
 		{"Close opens the gate for good", []step{in(ev(detect.Down)), fail, in(input{kind: inClose})}, "open", false},
 	} {
@@ -125,15 +126,15 @@ func TestNextTable(t *testing.T) {
 func TestOneLimiterOwesOneReset(t *testing.T) {
 	m := testMachine(nil)
 	dead := func(id uint64) input {
-		return input{kind: inFlowsDone, res: checkResult{sampled: 1, dead: []uint64{id}}}
+		return input{kind: inFlowsDone, res: checkResult{sampled: 2, dead: []uint64{id, id + 100}}}
 	}
-	if got := kinds(m.next(dead(1), t0)); got != "cut1 reset rebuild0 health:recovering reap" {
+	if got := kinds(m.next(dead(1), t0)); got != "cut2 reset rebuild0 health:recovering reap" {
 		t.Fatalf("first: %q", got)
 	}
-	if got := kinds(m.next(dead(2), t0.Add(100*time.Millisecond))); got != "cut1 arm3 reap" {
+	if got := kinds(m.next(dead(2), t0.Add(100*time.Millisecond))); got != "cut2 arm3 reap" {
 		t.Fatalf("inside the cooldown: %q; want the cut, the reset owed (timer armed)", got)
 	}
-	if got := kinds(m.next(dead(3), t0.Add(200*time.Millisecond))); got != "cut1 reap" {
+	if got := kinds(m.next(dead(3), t0.Add(200*time.Millisecond))); got != "cut2 reap" {
 		t.Fatalf("again inside the cooldown: %q; want no second owed timer", got)
 	}
 	if got := kinds(m.next(input{kind: inTimer, timer: timerOwed}, t0.Add(time.Second))); got != "reset" {

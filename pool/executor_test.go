@@ -80,7 +80,7 @@ func TestExecutorWaiterStartsTheCheck(t *testing.T) {
 func TestExecutorOwedResetIsMade(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		p, _ := openBubble(t, Config{ProbeInterval: -1, ResetCooldown: time.Second})
-		dead := input{kind: inFlowsDone, res: checkResult{sampled: 1, dead: []uint64{1}}}
+		dead := input{kind: inFlowsDone, res: checkResult{sampled: 2, dead: []uint64{1, 2}}}
 		p.sup.sync(func() { p.sup.apply(dead) })
 		p.sup.sync(func() { p.sup.apply(dead) })
 		if r := p.Stats().Resets; r != 1 {

@@ -3,6 +3,7 @@
 package labrun
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -79,9 +80,12 @@ func TestHarm(t *testing.T) {
 					Sleep(4 * time.Second)
 					return nil
 				}}, plain, fg)
+			// Verify, then act: both DOWNs are checked; the path is found
+			// down, so the gate shuts and the idle conns are retired, while
+			// requests in flight keep their own deadlines.
 			st := fg.Pool.Stats()
-			if st.Severs == 0 {
-				t.Errorf("both tunnels down: flapguard did not sever")
+			if st.Resets == 0 || st.Severs != 0 {
+				t.Errorf("both tunnels down: %d resets, %d severs; want the path found down (a reset) and nothing severed", st.Resets, st.Severs)
 			}
 			f := r.Side("flapguard")
 			if f.FailedAfterBack != 0 || f.FirstOK < 0 || f.FirstOK > 300*time.Millisecond {
@@ -136,6 +140,7 @@ func TestHarm(t *testing.T) {
 			defer heal(t)
 			plain, fg := tg.Build(t, pool.Config{Tunnels: []string{"vpn"}}, 8)
 			var openAfterUp, obeyed bool
+			var verdict pool.Verdict
 			Run(t, l, Scenario{Loop: lp, Name: "H4", Title: "DOWN dated an hour ahead, then a current UP", Server: "postgres",
 				Load: load, Script: func(s *Script) error {
 					Sleep(1500 * time.Millisecond)
@@ -144,19 +149,20 @@ func TestHarm(t *testing.T) {
 					fg.Pool.Notify(detect.Event{Tunnel: "vpn", State: detect.Up, At: time.Now(), Source: "lab"})
 					Sleep(1500 * time.Millisecond)
 					openAfterUp = !fg.Pool.Stats().TunnelDown
-					severs := fg.Pool.Stats().Severs
-					fg.Pool.Notify(detect.Event{Tunnel: "vpn", State: detect.Down, At: time.Now(), Source: "lab"})
+					// Obeyed: taken and checked (the path works, so nothing is
+					// cut: a DOWN is a hint).
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					verdict, _ = fg.Pool.NotifyWait(ctx, detect.Event{Tunnel: "vpn", State: detect.Down, At: time.Now(), Source: "lab"})
+					cancel()
+					obeyed = verdict.Checked && verdict.PathOK
 					Sleep(300 * time.Millisecond)
-					// Obeyed: severed. (The gate may already be open again: the
-					// supervisor finds the path working and reopens.)
-					obeyed = fg.Pool.Stats().Severs > severs
 					fg.Pool.Notify(detect.Event{Tunnel: "vpn", State: detect.Up, At: time.Now(), Source: "lab"})
 					s.Back()
 					Sleep(3 * time.Second)
 					return nil
 				}}, plain, fg)
 			if !openAfterUp || !obeyed {
-				t.Errorf("future-dated DOWN: gate open after the current UP %v (want true), a later DOWN obeyed %v (want true)", openAfterUp, obeyed)
+				t.Errorf("future-dated DOWN: gate open after the current UP %v (want true), a later DOWN checked %v (%v; want checked, path answers)", openAfterUp, obeyed, verdict)
 			}
 		})
 	})

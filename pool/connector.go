@@ -96,20 +96,46 @@ func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	return cn, nil
 }
 
-// takeSpare returns the connection the check that found the path back
-// kept (freshProbe), if it is of the current generation and younger than
-// LivenessIdle; a stale one is closed.
+// takeSpare returns a connection the check that found the path back made
+// (freshProbe), if one is of the current generation and younger than
+// LivenessIdle; stale ones are closed.
 func (p *Pool) takeSpare() *rawConn {
-	rc := p.spare.Swap(nil)
-	if rc == nil {
-		return nil
+	p.mu.Lock()
+	var rc *rawConn
+	var stale []*rawConn
+	for len(p.spares) > 0 && rc == nil {
+		c := p.spares[len(p.spares)-1]
+		p.spares = p.spares[:len(p.spares)-1]
+		if c.gen != p.gen.Load() || p.cfg.LivenessIdle != off && p.cfg.now().Sub(c.connectedAt) > p.cfg.LivenessIdle {
+			stale = append(stale, c)
+			continue
+		}
+		rc = c
 	}
-	if rc.gen != p.gen.Load() || p.cfg.LivenessIdle != off && p.cfg.now().Sub(rc.connectedAt) > p.cfg.LivenessIdle {
-		rc.close()
-		return nil
+	p.mu.Unlock()
+	for _, c := range stale {
+		c.close()
 	}
 	return rc
 }
+
+// addSpare keeps rc for the next connect (at most maxSpares; the oldest go).
+func (p *Pool) addSpare(rc *rawConn) {
+	p.mu.Lock()
+	p.spares = append(p.spares, rc)
+	var drop []*rawConn
+	if n := len(p.spares) - maxSpares; n > 0 {
+		drop = append(drop, p.spares[:n]...)
+		p.spares = append([]*rawConn(nil), p.spares[n:]...)
+	}
+	p.mu.Unlock()
+	for _, c := range drop {
+		c.close()
+	}
+}
+
+// maxSpares bounds the connections a check keeps for the rebuild.
+const maxSpares = 64
 
 var errAbandoned = errors.New("pool: connect cut because the path came back while it ran")
 

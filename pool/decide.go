@@ -137,7 +137,7 @@ type actionKind uint8
 
 const (
 	actGate    actionKind = iota + 1 // shut or open the gate (shut)
-	actCheck                         // start a check (epoch, check, hold says a DOWN shut the gate for it)
+	actCheck                         // start a check (epoch, check; hold: a DOWN shut the gate for it; n: fresh connects while down)
 	actReset                         // a new generation: retire idle conns, discard busy ones on return (reason)
 	actCut                           // close the sockets of the conns in ids: their flows were checked dead
 	actRebuild                       // reopen the conns a reset retired (n)
@@ -183,6 +183,7 @@ type machine struct {
 	owed     string    // the reason of an automatic reset the limiter holds ("" none)
 	rebuild  int       // conns to reopen when the path answers again
 	health   Health
+	upHint   bool // an UP came while the path is down: the next check connects as many conns as the rebuild needs
 	progress bool // operations reached the server since the last routine look
 	closed   bool
 }
@@ -285,7 +286,13 @@ func (d *decision) event(ev detect.Event) {
 	}
 	// An UP after a DOWN, or a DOWN: the flows may have died with the
 	// tunnel. A DOWN that says the path is down holds the gate while its
-	// check runs.
+	// check runs. An UP while the path is checked down makes the check's
+	// connects the rebuild's (action n): the pool is full again by the time
+	// traffic returns, at the cost of n connects into a dead path once if
+	// the UP came early.
+	if ev.State == detect.Up && m.path == pathDown {
+		m.upHint = true
+	}
 	d.hint(checkFlows)
 }
 
@@ -325,7 +332,12 @@ func (d *decision) start(k checkKind, hold, hinted bool) {
 	m := d.m
 	m.epoch++
 	m.running, m.holding, m.hinted, m.pending = true, hold, hinted, 0
-	d.do(action{kind: actCheck, epoch: m.epoch, check: k, hold: hold})
+	n := 1
+	if m.upHint && m.path == pathDown {
+		n = max(m.rebuild, 1)
+	}
+	m.upHint = false
+	d.do(action{kind: actCheck, epoch: m.epoch, check: k, hold: hold, n: n})
 }
 
 func (d *decision) timer(t timerName) {

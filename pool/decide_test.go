@@ -310,3 +310,27 @@ func TestMachineInvariants(t *testing.T) {
 		}
 	})
 }
+
+// An UP while the path is checked down makes the next check connect as
+// many conns as the rebuild needs (kept for it), so the pool is full again
+// when traffic returns; any other check connects one.
+func TestUpWhileDownChecksWithTheRebuildsConnects(t *testing.T) {
+	m := testMachine(nil)
+	m.next(ev(detect.Down), t0)
+	m.next(done(m, false, "connect"), t0) // idle 3: the rebuild owes 3
+	var n int
+	for _, a := range m.next(ev(detect.Up), t0.Add(time.Millisecond)) {
+		if a.kind == actCheck {
+			n = a.n
+		}
+	}
+	if n != 3 {
+		t.Fatalf("the UP's check connects %d; want 3 (the rebuild's)", n)
+	}
+	m.next(done(m, false, "connect"), t0.Add(2*time.Millisecond)) // the UP was early
+	for _, a := range m.next(input{kind: inTimer, timer: timerCheck}, t0.Add(60*time.Millisecond)) {
+		if a.kind == actCheck && a.n != 1 {
+			t.Fatalf("a timed recheck connects %d; want 1", a.n)
+		}
+	}
+}

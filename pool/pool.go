@@ -38,7 +38,6 @@ type Pool struct {
 	// last looked (a hint: it starts a check).
 	connectFailed atomic.Bool
 	nextID        atomic.Uint64           // conn ids, for the checks' verdicts
-	spare         atomic.Pointer[rawConn] // the connection that found the path back (takeSpare)
 	logGate       logLimiter
 
 	mu         sync.Mutex // protects following
@@ -47,6 +46,7 @@ type Pool struct {
 	closedOps  uint64                        // ops counted by conns since closed
 	orphans    []orphan                      // server sessions of lost conns, to reap
 	candidates []orphan                      // sessions cut by their caller's deadline (see orphans.go)
+	spares     []*rawConn                    // connections the checks that found the path back made (takeSpare)
 
 	stats    counters
 	gate     gate
@@ -263,7 +263,11 @@ func (p *Pool) shutdown() {
 		p.closed.Store(true)
 		p.gate.stop()
 		p.sup.stop()
-		if rc := p.spare.Swap(nil); rc != nil {
+		p.mu.Lock()
+		spares := p.spares
+		p.spares = nil
+		p.mu.Unlock()
+		for _, rc := range spares {
 			rc.close()
 		}
 	})

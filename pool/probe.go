@@ -45,10 +45,13 @@ const stallDead = 3
 // check runs one check and reports its verdicts through report: the path's
 // first (inCheckDone), then for checkFlows with a path that answered, the
 // flows' (inFlowsDone).
-func (p *Pool) check(ctx context.Context, kind checkKind, report func(input)) {
+func (p *Pool) check(ctx context.Context, kind checkKind, n int, report func(input)) {
 	started := time.Now()
 	idle := p.idleCount() // before the check retires any
-	res := p.checkPath(ctx, started)
+	res := p.checkPath(ctx, started, n)
+	if res.more != nil {
+		defer res.more.Wait() // the other connects of an UP's check (kept as spares)
+	}
 	res.idle = idle
 	if ctx.Err() != nil {
 		return // closing: not a verdict
@@ -83,6 +86,7 @@ type pathVerdict struct {
 	pinged     *conn      // the idle conn the path check pinged (answered)
 	pingFailed *conn      // the idle conn that missed its ping (closed)
 	ping       chan *conn // a ping still running when traffic answered: the conn if it misses
+	more       *sync.WaitGroup
 	failed     error
 }
 
@@ -97,8 +101,11 @@ func (v pathVerdict) err() error {
 // the pool's sockets and an idle conn's ping are looked for at once, within
 // the liveness deadline; only when neither answers is a fresh connection
 // made. While the path is down, only a fresh connection can tell.
-func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
-	var v pathVerdict
+//
+// n > 1 (an UP came while the path was down): n connects at once, each kept
+// as a spare for the rebuild; the first to succeed is the verdict.
+func (p *Pool) checkPath(ctx context.Context, started time.Time, n int) pathVerdict {
+	v := pathVerdict{more: new(sync.WaitGroup)}
 	if Health(p.healthNow.Load()) != Unreachable {
 		// The watch for traffic has the liveness deadline, the ping its
 		// own (the same, in pingWithin); the first to answer is the
@@ -172,6 +179,14 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time) pathVerdict {
 		heard, probed := make(chan bool, 1), make(chan error, 1)
 		go func() { heard <- p.heardSince(fctx, started) }()
 		go func() { probed <- p.freshProbe(fctx, p.connectTimeoutFor(), true) }()
+		for range n - 1 {
+			// Not under fctx: they go on after the verdict, into spares.
+			v.more.Add(1)
+			go func() {
+				defer v.more.Done()
+				p.freshProbe(ctx, p.cfg.ProbeTimeout, true)
+			}()
+		}
 		select {
 		case err = <-probed:
 			cancel()
@@ -501,8 +516,8 @@ func (p *Pool) freshProbe(parent context.Context, d time.Duration, keep bool) er
 	if err == nil {
 		if !keep || p.closed.Load() {
 			rc.close()
-		} else if old := p.spare.Swap(rc); old != nil {
-			old.close()
+		} else {
+			p.addSpare(rc)
 		}
 	}
 	if err != nil && ctx.Err() == nil && !p.classify(err).IsLost() {

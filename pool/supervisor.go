@@ -257,7 +257,7 @@ func (s *supervisor) startCheck(a action) {
 	}
 	go func() {
 		defer s.wg.Done()
-		p.check(s.ctx, a.check, func(in input) {
+		p.check(s.ctx, a.check, a.n, func(in input) {
 			in.epoch = a.epoch
 			send(in)
 		})

@@ -138,7 +138,7 @@ type actionKind uint8
 const (
 	actGate    actionKind = iota + 1 // shut or open the gate (shut)
 	actCheck                         // start a check (epoch, check; hold: a DOWN shut the gate for it; n: fresh connects while down)
-	actReset                         // a new generation: retire idle conns, discard busy ones on return (reason)
+	actReset                         // a new generation: retire idle conns, discard busy ones on return (reason); sever: close the old sockets too
 	actCut                           // close the sockets of the conns in ids: their flows were checked dead
 	actRebuild                       // reopen the conns a reset retired (n)
 	actArm                           // arm timer after d (an earlier wake-up of the same timer stays)
@@ -153,6 +153,7 @@ type action struct {
 	epoch  uint64
 	check  checkKind
 	hold   bool
+	sever  bool
 	reason string
 	ids    []uint64
 	n      int
@@ -169,23 +170,24 @@ type machine struct {
 	probeEvery time.Duration // Config.ProbeInterval; off: no timed checks
 	tunnels    tunnelHints   // what the tunnel events say (hints only)
 
-	path     pathFact
-	downAt   time.Time // when the path was checked down (the outage's start)
-	epoch    uint64    // of the running check; a result from another is dropped
-	running  bool      // a check runs
-	holding  bool      // the running check holds the gate (a DOWN started it)
-	hinted   bool      // the running check was started by a hint (it counts for spacing)
-	pending  checkKind // a hint arrived that no running check answers (0: none)
-	spacing  time.Duration
-	lastEnd  time.Time // when the last hint-started check that found nothing ended
-	watchEnd time.Time // watch the path until then (after a harmless DOWN)
-	lastCut  time.Time // the limiter's last automatic reset
-	owed     string    // the reason of an automatic reset the limiter holds ("" none)
-	rebuild  int       // conns to reopen when the path answers again
-	health   Health
-	upHint   bool // an UP came while the path is down: the next check connects as many conns as the rebuild needs
-	progress bool // operations reached the server since the last routine look
-	closed   bool
+	path      pathFact
+	downAt    time.Time // when the path was checked down (the outage's start)
+	epoch     uint64    // of the running check; a result from another is dropped
+	running   bool      // a check runs
+	holding   bool      // the running check holds the gate (a DOWN started it)
+	hinted    bool      // the running check was started by a hint (it counts for spacing)
+	pending   checkKind // a hint arrived that no running check answers (0: none)
+	spacing   time.Duration
+	lastEnd   time.Time // when the last hint-started check that found nothing ended
+	watchEnd  time.Time // watch the path until then (after a harmless DOWN)
+	lastCut   time.Time // the limiter's last automatic reset
+	owed      string    // the reason of an automatic reset the limiter holds ("" none)
+	owedSever bool      // ... and whether it severs (a generation checked dead)
+	rebuild   int       // conns to reopen when the path answers again
+	health    Health
+	upHint    bool // an UP came while the path is down: the next check connects as many conns as the rebuild needs
+	progress  bool // operations reached the server since the last routine look
+	closed    bool
 }
 
 func newMachine(cfg *Config) machine {
@@ -365,26 +367,26 @@ func (d *decision) timer(t timerName) {
 		d.arm(timerRoutine, m.probeEvery)
 	case timerOwed:
 		if m.owed != "" {
-			reason := m.owed
-			m.owed = ""
-			d.autoReset(reason)
+			reason, sever := m.owed, m.owedSever
+			m.owed, m.owedSever = "", false
+			d.autoReset(reason, sever)
 		}
 	}
 }
 
 // autoReset is a reset under the one limiter: at most one per cooldown, and
 // one owed at its end. It reports whether the reset was made now.
-func (d *decision) autoReset(reason string) bool {
+func (d *decision) autoReset(reason string, sever bool) bool {
 	m := d.m
 	if left := m.lastCut.Add(m.cooldown).Sub(d.now); !m.lastCut.IsZero() && left > 0 {
 		if m.owed == "" {
 			d.arm(timerOwed, left)
 		}
-		m.owed = reason
+		m.owed, m.owedSever = reason, m.owedSever || sever
 		return false
 	}
 	m.lastCut, m.owed = d.now, ""
-	d.do(action{kind: actReset, reason: reason})
+	d.do(action{kind: actReset, reason: reason, sever: sever})
 	return true
 }
 
@@ -421,7 +423,7 @@ func (d *decision) pathDown(r checkResult) {
 		// Retire the idle conns: nothing new may use them. Requests in
 		// flight keep their own deadlines (their flows are checked when
 		// the path answers again).
-		d.autoReset(reason)
+		d.autoReset(reason, false)
 	}
 	m.watchEnd = time.Time{}
 	if m.probeEvery == off {
@@ -489,7 +491,10 @@ func (d *decision) flowsDone(r checkResult) {
 	// were: on a lossy path one ping can miss its deadline (that conn was
 	// cut; the rest are left alone).
 	if len(r.dead) >= r.sampled && len(r.dead) >= 2 {
-		if d.autoReset("every connection checked is dead while the path answers") {
+		// A fact about the generation: its flows not sampled (a request
+		// written into the outage, which no keepalive can probe) are cut
+		// too, and the pool is rebuilt.
+		if d.autoReset("every connection checked is dead while the path answers", true) {
 			d.do(action{kind: actRebuild, n: r.idle})
 		}
 		d.setHealth(Recovering, "old connections discarded")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/sockopt"
@@ -290,6 +291,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 		}
 	}
 	idle := 0
+	sib := new(siblings)
 	for _, c := range p.snapshot() {
 		l := c.l()
 		if l.gen != gen || c == pinged {
@@ -324,7 +326,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if alive, known := p.probeFlow(ctx, sock, started); known {
+				if alive, known := p.probeFlow(ctx, sock, started, sib); known {
 					note(c, !alive)
 				}
 			}()
@@ -337,7 +339,12 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 // probeFlow checks one busy flow: alive if it received something since
 // started, or its keepalive probe was answered within the deadline. known
 // is false when it cannot be told (see the comment at the top).
-func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) (alive, known bool) {
+//
+// Flows of one generation through one path share fate: when at least two
+// of those probed together have missed their first probe and none has
+// answered, they are dead without waiting for more probes (siblings says
+// so); a flow alone gets flowProbes.
+func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, sib *siblings) (alive, known bool) {
 	base, ok := lastHeard(sock, false)
 	if !ok {
 		return false, false
@@ -363,10 +370,14 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) 
 	deadline := time.Now().Add(first + each)
 	for n := 1; ; {
 		if heard() {
+			sib.answered.Add(1)
 			return true, true
 		}
 		if !time.Now().Before(deadline) {
-			if n >= flowProbes {
+			if n == 1 {
+				sib.missed.Add(1)
+			}
+			if n >= flowProbes || sib.missed.Load() >= 2 && sib.answered.Load() == 0 {
 				return false, true
 			}
 			n++
@@ -387,6 +398,10 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) 
 // flowProbes is how many keepalive probes a flow gets before it counts as
 // dead.
 const flowProbes = 3
+
+// siblings counts, across the flows a check probes together, those that
+// answered and those that missed their first probe.
+type siblings struct{ answered, missed atomic.Int32 }
 
 // cut closes the sockets of the conns with the given ids (their flows were
 // checked dead), so the requests on them return now. It returns how many

@@ -224,7 +224,7 @@ func (s *supervisor) perform(a action) {
 	case actCheck:
 		s.startCheck(a)
 	case actReset:
-		p.reset(a.reason, false)
+		p.reset(a.reason, a.sever)
 	case actCut:
 		if n := p.cut(a.ids); n > 0 {
 			p.emit(Event{Kind: EventFlowsCut, Reason: a.reason, Count: n})

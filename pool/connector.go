@@ -82,7 +82,7 @@ func (c *connector) dialGated(ctx context.Context) (*rawConn, error) {
 // connect makes a pooled connection without waiting at the gate.
 func (c *connector) connect(ctx context.Context) (driver.Conn, error) {
 	p := c.p
-	if rc := p.takeSpare(); rc != nil {
+	if rc := p.waitSpare(ctx); rc != nil {
 		cn := newConn(p, rc)
 		p.register(cn)
 		return cn, nil
@@ -119,6 +119,40 @@ func (p *Pool) takeSpare() *rawConn {
 	return rc
 }
 
+// waitSpare is takeSpare; for the rebuild (ctx carries rebuildKey) it
+// waits, up to ctx's end, for the spares an UP's check is still connecting
+// rather than dial more connections beside them.
+func (p *Pool) waitSpare(ctx context.Context) *rawConn {
+	_, rebuilding := ctx.Value(rebuildKey{}).(bool)
+	for {
+		p.mu.Lock()
+		sig := p.spareSig
+		if sig == nil {
+			sig = make(chan struct{})
+			p.spareSig = sig
+		}
+		p.mu.Unlock()
+		if rc := p.takeSpare(); rc != nil || !rebuilding || p.sparesPending.Load() == 0 {
+			return rc
+		}
+		select {
+		case <-sig:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// signalSpare wakes the rebuild's waitSpare.
+func (p *Pool) signalSpare() {
+	p.mu.Lock()
+	if p.spareSig != nil {
+		close(p.spareSig)
+		p.spareSig = nil
+	}
+	p.mu.Unlock()
+}
+
 // addSpare keeps rc for the next connect (at most maxSpares; the oldest go).
 func (p *Pool) addSpare(rc *rawConn) {
 	p.mu.Lock()
@@ -132,6 +166,7 @@ func (p *Pool) addSpare(rc *rawConn) {
 	for _, c := range drop {
 		c.close()
 	}
+	p.signalSpare()
 }
 
 // maxSpares bounds the connections a check keeps for the rebuild.

@@ -37,7 +37,8 @@ type Pool struct {
 	// connectFailed: a connect for a request failed since the supervisor
 	// last looked (a hint: it starts a check).
 	connectFailed atomic.Bool
-	nextID        atomic.Uint64           // conn ids, for the checks' verdicts
+	sparesPending atomic.Int32  // spares an UP's check is still connecting
+	nextID        atomic.Uint64 // conn ids, for the checks' verdicts
 	logGate       logLimiter
 
 	mu         sync.Mutex // protects following
@@ -47,6 +48,7 @@ type Pool struct {
 	orphans    []orphan                      // server sessions of lost conns, to reap
 	candidates []orphan                      // sessions cut by their caller's deadline (see orphans.go)
 	spares     []*rawConn                    // connections the checks that found the path back made (takeSpare)
+	spareSig   chan struct{}                 // closed (and replaced) when a spare arrives or a pending one ends
 
 	stats    counters
 	gate     gate

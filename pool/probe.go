@@ -179,13 +179,17 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int) pathVerd
 		fctx, cancel := context.WithCancel(ctx)
 		heard, probed := make(chan bool, 1), make(chan error, 1)
 		go func() { heard <- p.heardSince(fctx, started) }()
-		go func() { probed <- p.freshProbe(fctx, p.connectTimeoutFor(), true) }()
+		go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor()) }()
 		for range n - 1 {
-			// Not under fctx: they go on after the verdict, into spares.
+			// Not under fctx: they go on after the verdict, into spares
+			// the rebuild waits for (connector.connect).
 			v.more.Add(1)
+			p.sparesPending.Add(1)
 			go func() {
 				defer v.more.Done()
 				p.freshProbe(ctx, p.cfg.ProbeTimeout, true)
+				p.sparesPending.Add(-1)
+				p.signalSpare()
 			}()
 		}
 		select {
@@ -426,6 +430,51 @@ func (p *Pool) cut(ids []uint64) int {
 		p.promoteOrphanCandidates()
 	}
 	return n
+}
+
+// staggeredProbe is freshProbe for a path checked down: a connect whose
+// SYN went into the void waits a second for its retransmission, so a new
+// attempt starts every downEvery while the earlier ones wait, each with
+// deadline d; the first to succeed is kept as a spare and ends the rest.
+func (p *Pool) staggeredProbe(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan error, 16)
+	started, finished := 0, 0
+	var last error
+	t := time.NewTimer(0)
+	defer t.Stop()
+	until := time.Now().Add(d)
+	for {
+		select {
+		case <-t.C:
+			if time.Now().Before(until) && started < cap(results) {
+				started++
+				go func() { results <- p.freshProbe(ctx, d, true) }()
+				t.Reset(downEvery)
+			} else if finished == started {
+				return last
+			}
+		case err := <-results:
+			finished++
+			if err == nil {
+				cancel()
+				for ; finished < started; finished++ {
+					<-results
+				}
+				return nil
+			}
+			last = err
+			if finished == started && !time.Now().Before(until) {
+				return last
+			}
+		case <-ctx.Done():
+			for ; finished < started; finished++ {
+				<-results
+			}
+			return ctx.Err()
+		}
+	}
 }
 
 // connectTimeoutFor bounds a check's fresh connection: a few connect times

@@ -10,7 +10,6 @@ import (
 	"time"
 )
 
-
 func TestRTTOnNonTCP(t *testing.T) {
 	a, b := net.Pipe()
 	defer a.Close()

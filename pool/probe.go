@@ -357,8 +357,7 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 	restore, sent := sockopt.KeepAliveProbe(sock)
 	defer func() { restore() }() // the last probe's
 	if !sent {
-		n, ok := sockopt.Stalled(sock)
-		return false, ok && n >= stallDead
+		return p.probeUnacked(ctx, sock, heard, sib)
 	}
 	// The probe leaves when the flow has been silent for a second (the
 	// kernel's smallest TCP_KEEPIDLE), then needs a round trip. On a lossy
@@ -395,6 +394,65 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 		case <-ctx.Done():
 			return true, false
 		case <-time.After(min(2*time.Millisecond, time.Until(deadline))):
+		}
+	}
+}
+
+// probeUnacked checks a flow whose request the server has not
+// acknowledged (written into the outage): Linux sends no keepalive then,
+// but retransmits it on its own timer. Alive when an acknowledgement comes;
+// dead when a retransmission that went out after the check began (the path
+// answers) is not acknowledged within the round-trip deadline, or when two
+// siblings missed and none answered; unknown (left to its own deadline, as
+// with plain) when no retransmission went out within two timeouts.
+func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() bool, sib *siblings) (alive, known bool) {
+	unacked, r0, ok := sockopt.Flight(sock)
+	if !ok {
+		n, ok := sockopt.Stalled(sock)
+		return false, ok && n >= stallDead
+	}
+	if unacked == 0 {
+		return true, true // acknowledged meanwhile
+	}
+	each := p.livenessTimeout(sock)
+	_, _, rto, ok := sockopt.RTT(sock)
+	if !ok {
+		rto = time.Second
+	}
+	until := time.Now().Add(2*rto + each)
+	var resent time.Time
+	missed := false
+	for {
+		if heard() {
+			sib.answered.Add(1)
+			return true, true
+		}
+		u, r, _ := sockopt.Flight(sock)
+		if u == 0 {
+			sib.answered.Add(1)
+			return true, true
+		}
+		now := time.Now()
+		if r > r0 && resent.IsZero() {
+			resent = now
+		}
+		if !resent.IsZero() && now.Sub(resent) > each {
+			if !missed {
+				missed = true
+				sib.missed.Add(1)
+			}
+			return false, true
+		}
+		if sib.missed.Load() >= 2 && sib.answered.Load() == 0 {
+			return false, true // its siblings, checked, are dead
+		}
+		if now.After(until) {
+			return false, false
+		}
+		select {
+		case <-ctx.Done():
+			return true, false
+		case <-time.After(2 * time.Millisecond):
 		}
 	}
 }

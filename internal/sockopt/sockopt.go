@@ -124,3 +124,16 @@ func KeepAliveProbe(c net.Conn) (restore func(), sent bool) {
 	}
 	return keepAliveProbeOf(raw)
 }
+
+// Flight reports what c has in flight: segments sent and not yet
+// acknowledged (tcpi_unacked), and how many segments the connection has
+// retransmitted in all (tcpi_total_retrans). A retransmission that went
+// out while the path was known to answer, and stays unacknowledged, is the
+// flow's own proof that it is dead. ok is false when unknown.
+func Flight(c net.Conn) (unacked int, retrans uint32, ok bool) {
+	raw, ok := rawOf(c)
+	if !ok {
+		return 0, 0, false
+	}
+	return flightOf(raw)
+}

@@ -119,3 +119,11 @@ func keepAliveProbeOf(c syscall.RawConn) (func(), bool) {
 		})
 	}, true
 }
+
+func flightOf(c syscall.RawConn) (int, uint32, bool) {
+	info, ok := tcpInfo(c)
+	if !ok {
+		return 0, 0, false
+	}
+	return int(info.Unacked), info.Total_retrans, true
+}

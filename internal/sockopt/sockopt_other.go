@@ -22,3 +22,5 @@ func lossOf(syscall.RawConn) (float64, bool) { return 0, false }
 func heardOf(syscall.RawConn, bool) (time.Duration, bool) { return 0, false }
 
 func keepAliveProbeOf(syscall.RawConn) (func(), bool) { return func() {}, false }
+
+func flightOf(syscall.RawConn) (int, uint32, bool) { return 0, 0, false }

@@ -277,7 +277,9 @@ func lastHeard(sock net.Conn, dataOnly bool) (time.Time, bool) {
 	return time.Now().Add(-ago), ok
 }
 
-// checkFlows checks the current generation's flows (the path answers).
+// checkFlows checks the flows (the path answers): the current
+// generation's idle conns, and every conn lent out, whatever its
+// generation.
 func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) checkResult {
 	var r checkResult
 	if pinged != nil {
@@ -298,8 +300,16 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 	sib := new(siblings)
 	for _, c := range p.snapshot() {
 		l := c.l()
-		if l.gen != gen || c == pinged {
+		if c == pinged {
 			continue
+		}
+		if l.gen != gen {
+			// An older generation's conn still lent out carries a request
+			// across the outage that retired it: its flow is checked like
+			// the others. Idle ones of old generations are retired already.
+			if st := c.state.Load(); st != stateBusy || l.bad.Load() {
+				continue
+			}
 		}
 		if l.bad.Load() {
 			// Known dead while it sits idle (its failure was seen on

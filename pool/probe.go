@@ -57,7 +57,11 @@ func (p *Pool) check(ctx context.Context, kind checkKind, n int, report func(inp
 	if ctx.Err() != nil {
 		return // closing: not a verdict
 	}
-	p.emit(Event{Kind: EventProbe, Reason: res.how, Err: res.err()})
+	if !res.pathOK || res.pinged == nil && res.how != "traffic arrived" {
+		// A check that found the path by traffic or an idle conn's ping is
+		// routine (one a second on an idle pool): not an event.
+		p.emit(Event{Kind: EventProbe, Reason: res.how, Err: res.err()})
+	}
 	report(input{kind: inCheckDone, res: res.checkResult})
 	if res.ping != nil {
 		// Traffic answered for the path first; the idle conn's ping goes
@@ -78,7 +82,9 @@ func (p *Pool) check(ctx context.Context, kind checkKind, n int, report func(inp
 		return
 	}
 	fr.idle = res.idle
-	p.emit(Event{Kind: EventProbe, Reason: fmt.Sprintf("flows: %d checked, %d dead", fr.sampled, len(fr.dead))})
+	if len(fr.dead) > 0 {
+		p.emit(Event{Kind: EventProbe, Reason: fmt.Sprintf("flows: %d checked, %d dead", fr.sampled, len(fr.dead))})
+	}
 	report(input{kind: inFlowsDone, res: fr})
 }
 

@@ -51,10 +51,10 @@ type decision struct {
 func (s *settings) decide(e *envelope) (decision, error) {
 	var a alarm
 	if err := json.Unmarshal([]byte(e.Message), &a); err != nil {
-		return decision{}, fmt.Errorf("Message is not a CloudWatch alarm: %s", jsonErr(err))
+		return decision{}, fmt.Errorf("the Message is not a CloudWatch alarm: %s", jsonErr(err))
 	}
 	if a.AlarmName == "" || a.NewStateValue == "" {
-		return decision{}, errors.New(`Message is not a CloudWatch alarm (no "AlarmName" or "NewStateValue")`)
+		return decision{}, errors.New(`the Message is not a CloudWatch alarm (no "AlarmName" or "NewStateValue")`)
 	}
 	name := quote(a.AlarmName)
 	var st detect.State

@@ -23,6 +23,7 @@ var tradeoffs = map[string]string{
 	"S8-syslog":  "As S8-notify: the DOWN (a YAMAHA RTX line over syslog) is obeyed at once; during the outage flapguard fails each request promptly where plain's hang until their deadline, so it attempts (and fails) more of them. Neither side fails a request after UP.",
 	"S8-webhook": "As S8-notify, through the webhook.",
 	"S9-1%":      s9Chance,
+	"S10-wan-1%": "CPU-starved app on the 1%-loss WAN, no fault: one flapguard request took 583ms where the next slowest took 383ms, as plain's slowest did: a lost packet's retransmission (about 200ms) on top of a throttled period. The test's bounds (failures, resets, false liveness, p99 ≤ 1.25× plain) held; the worst request of about 340 falls to either side by chance, as in S9.",
 	"S9-3%":      s9Chance,
 }
 

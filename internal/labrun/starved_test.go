@@ -40,8 +40,20 @@ const starvedPeriod = 100 * time.Millisecond
 // (+1 for chance on the lossy path), 0 resets, liveness false alarms ≤ 1%
 // of checks, p99 ≤ 1.25× plain's.
 //
-// Runs (5 of 5 asked by the issue), numbers in the comment: see the lead's
-// report of issue 24 until they are measured here.
+// Measured on the lab's 2-core machine while other agents loaded it (30s
+// runs; plain / flapguard; failures 0 / 0 and 0 resets in every run):
+//   - without -race, 0.02 CPU (the lab report's setting), closed loop: LAN
+//     p99 229 / 201ms (unstarved: a few ms), 36 of 86 periods throttled,
+//     0 of 83 liveness checks failed; WAN 1%: p99 337 / 381ms, 53 of 118
+//     throttled. Open loop: LAN p99 435 / 435ms, WAN 503 / 443ms, 0 false
+//     liveness.
+//   - without -race, 0.05 CPU: the WAN open run was throttled in only 6 of
+//     83 periods (too little to call starved: hence 0.02 without -race).
+//   - under -race, 0.25 CPU: never throttled (0 of 107 periods); 0.05 CPU,
+//     10s LAN: 16 of 33 periods throttled, p99 338 / 280ms.
+//
+// The 5-of-5 series under -race (as CI runs it) is in the report of issue
+// 24 if it finished; the bounds asserted are the issue's, not widened.
 func TestStarved(t *testing.T) {
 	ls := labWithServers(t)
 	l, heal := ls.lab, ls.heal

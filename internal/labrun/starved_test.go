@@ -57,6 +57,12 @@ const starvedPeriod = 100 * time.Millisecond
 //     224/215, 219/241, 187/156, 229/229, 251/253ms (31-36 of 75-90
 //     periods throttled); WAN 1%: 539/518, 486/418, 656/599, 467/423,
 //     577/541ms (48-56 of 112-118 throttled).
+//   - the CI command (-race, closed and open, 13:22-13:32 UTC, the machine
+//     busier: 72 of 134 periods throttled) FAILED once: WAN 1% closed, 1 of
+//     80 liveness checks failed falsely (1.2% > 1%), p99 335 / 419ms, 0
+//     failures; its open run and both LAN runs passed. Per issue 24 the fix
+//     belongs to the liveness deadline (count only time the process could
+//     run), not to the bound.
 func TestStarved(t *testing.T) {
 	ls := labWithServers(t)
 	l, heal := ls.lab, ls.heal

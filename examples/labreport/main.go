@@ -48,6 +48,7 @@ func run() error {
 	skipBench := flag.Bool("skip-bench", false, "do not run the overhead benchmarks")
 	save := flag.String("save", "", "also keep the lab run's scenario JSON in this directory (for -results later)")
 	testLogs := flag.String("testlog", "", "with -results: comma-separated go test -v logs of the runs that wrote them, to list the tests that missed a bound")
+	note := flag.String("note", "", "with -results: where the results came from (runs, commits), written under Machine; ';' separates lines")
 	keepBench := flag.Bool("keep-bench", false, "with -skip-bench: carry the overhead section of the existing BENCHMARKS.md over, marked as not re-measured")
 	flag.Parse()
 	if _, err := os.Stat(filepath.Join(*out, "go.work")); err != nil {
@@ -148,7 +149,13 @@ func run() error {
 		}
 		charts = append(charts, name)
 	}
-	md := render(rs, charts, bench, machine(*out), failed)
+	mach := machine(*out)
+	if *note != "" {
+		for _, l := range strings.Split(*note, ";") {
+			mach += "- " + strings.TrimSpace(l) + "\n"
+		}
+	}
+	md := render(rs, charts, bench, mach, failed)
 	if err := os.WriteFile(filepath.Join(*out, "BENCHMARKS.md"), []byte(md), 0o644); err != nil {
 		return err
 	}

@@ -40,8 +40,29 @@ const starvedPeriod = 100 * time.Millisecond
 // (+1 for chance on the lossy path), 0 resets, liveness false alarms ≤ 1%
 // of checks, p99 ≤ 1.25× plain's.
 //
-// Runs (5 of 5 asked by the issue), numbers in the comment: see the lead's
-// report of issue 24 until they are measured here.
+// Measured on the lab's 2-core machine while other agents loaded it (30s
+// runs; plain / flapguard; failures 0 / 0 and 0 resets in every run):
+//   - without -race, 0.02 CPU (the lab report's setting), closed loop: LAN
+//     p99 229 / 201ms (unstarved: a few ms), 36 of 86 periods throttled,
+//     0 of 83 liveness checks failed; WAN 1%: p99 337 / 381ms, 53 of 118
+//     throttled. Open loop: LAN p99 435 / 435ms, WAN 503 / 443ms, 0 false
+//     liveness.
+//   - without -race, 0.05 CPU: the WAN open run was throttled in only 6 of
+//     83 periods (too little to call starved: hence 0.02 without -race).
+//   - under -race, 0.25 CPU: never throttled (0 of 107 periods); 0.05 CPU,
+//     10s LAN: 16 of 33 periods throttled, p99 338 / 280ms.
+//   - 5 of 5 under -race (as CI runs it), open loop, 0.05 CPU, 30s each:
+//     every run passed every bound, 0 failures either side, 0 resets, 0
+//     false liveness (of 76-80 checks each); p99 plain / flapguard, LAN:
+//     224/215, 219/241, 187/156, 229/229, 251/253ms (31-36 of 75-90
+//     periods throttled); WAN 1%: 539/518, 486/418, 656/599, 467/423,
+//     577/541ms (48-56 of 112-118 throttled).
+//   - the CI command (-race, closed and open, 13:22-13:32 UTC, the machine
+//     busier: 72 of 134 periods throttled) FAILED once: WAN 1% closed, 1 of
+//     80 liveness checks failed falsely (1.2% > 1%), p99 335 / 419ms, 0
+//     failures; its open run and both LAN runs passed. Per issue 24 the fix
+//     belongs to the liveness deadline (count only time the process could
+//     run), not to the bound.
 func TestStarved(t *testing.T) {
 	ls := labWithServers(t)
 	l, heal := ls.lab, ls.heal

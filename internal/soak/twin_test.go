@@ -47,6 +47,14 @@ const twinPort = 5433
 //
 // A request is inside when its arrival-to-end span overlaps a window (with
 // grace). Its data invariants are TestSoak's; this test compares.
+//
+// Measured (60s, -race, 100/s, on the lab's busy 2-core machine), plain /
+// flapguard: outside the faults 2504 and 1851 requests, 0 / 0 failed, p99
+// 264 / 264ms and 274 / 274ms (a tenth of the requests are 100-300ms
+// statements), 0 false liveness of 56 and 63 checks, 0 resets; inside,
+// failed 122 / 58 and 291 / 275, 0 hung on either side. With the fault
+// gaps of TestSoak (1-5s), queue 64: outside 447 requests, 0 / 0 failed;
+// inside 1580 / 1521 failed.
 func TestSoakTwin(t *testing.T) {
 	lab.Require(t)
 	prm := flags(t, *flagTwinDuration, 16)

@@ -257,6 +257,7 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 	nar.start(t0)
 	stop := make(chan struct{})
 	stopWatch := make(chan struct{})
+	var watchers []*watcher
 	var watched []<-chan struct{}
 	for _, s := range sides {
 		s.rec = newRecorder(t0, o.workers)
@@ -265,7 +266,9 @@ func (o *options) execute(ctx context.Context, stdout, stderr io.Writer) (result
 			w.idle = func(t time.Duration) bool { return quietAt(o.scenario, o.duration, t) }
 		}
 		s.done = w.run(stop, o.workers)
-		watched = append(watched, newWatcher(s.name, s.rec, o.deadline, nar).watch(stopWatch))
+		wt := newWatcher(s.name, s.rec, o.deadline, nar)
+		watchers = append(watchers, wt)
+		watched = append(watched, wt.watch(stopWatch))
 	}
 
 	end := time.NewTimer(o.duration)
@@ -304,11 +307,17 @@ loop:
 		case <-tick.C:
 			// No status line at the very end: the table follows.
 			if now := time.Since(t0); now < o.duration-statusEvery/4 {
+				for _, wt := range watchers {
+					wt.flush()
+				}
 				nar.line(now, "status", statusLine(now, sides, hangThreshold(o.deadline)))
 			}
 		}
 	}
 	close(stop)
+	for _, wt := range watchers {
+		wt.flush()
+	}
 	if !res.Interrupted {
 		nar.line(time.Since(t0), "end", fmt.Sprintf("no new requests; waiting up to %s for those in flight", fmtDur(grace(o.deadline))))
 	}

@@ -124,7 +124,9 @@ func plural(n int, one, many string) string {
 // request announced as hung is not announced again when it returns at last:
 // that line says it is counted already. Failures a few hundred milliseconds
 // apart are announced together, so 8 workers caught by the same dead path
-// make one line. Only the goroutine running watch touches a watcher.
+// make one line, stamped when it is printed so the lines stay in time
+// order. The status line flushes the batches first (flush), so a status
+// never counts a failure that has not been announced yet.
 type watcher struct {
 	side     string
 	rec      *recorder
@@ -132,6 +134,7 @@ type watcher struct {
 	deadline time.Duration
 	n        *narrator
 
+	mu      sync.Mutex               // protects following fields
 	seen    int                      // finished requests looked at
 	hungNow map[[2]int64]bool        // announced as hung while in flight, by worker and start
 	batches map[batchKind]*failBatch // not yet announced
@@ -172,7 +175,7 @@ func (w *watcher) watch(stop <-chan struct{}) (done <-chan struct{}) {
 		for {
 			select {
 			case <-stop:
-				w.poll(w.rec.since(), true)
+				w.flush()
 				return
 			case <-tick.C:
 				w.poll(w.rec.since(), false)
@@ -198,9 +201,14 @@ func (w *watcher) add(k batchKind, now time.Duration, r request) {
 	b.longest = max(b.longest, r.Latency)
 }
 
+// flush announces every failure seen so far, due or not.
+func (w *watcher) flush() { w.poll(w.rec.since(), true) }
+
 // poll looks at what changed since the last poll and announces the batches
 // that are due (all of them when final).
 func (w *watcher) poll(now time.Duration, final bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for _, r := range w.rec.inFlight(now) {
 		key := [2]int64{int64(r.Worker), int64(r.Start)}
 		if r.Latency > w.hang && !w.hungNow[key] {
@@ -232,7 +240,7 @@ func (w *watcher) poll(now time.Duration, final bool) {
 			continue
 		}
 		delete(w.batches, k)
-		w.n.line(b.first, w.side, w.say(k, b))
+		w.n.line(now, w.side, w.say(k, b))
 	}
 }
 

@@ -30,7 +30,7 @@ func TestWatcherAnnouncesHungOnce(t *testing.T) {
 		t.Fatalf("announced before the batch was due:\n%s", out.String())
 	}
 	w.poll(9400*time.Millisecond, false)
-	if got := lines(out.String()); len(got) != 1 || !strings.HasPrefix(got[0], "t=09.0s  plain      FAILED: 8 requests hung, no answer 3.0s after they started (deadline 2.0s)") {
+	if got := lines(out.String()); len(got) != 1 || !strings.HasPrefix(got[0], "t=09.4s  plain      FAILED: 8 requests hung, no answer 3.0s after they started (deadline 2.0s)") {
 		t.Fatalf("got %q", got)
 	}
 	out.Reset()
@@ -42,7 +42,7 @@ func TestWatcherAnnouncesHungOnce(t *testing.T) {
 	}
 	w.poll(13*s, false)
 	w.poll(14*s, true)
-	if got := lines(out.String()); len(got) != 1 || got[0] != "t=13.0s  plain      8 hung requests returned at last, with an error, after up to 7.0s (counted once, above)" {
+	if got := lines(out.String()); len(got) != 1 || got[0] != "t=14.0s  plain      8 hung requests returned at last, with an error, after up to 7.0s (counted once, above)" {
 		t.Fatalf("got %q", got)
 	}
 	// And the table agrees: 8 hung, none failed besides.
@@ -68,7 +68,7 @@ func TestWatcherFailedInTime(t *testing.T) {
 	rec.add(request{Worker: 0, Start: 8 * s, Latency: 5 * time.Millisecond, Err: "pool: outcome unknown"})
 	w.poll(8*s, true)
 	want := []string{
-		"t=07.0s  flapguard  FAILED: 2 requests: deadline exceeded",
+		"t=07.5s  flapguard  FAILED: 2 requests: deadline exceeded",
 		"t=08.0s  flapguard  FAILED: 1 request: returned an error",
 	}
 	if got := lines(out.String()); strings.Join(got, "\n") != strings.Join(want, "\n") {

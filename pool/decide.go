@@ -491,10 +491,10 @@ func (d *decision) flowsDone(r checkResult) {
 	// were: on a lossy path one ping can miss its deadline (that conn was
 	// cut; the rest are left alone).
 	if len(r.dead) >= r.sampled && len(r.dead) >= 2 {
-		// A fact about the generation: its flows not sampled (a request
-		// written into the outage, which no keepalive can probe) are cut
-		// too, and the pool is rebuilt.
-		if d.autoReset("every connection checked is dead while the path answers", true) {
+		// A fact about the generation: the pool is reset and rebuilt. Its
+		// flows not checked are not cut: a flow a check could not tell
+		// keeps its own deadline (the soak showed live ones among them).
+		if d.autoReset("every connection checked is dead while the path answers", false) {
 			d.do(action{kind: actRebuild, n: r.idle})
 		}
 		d.setHealth(Recovering, "old connections discarded")

@@ -216,7 +216,9 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int) pathVerd
 		}
 		cancel()
 	} else {
-		err = p.freshProbe(ctx, p.connectTimeoutFor(), down)
+		// Deciding that a path that worked is down: a generous deadline
+		// (a slow connect on a starved or lossy path is no outage).
+		err = p.freshProbe(ctx, p.verdictTimeout(), down)
 	}
 	if err == nil && v.how != "" {
 		v.pathOK = true
@@ -396,7 +398,7 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 			if n == 1 {
 				sib.missed.Add(1)
 			}
-			if n >= flowProbes || sib.missed.Load() >= 2 && sib.answered.Load() == 0 {
+			if n >= flowProbes {
 				return false, true
 			}
 			n++
@@ -458,9 +460,6 @@ func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() boo
 				sib.missed.Add(1)
 			}
 			return false, true
-		}
-		if sib.missed.Load() >= 2 && sib.answered.Load() == 0 {
-			return false, true // its siblings, checked, are dead
 		}
 		if now.After(until) {
 			return false, false
@@ -549,6 +548,14 @@ func (p *Pool) staggeredProbe(ctx context.Context, d time.Duration) error {
 			return ctx.Err()
 		}
 	}
+}
+
+// verdictTimeout bounds the fresh connection that decides a working path is
+// down: four measured connect times, at least twice LivenessTimeoutMin, at
+// most ProbeTimeout.
+func (p *Pool) verdictTimeout() time.Duration {
+	d := 4 * time.Duration(p.connectEWMA.Load())
+	return min(max(d, 2*p.cfg.LivenessTimeoutMin), p.cfg.ProbeTimeout)
 }
 
 // connectTimeoutFor bounds a check's fresh connection: a few connect times

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/sockopt"
@@ -305,7 +304,6 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 		}
 	}
 	idle := 0
-	sib := new(siblings)
 	for _, c := range p.snapshot() {
 		l := c.l()
 		if c == pinged {
@@ -348,7 +346,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if alive, known := p.probeFlow(ctx, sock, started, sib); known {
+				if alive, known := p.probeFlow(ctx, sock, started); known {
 					note(c, !alive)
 				}
 			}()
@@ -361,12 +359,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 // probeFlow checks one busy flow: alive if it received something since
 // started, or its keepalive probe was answered within the deadline. known
 // is false when it cannot be told (see the comment at the top).
-//
-// Flows of one generation through one path share fate: when at least two
-// of those probed together have missed their first probe and none has
-// answered, they are dead without waiting for more probes (siblings says
-// so); a flow alone gets flowProbes.
-func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, sib *siblings) (alive, known bool) {
+func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) (alive, known bool) {
 	base, ok := lastHeard(sock, false)
 	if !ok {
 		return false, false
@@ -375,7 +368,7 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 	restore, sent := sockopt.KeepAliveProbe(sock)
 	defer func() { restore() }() // the last probe's
 	if !sent {
-		return p.probeUnacked(ctx, sock, heard, sib)
+		return p.probeUnacked(ctx, sock, heard)
 	}
 	// The probe leaves when the flow has been silent for a second (the
 	// kernel's smallest TCP_KEEPIDLE), then needs a round trip. On a lossy
@@ -391,13 +384,9 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 	deadline := time.Now().Add(first + each)
 	for n := 1; ; {
 		if heard() {
-			sib.answered.Add(1)
 			return true, true
 		}
 		if !time.Now().Before(deadline) {
-			if n == 1 {
-				sib.missed.Add(1)
-			}
 			if n >= flowProbes {
 				return false, true
 			}
@@ -420,10 +409,10 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time, 
 // acknowledged (written into the outage): Linux sends no keepalive then,
 // but retransmits it on its own timer. Alive when an acknowledgement comes;
 // dead when a retransmission that went out after the check began (the path
-// answers) is not acknowledged within the round-trip deadline, or when two
-// siblings missed and none answered; unknown (left to its own deadline, as
+// answers) is not acknowledged within the round-trip deadline; unknown
+// (left to its own deadline, as
 // with plain) when no retransmission went out within two timeouts.
-func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() bool, sib *siblings) (alive, known bool) {
+func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() bool) (alive, known bool) {
 	unacked, r0, ok := sockopt.Flight(sock)
 	if !ok {
 		n, ok := sockopt.Stalled(sock)
@@ -439,15 +428,12 @@ func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() boo
 	}
 	until := time.Now().Add(2*rto + each)
 	var resent time.Time
-	missed := false
 	for {
 		if heard() {
-			sib.answered.Add(1)
 			return true, true
 		}
 		u, r, _ := sockopt.Flight(sock)
 		if u == 0 {
-			sib.answered.Add(1)
 			return true, true
 		}
 		now := time.Now()
@@ -455,10 +441,6 @@ func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() boo
 			resent = now
 		}
 		if !resent.IsZero() && now.Sub(resent) > each {
-			if !missed {
-				missed = true
-				sib.missed.Add(1)
-			}
 			return false, true
 		}
 		if now.After(until) {
@@ -475,10 +457,6 @@ func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() boo
 // flowProbes is how many keepalive probes a flow gets before it counts as
 // dead.
 const flowProbes = 3
-
-// siblings counts, across the flows a check probes together, those that
-// answered and those that missed their first probe.
-type siblings struct{ answered, missed atomic.Int32 }
 
 // cut closes the sockets of the conns with the given ids (their flows were
 // checked dead), so the requests on them return now. It returns how many

@@ -211,11 +211,13 @@ func TestHarm(t *testing.T) {
 			// probes (the first leaves when it has been silent a second: the
 			// kernel's smallest TCP_KEEPIDLE), a flow whose request was written
 			// into the outage is dead when a retransmission sent on the
-			// answering path goes unacknowledged, and two dead siblings make
-			// the generation dead. Measured (this session, 2-core lab): first
-			// success 0.65-0.71s after back in 5 of 6 runs, once 1.34s; plain
-			// 1.65-1.68s. The 0.3s is not met; the bound asserted is the
-			// project's own: no later than plain's first success + 100ms.
+			// answering path goes unacknowledged. A version that also cut every
+			// flow of a generation two dead siblings condemned measured
+			// 0.65-0.71s in 5 of 7 runs (plain 1.65-1.68s), but the soak showed
+			// it cutting live flows, and it was withdrawn; without it the first
+			// success comes about when plain's does. The 0.3s is not
+			// met; the bound asserted is the project's own: no later than
+			// plain's first success + 100ms.
 			f, pl := r.Side("flapguard"), r.Side("plain")
 			bound := pl.FirstOK + 100*time.Millisecond
 			t.Logf("H5: flapguard first success %v after the path was back (issue's goal 300ms; bound asserted %v = plain's + 100ms); plain %v; %d sockets cut since the last UP",

@@ -2,6 +2,7 @@ package snse2e
 
 import (
 	"context"
+	"errors"
 	"crypto/x509"
 	"database/sql/driver"
 	"encoding/json"
@@ -87,7 +88,9 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 	if st := p.Stats(); st.TunnelDown || st.Severs != 0 {
 		t.Fatalf("one of two tunnels down: gated %v, severs %d; want neither", st.TunnelDown, st.Severs)
 	}
-	// ALARM on tunnel 2 as well: now the path is down.
+	// ALARM on tunnel 2 as well, and the path is dead: the pool's check
+	// finds it down.
+	pathDead.Store(true)
 	emu.call(t, "Action", "Publish", "TopicArn", topic,
 		"Subject", `ALARM: "`+vpn+`-tunnel-2" in US East (N. Virginia)`,
 		"Message", alarm("ALARM", "203.0.113.20", time.Now()))
@@ -104,7 +107,8 @@ func TestGoAwsDeliversTunnelFlapsToPool(t *testing.T) {
 	}
 
 	// OK on tunnel 1, published without a Subject (GoAws then sends
-	// "Subject":"" and signs without it).
+	// "Subject":"" and signs without it); the path is back.
+	pathDead.Store(false)
 	emu.call(t, "Action", "Publish", "TopicArn", topic, "Message", alarm("OK", "203.0.113.10", time.Now()))
 	up := tp.next(t, "the OK notification")
 	if up.status != http.StatusOK {
@@ -279,7 +283,16 @@ func (w testWriter) Write(p []byte) (int, error) {
 type nopConnector struct{}
 type nopConn struct{}
 
-func (nopConnector) Connect(context.Context) (driver.Conn, error) { return nopConn{}, nil }
+// pathDead makes nopConnector fail as a connect through a dead tunnel does:
+// the pool checks the path before it acts on a DOWN.
+var pathDead atomic.Bool
+
+func (nopConnector) Connect(context.Context) (driver.Conn, error) {
+	if pathDead.Load() {
+		return nil, errors.New("dial tcp 10.0.0.1:5432: i/o timeout")
+	}
+	return nopConn{}, nil
+}
 func (nopConnector) Driver() driver.Driver                        { return nil }
 func (nopConn) Prepare(string) (driver.Stmt, error)               { return nil, driver.ErrSkip }
 func (nopConn) Close() error                                      { return nil }

@@ -2,11 +2,11 @@ package snse2e
 
 import (
 	"context"
-	"errors"
 	"crypto/x509"
 	"database/sql/driver"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -293,7 +293,7 @@ func (nopConnector) Connect(context.Context) (driver.Conn, error) {
 	}
 	return nopConn{}, nil
 }
-func (nopConnector) Driver() driver.Driver                        { return nil }
-func (nopConn) Prepare(string) (driver.Stmt, error)               { return nil, driver.ErrSkip }
-func (nopConn) Close() error                                      { return nil }
-func (nopConn) Begin() (driver.Tx, error)                         { return nil, driver.ErrSkip }
+func (nopConnector) Driver() driver.Driver          { return nil }
+func (nopConn) Prepare(string) (driver.Stmt, error) { return nil, driver.ErrSkip }
+func (nopConn) Close() error                        { return nil }
+func (nopConn) Begin() (driver.Tx, error)           { return nil, driver.ErrSkip }

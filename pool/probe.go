@@ -263,10 +263,19 @@ func (p *Pool) heardSince(ctx context.Context, started time.Time) bool {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-time.After(5 * time.Millisecond):
+		case <-time.After(heardPoll):
 		}
 	}
 }
+
+// heardPoll is how often a check reads TCP_INFO while it waits: each read
+// is a syscall per socket, and a check of a pool with many conns busy must
+// not starve the process it protects (the soak, 64 workers on 2 cores,
+// showed false liveness failures when checks polled every 2-5ms).
+const heardPoll = 15 * time.Millisecond
+
+// maxFlowSample bounds the busy flows one check probes.
+const maxFlowSample = 8
 
 // heardTick: the kernel keeps TCP_INFO's last-received times in jiffies
 // (4ms at HZ=250), so a time read twice can move by one tick without
@@ -303,7 +312,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			r.dead = append(r.dead, c.id)
 		}
 	}
-	idle := 0
+	idle, busy := 0, 0
 	for _, c := range p.snapshot() {
 		l := c.l()
 		if c == pinged {
@@ -340,9 +349,10 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			}()
 		case stateBusy:
 			sock := l.socks.current()
-			if sock == nil {
+			if sock == nil || busy >= maxFlowSample {
 				continue
 			}
+			busy++
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -400,7 +410,7 @@ func (p *Pool) probeFlow(ctx context.Context, sock net.Conn, started time.Time) 
 		select {
 		case <-ctx.Done():
 			return true, false
-		case <-time.After(min(2*time.Millisecond, time.Until(deadline))):
+		case <-time.After(min(heardPoll, time.Until(deadline))):
 		}
 	}
 }
@@ -449,7 +459,7 @@ func (p *Pool) probeUnacked(ctx context.Context, sock net.Conn, heard func() boo
 		select {
 		case <-ctx.Done():
 			return true, false
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(heardPoll):
 		}
 	}
 }

@@ -141,6 +141,7 @@ const (
 	actReset                         // a new generation: retire idle conns, discard busy ones on return (reason); sever: close the old sockets too
 	actCut                           // close the sockets of the conns in ids: their flows were checked dead
 	actRebuild                       // reopen the conns a reset retired (n)
+	actConnect                       // the running check (epoch), on a path checked down, connects n conns more now, kept for the rebuild; the first to succeed answers for the path
 	actArm                           // arm timer after d (an earlier wake-up of the same timer stays)
 	actReap                          // end the server sessions lost conns left behind
 	actHealth                        // the health changed (health, reason)
@@ -186,6 +187,7 @@ type machine struct {
 	rebuild   int       // conns to reopen when the path answers again
 	health    Health
 	upHint    bool // an UP came while the path is down: the next check connects as many conns as the rebuild needs
+	connected bool // the running check was given the rebuild's connects (at its start or by actConnect)
 	progress  bool // operations reached the server since the last routine look
 	closed    bool
 }
@@ -293,7 +295,16 @@ func (d *decision) event(ev detect.Event) {
 	// traffic returns, at the cost of n connects into a dead path once if
 	// the UP came early.
 	if ev.State == detect.Up && m.path == pathDown {
-		m.upHint = true
+		if m.running && !m.connected {
+			// A check of the down path runs; its connects started before
+			// the UP may be SYNs lost in the void (retried after 1s): it
+			// makes the rebuild's connects now, and the first to succeed
+			// answers for it.
+			m.connected = true
+			d.do(action{kind: actConnect, epoch: m.epoch, n: max(m.rebuild, 1)})
+		} else if !m.running {
+			m.upHint = true
+		}
 	}
 	d.hint(checkFlows)
 }
@@ -335,7 +346,8 @@ func (d *decision) start(k checkKind, hold, hinted bool) {
 	m.epoch++
 	m.running, m.holding, m.hinted, m.pending = true, hold, hinted, 0
 	n := 1
-	if m.upHint && m.path == pathDown {
+	m.connected = m.upHint && m.path == pathDown
+	if m.connected {
 		n = max(m.rebuild, 1)
 	}
 	m.upHint = false
@@ -397,7 +409,7 @@ func (d *decision) checkDone(epoch uint64, r checkResult) {
 		return
 	}
 	held, hinted := m.holding, m.hinted
-	m.running, m.holding, m.hinted = false, false, false
+	m.running, m.holding, m.hinted, m.connected = false, false, false, false
 	if !r.pathOK {
 		d.pathDown(r)
 	} else {

@@ -53,6 +53,8 @@ func kinds(acts []action) string {
 			s += fmt.Sprintf("cut%d", len(a.ids))
 		case actRebuild:
 			s += fmt.Sprintf("rebuild%d", a.n)
+		case actConnect:
+			s += fmt.Sprintf("connect%d", a.n)
 		case actArm:
 			s += fmt.Sprintf("arm%d", a.timer)
 		case actReap:
@@ -331,6 +333,33 @@ func TestUpWhileDownChecksWithTheRebuildsConnects(t *testing.T) {
 	for _, a := range m.next(input{kind: inTimer, timer: timerCheck}, t0.Add(60*time.Millisecond)) {
 		if a.kind == actCheck && a.n != 1 {
 			t.Fatalf("a timed recheck connects %d; want 1", a.n)
+		}
+	}
+}
+
+// An UP that comes while a check of the down path runs gives that check
+// the rebuild's connects at once (actConnect), once; the check's own
+// connects may be SYNs lost in the void until their retransmission.
+func TestUpWhileDownCheckRunsConnectsNow(t *testing.T) {
+	m := testMachine(nil)
+	m.next(ev(detect.Down), t0)
+	m.next(done(m, false, "connect"), t0)                                        // idle 3: the rebuild owes 3
+	m.next(input{kind: inTimer, timer: timerCheck}, t0.Add(60*time.Millisecond)) // a timed check of the down path runs
+	if !m.running {
+		t.Fatal("no check runs after the timer")
+	}
+	var got []action
+	for _, a := range m.next(ev(detect.Up), t0.Add(70*time.Millisecond)) {
+		if a.kind == actConnect || a.kind == actCheck {
+			got = append(got, a)
+		}
+	}
+	if len(got) != 1 || got[0].kind != actConnect || got[0].n != 3 || got[0].epoch != m.epoch {
+		t.Fatalf("an UP during the check: %+v; want one actConnect n=3 for epoch %d", got, m.epoch)
+	}
+	for _, a := range m.next(ev(detect.Up), t0.Add(80*time.Millisecond)) {
+		if a.kind == actConnect {
+			t.Fatalf("a second UP during the same check connects again: %+v", a)
 		}
 	}
 }

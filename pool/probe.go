@@ -45,10 +45,10 @@ const stallDead = 3
 // check runs one check and reports its verdicts through report: the path's
 // first (inCheckDone), then for checkFlows with a path that answered, the
 // flows' (inFlowsDone).
-func (p *Pool) check(ctx context.Context, kind checkKind, n int, report func(input)) {
+func (p *Pool) check(ctx context.Context, kind checkKind, n int, more <-chan int, report func(input)) {
 	started := time.Now()
 	idle := p.idleCount() // before the check retires any
-	res := p.checkPath(ctx, started, n)
+	res := p.checkPath(ctx, started, n, more)
 	if res.more != nil {
 		defer res.more.Wait() // the other connects of an UP's check (kept as spares)
 	}
@@ -109,8 +109,10 @@ func (v pathVerdict) err() error {
 // made. While the path is down, only a fresh connection can tell.
 //
 // n > 1 (an UP came while the path was down): n connects at once, each kept
-// as a spare for the rebuild; the first to succeed is the verdict.
-func (p *Pool) checkPath(ctx context.Context, started time.Time, n int) pathVerdict {
+// as a spare for the rebuild; the first to succeed is the verdict. A number
+// received on more (an UP that came while this check of a down path ran) is
+// as many connects more, made at once the same way.
+func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-chan int) pathVerdict {
 	v := pathVerdict{more: new(sync.WaitGroup)}
 	if Health(p.healthNow.Load()) != Unreachable {
 		// The watch for traffic has the liveness deadline, the ping its
@@ -185,35 +187,54 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int) pathVerd
 		heard, probed := make(chan bool, 1), make(chan error, 1)
 		go func() { heard <- p.heardSince(fctx, started) }()
 		go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor()) }()
-		for range n - 1 {
-			// Not under fctx: they go on after the verdict, into spares
-			// the rebuild waits for (connector.connect).
-			v.more.Add(1)
-			p.sparesPending.Add(1)
-			go func() {
-				defer v.more.Done()
-				p.freshProbe(ctx, p.cfg.ProbeTimeout, true)
-				p.sparesPending.Add(-1)
-				p.signalSpare()
-			}()
+		// The rebuild's connects (n-1 now, and what an UP that comes while
+		// this check runs asks for on more): not under fctx, they go on
+		// after the verdict, into spares the rebuild waits for
+		// (connector.connect); the first to succeed while the check runs
+		// answers for the path.
+		spared := make(chan error, 2*maxSpares)
+		connect := func(k int) {
+			for range min(k, maxSpares) {
+				v.more.Add(1)
+				p.sparesPending.Add(1)
+				go func() {
+					defer v.more.Done()
+					spared <- p.freshProbe(ctx, p.cfg.ProbeTimeout, true)
+					p.sparesPending.Add(-1)
+					p.signalSpare()
+				}()
+			}
 		}
-		select {
-		case err = <-probed:
-			cancel()
-			<-heard
-		case ok := <-heard:
-			if ok {
-				v.how = "data arrived on a surviving flow"
-			}
-			if ok {
-				cancel()
-			}
-			err = <-probed
-			if ok {
-				err = nil
+		connect(n - 1)
+	wait:
+		for {
+			select {
+			case err = <-probed:
+				probed = nil
+				break wait
+			case ok := <-heard:
+				heard = nil
+				if ok {
+					v.how, err = "data arrived on a surviving flow", nil
+					break wait
+				}
+			case e := <-spared:
+				if e == nil {
+					err = nil
+					break wait
+				}
+			case k := <-more:
+				more = nil
+				connect(k)
 			}
 		}
 		cancel()
+		if probed != nil {
+			<-probed
+		}
+		if heard != nil {
+			<-heard
+		}
 	} else {
 		// Deciding that a path that worked is down: a generous deadline
 		// (a slow connect on a starved or lossy path is no outage).

@@ -34,6 +34,9 @@ type supervisor struct {
 	verdicts []awaiting
 	stopped  bool
 	checks   int // check goroutines running (the machine's running check, and flows parts)
+	// more carries actConnect to the running check (epoch moreFor).
+	more    chan int
+	moreFor uint64
 }
 
 // awaiting is a NotifyWait caller: it gets the verdict of the first check
@@ -229,6 +232,13 @@ func (s *supervisor) perform(a action) {
 		if n := p.cut(a.ids); n > 0 {
 			p.emit(Event{Kind: EventFlowsCut, Reason: a.reason, Count: n})
 		}
+	case actConnect:
+		if a.epoch == s.moreFor && s.more != nil {
+			select {
+			case s.more <- a.n:
+			default:
+			}
+		}
 	case actRebuild:
 		p.abandonPending(p.gen.Load(), p.cfg.now())
 		s.rebuild(a.n)
@@ -255,9 +265,11 @@ func (s *supervisor) startCheck(a action) {
 		case <-s.ctx.Done():
 		}
 	}
+	more := make(chan int, 1)
+	s.more, s.moreFor = more, a.epoch
 	go func() {
 		defer s.wg.Done()
-		p.check(s.ctx, a.check, a.n, func(in input) {
+		p.check(s.ctx, a.check, a.n, more, func(in input) {
 			in.epoch = a.epoch
 			send(in)
 		})

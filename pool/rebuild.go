@@ -5,6 +5,7 @@ import (
 	"database/sql/driver"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // rebuild reopens, in the background, n connections after a reset whose
@@ -34,13 +35,24 @@ func (s *supervisor) rebuild(n int) {
 	var made atomic.Int64
 	var readied sync.Map // *conn: readied by this rebuild
 	// All n borrows start at once, so each takes a conn of its own (a
-	// retired one, renewed in ResetSession, or a new one); each is
-	// returned as soon as it is ready, so a request that arrives meanwhile
-	// waits for one connect at most. When connects are faster than
-	// goroutines start, a borrow can get a conn another borrow of this
-	// rebuild has already readied and returned: it is given back at once
-	// and not counted (borrowing again while holding it would keep conns
-	// from requests when MaxOpenConns is reached; the lab showed it).
+	// retired one, renewed in ResetSession, or a new one). A conn readied
+	// is held until every borrow has ended, so that the others cannot get
+	// it back from the idle list instead of a conn of their own — renewing
+	// from a check's spare is instant, faster than goroutines start (the
+	// lab showed 1 of 8 conns rebuilt, the rest renewed by requests, and
+	// connected anew when they came later than the spares' LivenessIdle)
+	// — unless a request needs a conn (more): then each is returned as
+	// soon as it is ready, and a request waits for one connect at most.
+	// A borrow that still gets a conn this rebuild readied gives it back
+	// at once and is not counted.
+	left := atomic.Int64{}
+	left.Store(int64(n))
+	all := make(chan struct{})
+	ended := func() {
+		if left.Add(-1) == 0 {
+			close(all)
+		}
+	}
 	for range n {
 		wg.Add(1)
 		s.wg.Add(1)
@@ -49,6 +61,7 @@ func (s *supervisor) rebuild(n int) {
 			defer wg.Done()
 			c, err := p.db.Conn(ctx)
 			if err != nil {
+				ended()
 				return
 			}
 			again := false
@@ -65,8 +78,10 @@ func (s *supervisor) rebuild(n int) {
 				}
 				return p.warm(ctx, fc, more)
 			})
+			ended()
 			if err == nil && !again {
 				made.Add(1)
+				hold(ctx, all, more)
 			}
 			c.Close() // a conn that could not be renewed was dropped by database/sql (Raw returned ErrBadConn)
 		}()
@@ -80,6 +95,25 @@ func (s *supervisor) rebuild(n int) {
 		p.log.Debug("flapguard: pool rebuilt", "conns", made.Load())
 	}()
 }
+
+// hold waits until all is closed, ctx ends or a request needs a conn.
+func hold(ctx context.Context, all <-chan struct{}, more func() bool) {
+	t := time.NewTicker(holdPoll)
+	defer t.Stop()
+	for more() {
+		select {
+		case <-all:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// holdPoll: how often a conn the rebuild holds looks for a request that
+// needs one (database/sql's WaitCount has no signal).
+const holdPoll = 2 * time.Millisecond
 
 // warm runs the driver's Warm on a conn the rebuild holds (Driver.Warm). A
 // conn the warm-up found unusable is dropped.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sort"
 	"testing"
 	"time"
 
@@ -353,4 +354,22 @@ func healer(l *lab.Lab) func(*testing.T) {
 			}
 		}
 	}
+}
+
+// slowestAfter describes the k slowest requests that started after back:
+// when each started (after back) and how long it took, to tell a request
+// that paid a connect from one that queued behind another.
+func slowestAfter(s SideResult, back time.Duration, k int) string {
+	var xs []Sample
+	for _, x := range s.Samples {
+		if x.Start >= back && x.Done {
+			xs = append(xs, x)
+		}
+	}
+	sort.Slice(xs, func(i, j int) bool { return xs[i].Latency > xs[j].Latency })
+	out := ""
+	for i := range min(k, len(xs)) {
+		out += fmt.Sprintf(" +%v:%v", (xs[i].Start - back).Round(time.Millisecond), xs[i].Latency.Round(100*time.Microsecond))
+	}
+	return out
 }

@@ -118,23 +118,24 @@ func TestWAN(t *testing.T) {
 				}}, plain, fg)
 			worst := worstStartedAfter(r.Side("flapguard"), r.Back)
 			rtt := 2 * wan.Delay
-			// Verify, then act: the UP starts a check of the path found down,
-			// whose connects are the rebuild's; the gate opens at the first,
-			// and a request that comes before the rest are up connects (or
-			// waits for) one. Measured this session: 70-235ms, and once 348ms
-			// with only 1 conn rebuilt (a bug in the spares' hand-over to the
-			// rebuild, not found yet); the old supervisor's rebuild at UP gave
-			// 53-87ms. A regression against the 2 RTT + 10ms, still far
-			// better than plain (8 failed after UP, 2s each). The bound asserted
-			// catches worse: 10 RTT + 4×jitter + 10ms (about two reconnects).
-			bound := 10*rtt + 4*wan.Jitter + 10*time.Millisecond
-			t.Logf("S8 on the WAN: flapguard's slowest request after UP took %v (issue's goal 2 RTT + 10ms = %v; asserted ≤ %v, about two reconnects), %d conns rebuilt; plain failed %d after UP",
+			// Verify, then act: the UP starts a check of the path found down
+			// (or, when it comes while one runs, gives that check) the
+			// rebuild's connects, kept as spares that the rebuild renews the
+			// retired conns with; the gate opens at the first. Measured on
+			// that code (2026-12-07): 70ms, and V8 48-66ms (pgx), 56-81ms
+			// (MariaDB), 64-80ms (TDS), 8 conns rebuilt in each. Before it,
+			// 70-348ms with 1-8 conns rebuilt (the UP's connects came only
+			// after the running check, and renewing ignored the spares). The
+			// bound asserted tells a request that reconnected: 3 RTT +
+			// 4×jitter + 10ms; the measured number goes into BENCHMARKS.md.
+			bound := 3*rtt + 4*wan.Jitter + 10*time.Millisecond
+			t.Logf("S8 on the WAN: flapguard's slowest request after UP took %v (issue's goal 2 RTT + 10ms = %v; asserted ≤ %v: no reconnect), %d conns rebuilt; plain failed %d after UP",
 				worst, 2*rtt+10*time.Millisecond, bound, fg.Pool.Stats().Rebuilt, r.Side("plain").FailedAfterBack)
 			if n := r.Side("flapguard").FailedAfterBack; n != 0 {
 				t.Errorf("flapguard: %d requests failed after UP; goal 0", n)
 			}
 			if worst < 0 || worst > bound {
-				t.Errorf("flapguard: slowest request after UP %v; bound %v (a request paid more than two reconnects)", worst, bound)
+				t.Errorf("flapguard: slowest request after UP %v; bound %v (a request paid a reconnect)", worst, bound)
 			}
 		})
 	})

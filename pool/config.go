@@ -158,7 +158,9 @@ type Config struct {
 	// OnEvent, if set, is called for every reset, sever, lost connection,
 	// liveness failure, state change and tunnel event. It is called outside
 	// the pool's locks, on the goroutine that caused the event; it must not
-	// block for long.
+	// block for long. It may call Pool.Close: Close then returns without
+	// waiting for the callbacks in progress (its own included), which end
+	// when they return.
 	OnEvent func(Event)
 
 	// now is injected by tests.

@@ -124,7 +124,8 @@ func TestCloseFromOnEventAndGateAfterClose(t *testing.T) {
 	p, d, _ := supPool(t, func(c *Config) {
 		c.OnEvent = func(ev Event) {
 			if ev.Kind == EventHealthChange && ev.To == Unreachable {
-				go func() { p.Close(); close(closed) }()
+				p.Close() // on the supervisor's goroutine: it waited for itself
+				close(closed)
 			}
 		}
 	})

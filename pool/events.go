@@ -135,6 +135,10 @@ func (p *Pool) emit(ev Event) {
 		p.log.Log(context.Background(), level, "flapguard: "+ev.Kind.String(), attrs...)
 	}
 	if f := p.cfg.OnEvent; f != nil {
+		if p.sup != nil {
+			p.sup.wg.callbacks.Add(1)
+			defer p.sup.wg.callbacks.Add(-1)
+		}
 		f(ev)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,7 @@ type supervisor struct {
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the loop and every job
+	wg      jobs           // the loop and every job
 	wake    chan struct{}  // buffer 1: bursts merge into one wake-up
 	calls   chan func()    // run on the loop (tests)
 	results chan input     // inCheckDone and inFlowsDone from the checks
@@ -74,6 +75,45 @@ func (s *supervisor) start() {
 func (s *supervisor) stop() {
 	s.cancel()
 	s.wg.Wait()
+}
+
+// jobs is a sync.WaitGroup for the supervisor's goroutines that does not
+// wait for itself: Config.OnEvent runs on those goroutines too, and a
+// callback that calls Pool.Close must not wait for its own return (it
+// deadlocked: issue 25's defect 17). Wait returns once every goroutine has
+// ended, or when all those still running are inside OnEvent (the context
+// is cancelled: they end when their callbacks return). callbacks counts
+// every OnEvent call in progress, on any goroutine: a callback on a
+// request's goroutine while Close waits can only make Wait return early,
+// never hang.
+type jobs struct {
+	wg        sync.WaitGroup
+	live      atomic.Int64
+	callbacks atomic.Int64
+}
+
+func (j *jobs) Add(n int) { j.live.Add(int64(n)); j.wg.Add(n) }
+func (j *jobs) Done()     { j.live.Add(-1); j.wg.Done() }
+
+func (j *jobs) Wait() {
+	if j.callbacks.Load() == 0 {
+		j.wg.Wait()
+		return
+	}
+	done := make(chan struct{})
+	go func() { j.wg.Wait(); close(done) }()
+	t := time.NewTicker(time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if n := j.live.Load(); n > 0 && n <= j.callbacks.Load() {
+			return
+		}
+	}
 }
 
 // kick wakes the supervisor without blocking.

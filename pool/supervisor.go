@@ -19,10 +19,10 @@ type supervisor struct {
 
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
-	wg      jobs           // the loop and every job
-	wake    chan struct{}  // buffer 1: bursts merge into one wake-up
-	calls   chan func()    // run on the loop (tests)
-	results chan input     // inCheckDone and inFlowsDone from the checks
+	wg      jobs          // the loop and every job
+	wake    chan struct{} // buffer 1: bursts merge into one wake-up
+	calls   chan func()   // run on the loop (tests)
+	results chan input    // inCheckDone and inFlowsDone from the checks
 
 	// Owned by the loop goroutine.
 	m        machine

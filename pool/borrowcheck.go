@@ -69,7 +69,7 @@ func (c *conn) peer() (closed bool, pending int, ok bool) {
 // A conn lent out again within LivenessIdle is not looked at: neither
 // the pool nor the driver would check it, as with plain database/sql, and
 // the hot path makes no syscall.
-func (c *conn) look(prev int32) (dead, blind bool) {
+func (c *conn) look(prev int32, now int64) (dead, blind bool) {
 	l := c.l()
 	if prev == stateRetired {
 		return l.gone.Load() || l.bad.Load(), false
@@ -79,7 +79,7 @@ func (c *conn) look(prev int32) (dead, blind bool) {
 	}
 	if l.resetOnce {
 		lv := c.p.cfg.LivenessIdle
-		if lv == off || time.Duration(c.p.monoNow()-c.usedAt.Load()) <= lv {
+		if lv == off || time.Duration(now-c.usedAt.Load()) <= lv {
 			return false, false
 		}
 	}

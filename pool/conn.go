@@ -144,7 +144,7 @@ func (c *conn) enter(ctx context.Context) error {
 			c.awaitProbe()
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				_, err := c.ready(ctx, s)
+				_, err := c.ready(ctx, s, c.p.monoNow())
 				if err == nil {
 					err = c.borrowCheck(ctx) // borrowcheck.go
 				}
@@ -392,11 +392,12 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	dead, blind := c.look(s) // borrowcheck.go: the free check
+	now := c.p.monoNow() // one clock read for the borrow (a vDSO call: ~25ns)
+	dead, blind := c.look(s, now) // borrowcheck.go: the free check
 	if dead {
 		return driver.ErrBadConn // discarded, as plain does
 	}
-	v, err := c.ready(ctx, s)
+	v, err := c.ready(ctx, s, now)
 	if err != nil {
 		return err
 	}
@@ -433,7 +434,7 @@ const (
 // that ping failed. Only driver.ErrBadConn comes out of it: nothing has
 // been sent. It reports what the pool knows of the conn it leaves (so the
 // driver's own reset need not ping it): just checked, or recent.
-func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
+func (c *conn) ready(ctx context.Context, prev int32, now int64) (vouch, error) {
 	if prev == stateRetired {
 		return vouchChecked, c.renew(ctx)
 	}
@@ -456,9 +457,9 @@ func (c *conn) ready(ctx context.Context, prev int32) (vouch, error) {
 			}
 			return vouchNone, driver.ErrBadConn
 		}
+		now = c.p.monoNow() // after the wait
 	}
 	if c.p.cfg.LivenessIdle != off {
-		now := c.p.monoNow()
 		used := c.usedAt.Swap(now)
 		probed := c.probedAt.Load()
 		if probed > used && time.Duration(now-probed) <= c.p.cfg.LivenessIdle {

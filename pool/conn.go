@@ -392,7 +392,7 @@ func (c *conn) ResetSession(ctx context.Context) error {
 			break
 		}
 	}
-	now := c.p.monoNow() // one clock read for the borrow (a vDSO call: ~25ns)
+	now := c.p.monoNow()          // one clock read for the borrow (a vDSO call: ~25ns)
 	dead, blind := c.look(s, now) // borrowcheck.go: the free check
 	if dead {
 		return driver.ErrBadConn // discarded, as plain does

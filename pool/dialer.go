@@ -38,8 +38,9 @@ type socketSetKey struct{}
 
 // socketSet holds the sockets a connection was made with.
 type socketSet struct {
-	mu     sync.Mutex // protects conns and closed
+	mu     sync.Mutex // protects conns, dials and closed
 	conns  []net.Conn
+	dials  []context.CancelFunc // dials in progress (a SYN lost in a dead path waits a second for its retransmission)
 	closed bool
 
 	// abandoned: a connect still in progress was cut because the path came
@@ -81,13 +82,28 @@ func (s *socketSet) add(c net.Conn) bool {
 	return true
 }
 
-// closeAll closes every socket and makes later adds fail; it returns how
-// many sockets it closed.
+// dialing registers a dial in progress, cancelled by closeAll; false if
+// the set is closed already.
+func (s *socketSet) dialing(cancel context.CancelFunc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.dials = append(s.dials, cancel)
+	return true
+}
+
+// closeAll closes every socket, cancels the dials in progress and makes
+// later adds fail; it returns how many sockets it closed.
 func (s *socketSet) closeAll() int {
 	s.mu.Lock()
-	conns := s.conns
-	s.conns, s.closed = nil, true
+	conns, dials := s.conns, s.dials
+	s.conns, s.dials, s.closed = nil, nil, true
 	s.mu.Unlock()
+	for _, cancel := range dials {
+		cancel()
+	}
 	for _, c := range conns {
 		c.Close()
 	}
@@ -114,12 +130,27 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		ctx, cancel = context.WithTimeout(ctx, d.p.cfg.DialTimeout)
 		defer cancel()
 	}
-	c, err := d.base(ctx, network, addr)
+	set, _ := ctx.Value(socketSetKey{}).(*socketSet)
+	dctx := ctx
+	if set != nil {
+		// A connect the pool cuts (abandonPending: it started into a path
+		// that has come back since; a sever; Close) may still be in its
+		// TCP handshake, with no socket in the set yet: its dial is
+		// cancelled too, so the connector's retry sends a new SYN now
+		// rather than wait for the kernel's retransmission (1s, 3s, ...).
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if !set.dialing(cancel) {
+			return nil, net.ErrClosed
+		}
+	}
+	c, err := d.base(dctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	d.harden(c)
-	if set, ok := ctx.Value(socketSetKey{}).(*socketSet); ok {
+	if set != nil {
 		if !set.add(c) {
 			// The connection being made was severed while we dialed.
 			c.Close()

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -649,5 +650,43 @@ func TestCloseDuringAnIdleProbe(t *testing.T) {
 	<-done
 	if !fc.closed.Load() || c.state.Load() != stateClosed {
 		t.Fatalf("after the probe: driver conn closed %v, state %d; want closed, %d", fc.closed.Load(), c.state.Load(), stateClosed)
+	}
+}
+
+// A connect whose SYN went into a dead path has no socket yet: when the
+// path comes back the pool cancels its dial too, and the connector dials
+// again at once instead of waiting for the kernel's retransmission (the
+// lab's V4: requests that needed a new conn at a blip's start failed at
+// their deadline while the path had been back for 0.4s).
+func TestPendingDialIsCancelledWhenThePathComesBack(t *testing.T) {
+	var lost atomic.Bool
+	lost.Store(true)
+	cfg := quietConfig()
+	cfg.DialTimeout = time.Hour // only the pool's cut may end the lost dial
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if lost.Load() {
+			<-ctx.Done() // a SYN lost in the void
+			return nil, ctx.Err()
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	p, _ := openFake(t, cfg, true)
+	errc := make(chan error, 1)
+	go func() { errc <- p.DB().PingContext(context.Background()) }()
+	waitFor(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.pending) == 1
+	})
+	lost.Store(false)
+	p.reset("path back", false)
+	p.abandonPending(p.gen.Load(), time.Now().Add(time.Hour))
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("request failed: %v; want the dial cancelled and made again", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("request still hanging in its first dial")
 	}
 }

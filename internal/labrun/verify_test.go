@@ -226,6 +226,13 @@ func TestVerifyThenAct(t *testing.T) {
 						lp, run+1, p.Failed, f.Failed, lost, p.FirstOK, f.FirstOK, fg.Pool.Stats().Severs)
 					if lost > 0 {
 						t.Errorf("flapguard failed %d requests plain completed; goal 0", lost)
+						n := 0
+						for _, x := range f.Samples {
+							if x.Err != "" && n < 5 {
+								n++
+								t.Logf("flapguard failed: started %v (back at %v) after %v: %s", x.Start, r.Back, x.Latency, x.Err)
+							}
+						}
 					}
 					if f.FirstOK < 0 || p.FirstOK >= 0 && f.FirstOK > p.FirstOK+100*time.Millisecond {
 						t.Errorf("flapguard's first success %v after back, plain's %v; goal ≤ plain's + 100ms", f.FirstOK, p.FirstOK)

@@ -228,10 +228,10 @@ func (c collected) histSum(t *testing.T, name string) float64 {
 
 // hooks stands beside Metrics' Observer and keeps what the pool reported.
 type hooks struct {
-	mu                 sync.Mutex
-	created, used      []time.Duration // connects that made a connection; uses
-	failed             int             // connects that failed
-	gate, connectLimit int             // timeouts
+	mu             sync.Mutex
+	created, used  []time.Duration // connects that made a connection; uses
+	failed         int             // connects that failed
+	gate, connects int             // timeouts by kind
 }
 
 func (h *hooks) tee(o pool.Observer) pool.Observer {
@@ -260,7 +260,7 @@ func (h *hooks) tee(o pool.Observer) pool.Observer {
 			case pool.TimeoutGate:
 				h.gate++
 			case pool.TimeoutConnect:
-				h.connectLimit++
+				h.connects++
 			}
 		},
 	}
@@ -275,10 +275,10 @@ func totals(ds []time.Duration) (uint64, float64) {
 	return uint64(len(ds)), sum
 }
 
-func (h *hooks) get() (created, used []time.Duration, gate, connect int) {
+func (h *hooks) get() (created, used []time.Duration, failed, gate, connects int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]time.Duration(nil), h.created...), append([]time.Duration(nil), h.used...), h.gate, h.connectLimit
+	return append([]time.Duration(nil), h.created...), append([]time.Duration(nil), h.used...), h.failed, h.gate, h.connects
 }
 
 func pendingValue(t *testing.T, c collected) float64 {
@@ -520,7 +520,7 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 
 	// The instruments fed by Observer.
 	elapsed := time.Since(start).Seconds()
-	created, used, gate, connect := hk.get()
+	created, used, failed, gate, connect := hk.get()
 	// Timeouts, exactly the script's: one connect past its request's
 	// deadline, two requests refused at the shut gate.
 	if got := c.int(t, "db.client.connection.timeouts", TimeoutKindKey.String("connect")); got != 1 || connect != 1 {
@@ -547,6 +547,9 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	if sum < float64(n)*0.001 || sum > float64(n)*elapsed {
 		t.Errorf("create_time sum %vs for %d connects in %.3fs; want ≥ 1ms each, ≤ the run", sum, n, elapsed)
 	}
+	if failed < 2 {
+		t.Errorf("%d failed connects reported; want the hung one and the DOWN's check's at least, none recorded in create_time", failed)
+	}
 	if !slices.Equal(bounds, durationBounds) {
 		t.Errorf("create_time bounds %v, want %v", bounds, durationBounds)
 	}
@@ -571,7 +574,7 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 		}
 	}
 	useCount, useSum := n, sum
-	t.Logf("after the script: %d connects made (Stats.Connects %d) in %.4fs, %d uses in %.4fs, timeouts gate %d connect %d", len(created), st.Connects, c.histSum(t, "db.client.connection.create_time"), useCount, useSum, gate, connect)
+	t.Logf("after the script: %d connects made (Stats.Connects %d) in %.4fs, %d failed; %d uses in %.4fs; timeouts gate %d connect %d", len(created), st.Connects, c.histSum(t, "db.client.connection.create_time"), failed, useCount, useSum, gate, connect)
 
 	// A request waits for a connection while all three are held; the
 	// clock moves 10 s by the next collection. The histogram gains the
@@ -617,7 +620,7 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	// ≥ 20ms while the request waited, and the waiter's, each measured
 	// since the collection above at most.
 	n, sum, _, _ = c.hist(t, "db.client.connection.use_time")
-	_, used, _, _ = hk.get()
+	_, used, _, _, _ = hk.get()
 	hn, hsum = totals(used)
 	if n != hn || math.Abs(sum-hsum) > 1e-9 || n-useCount != 2 {
 		t.Errorf("use_time after the wait: %d uses, %vs; want the hook's %d, %vs, 2 more than %d", n, sum, hn, hsum, useCount)

@@ -5,7 +5,7 @@
 //
 //	m, err := otelflapguard.New(otelflapguard.Options{PoolName: "orders"})
 //	if err != nil { ... }
-//	p, err := pool.Open("pgx", dsn, pool.Config{OnEvent: m.OnEvent})
+//	p, err := pool.Open("pgx", dsn, pool.Config{OnEvent: m.OnEvent, Observer: m.Observer()})
 //	if err != nil { ... }
 //	if err := m.Observe(p); err != nil { ... }
 //	defer m.Close()
@@ -14,14 +14,18 @@
 // so that a program that does not import it carries no OpenTelemetry code
 // or requirement: the flapguard module itself does not require
 // OpenTelemetry. It reads the pool only through its public API
-// (Pool.Stats, Config.OnEvent, Event.Kind), so it follows the pool as it
-// changes.
+// (Pool.Stats, Config.OnEvent, Config.Observer, Event.Kind), so it follows
+// the pool as it changes.
 //
 // # Semantic-convention instruments
 //
 // Every instrument carries db.client.connection.pool.name (Options.PoolName).
 // database/sql exposes totals, not each wait or connection, so some
-// instruments are derived, as said here:
+// instruments are derived, as said here. The last three are recorded at
+// each event by the hooks Metrics.Observer returns (set them as the pool's
+// Config.Observer; a pool without them leaves the three empty), with
+// buckets from 100µs to 60s (the SDK's default buckets are meant for
+// milliseconds; a View can set others):
 //
 //	db.client.connection.count           {connection}  state=idle|used: DBStats.Idle, DBStats.InUse (exact)
 //	db.client.connection.max             {connection}  DBStats.MaxOpenConnections; not reported while unlimited (0)
@@ -35,12 +39,33 @@
 //	                                                   count is exact, each wait of an interval is recorded as
 //	                                                   the interval's mean (database/sql keeps only totals),
 //	                                                   and the sum lags by the waits still in progress
-//
-// Not exported, because neither database/sql nor the pool's public API
-// measures them: db.client.connection.timeouts (database/sql does not
-// count waits that ended with the context), db.client.connection.create_time
-// and db.client.connection.use_time (no per-connection timings). An
-// instrument that always read 0 would claim what nobody measured.
+//	db.client.connection.create_time     s             histogram of the driver's Connect calls the pool made that
+//	                                                   made a connection (pool.Observer.ConnCreated), whatever for:
+//	                                                   a request, a conn renewed at borrow, the pool's checks, its
+//	                                                   rebuild, orphan reaping; its count is Stats.Connects (but
+//	                                                   for a rare race with socket control, see ConnCreated). A
+//	                                                   failed connect created nothing and is not recorded: its
+//	                                                   time would mix refusals of a millisecond with the
+//	                                                   seconds of a timeout (a request's connect that timed out
+//	                                                   is counted in db.client.connection.timeouts)
+//	db.client.connection.use_time        s             histogram of each borrow, from database/sql lending a
+//	                                                   connection to getting it back (pool.Observer.ConnUsed):
+//	                                                   from ResetSession, or the first operation of a new
+//	                                                   connection (database/sql tells a driver nothing when it
+//	                                                   lends one), to IsValid, or Close for one returned broken;
+//	                                                   the pool's own borrows (its rebuild) count too
+//	db.client.connection.timeouts        {timeout}     flapguard.timeout.kind=gate|connect: the timeouts flapguard
+//	                                                   sees while a request obtains a connection
+//	                                                   (pool.Observer.Timeout). gate: a request refused at the
+//	                                                   pool's gate while the path is down (its error matches
+//	                                                   pool.ErrTunnelDown: Config.DownWait passed, or its context
+//	                                                   ended there), once per request. connect: a connect made
+//	                                                   for a request that ended at a deadline (ConnectTimeout,
+//	                                                   DialTimeout, the request's own), once per connect.
+//	                                                   database/sql's own wait for a free connection at
+//	                                                   SetMaxOpenConns is invisible to a driver: a wait that
+//	                                                   ends with its context is not counted (wait_time counts
+//	                                                   its waits)
 //
 // # flapguard's instruments
 //

@@ -22,8 +22,8 @@ func (nopConn) Prepare(string) (driver.Stmt, error)               { return nil, 
 func (nopConn) Close() error                                      { return nil }
 func (nopConn) Begin() (driver.Tx, error)                         { return nil, errors.New("nop") }
 
-// Wire a pool to OpenTelemetry: OnEvent into the pool's Config before it
-// opens, Observe once it is open. A ManualReader stands in for the
+// Wire a pool to OpenTelemetry: OnEvent and Observer into the pool's
+// Config before it opens, Observe once it is open. A ManualReader stands in for the
 // exporter a service would use (OTLP, Prometheus).
 func Example() {
 	reader := sdkmetric.NewManualReader()
@@ -48,7 +48,7 @@ func Example() {
 		}
 	}
 	// pool.Open("pgx", dsn, ...) in a real program.
-	p := pool.OpenDB(nopConnector{}, pool.Config{ProbeInterval: -1, OnEvent: onEvent})
+	p := pool.OpenDB(nopConnector{}, pool.Config{ProbeInterval: -1, OnEvent: onEvent, Observer: m.Observer()})
 	defer p.Close()
 	if err := m.Observe(p); err != nil {
 		fmt.Println(err)

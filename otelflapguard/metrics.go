@@ -19,12 +19,18 @@ const ScopeName = "github.com/flapguard/flapguard/otelflapguard"
 
 // Attribute keys. The first two are OpenTelemetry's semantic conventions.
 const (
-	PoolNameKey  = attribute.Key("db.client.connection.pool.name")
-	StateKey     = attribute.Key("db.client.connection.state")
-	EventKindKey = attribute.Key("flapguard.event.kind")
-	HealthKey    = attribute.Key("flapguard.health")
-	OutcomeKey   = attribute.Key("flapguard.outcome")
+	PoolNameKey    = attribute.Key("db.client.connection.pool.name")
+	StateKey       = attribute.Key("db.client.connection.state")
+	EventKindKey   = attribute.Key("flapguard.event.kind")
+	HealthKey      = attribute.Key("flapguard.health")
+	OutcomeKey     = attribute.Key("flapguard.outcome")
+	TimeoutKindKey = attribute.Key("flapguard.timeout.kind")
 )
+
+// durationBounds are the bucket boundaries (seconds) of create_time and
+// use_time: 100µs to a minute. The SDK's default boundaries are meant for
+// milliseconds; a View can still set others.
+var durationBounds = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}
 
 // Options configures New. The zero value works.
 type Options struct {
@@ -44,8 +50,8 @@ type Options struct {
 }
 
 // Metrics exports one pool's statistics and events. Create it with New,
-// hand OnEvent to the pool's Config, and call Observe with the opened
-// pool. It is safe for concurrent use.
+// hand OnEvent and Observer to the pool's Config, and call Observe with
+// the opened pool. It is safe for concurrent use.
 type Metrics struct {
 	attrs  metric.MeasurementOption // the pool name
 	events metric.Int64Counter
@@ -53,6 +59,13 @@ type Metrics struct {
 	meter  metric.Meter
 	opts   Options
 	now    func() time.Time // time.Now; tests set it
+
+	// Fed by Observer, on the pool's request path: recorded with options
+	// made once, so that a record allocates nothing.
+	created, used metric.Float64Histogram
+	timeouts      metric.Int64Counter
+	recordOpts    []metric.RecordOption
+	timeoutOpts   map[pool.TimeoutKind][]metric.AddOption // read only after New
 
 	mu    sync.Mutex // protects following fields
 	reg   metric.Registration
@@ -93,7 +106,62 @@ func New(opts Options) (*Metrics, error) {
 		metric.WithDescription("The time it took to obtain an open connection from the pool (each wait of a collection interval recorded as the interval's mean: database/sql keeps only totals).")); err != nil {
 		return nil, err
 	}
+	if m.created, err = m.meter.Float64Histogram("db.client.connection.create_time",
+		metric.WithUnit("s"),
+		metric.WithDescription("The time it took to create a new connection."),
+		metric.WithExplicitBucketBoundaries(durationBounds...)); err != nil {
+		return nil, err
+	}
+	if m.used, err = m.meter.Float64Histogram("db.client.connection.use_time",
+		metric.WithUnit("s"),
+		metric.WithDescription("The time between borrowing a connection and returning it to the pool."),
+		metric.WithExplicitBucketBoundaries(durationBounds...)); err != nil {
+		return nil, err
+	}
+	if m.timeouts, err = m.meter.Int64Counter("db.client.connection.timeouts",
+		metric.WithUnit("{timeout}"),
+		metric.WithDescription("The number of connection timeouts that have occurred trying to obtain a connection from the pool (flapguard.timeout.kind: gate or connect).")); err != nil {
+		return nil, err
+	}
+	m.recordOpts = []metric.RecordOption{m.attrs}
+	m.timeoutOpts = make(map[pool.TimeoutKind][]metric.AddOption)
+	for _, k := range []pool.TimeoutKind{pool.TimeoutGate, pool.TimeoutConnect} {
+		m.timeoutOpts[k] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+			PoolNameKey.String(opts.PoolName), TimeoutKindKey.String(k.String())))}
+	}
 	return m, nil
+}
+
+// Observer returns the hooks that feed db.client.connection.create_time,
+// use_time and timeouts; set it as the pool's Config.Observer before it
+// opens. They record at once, on the goroutine the pool calls them on,
+// and allocate nothing; they keep recording after Close, as OnEvent does.
+func (m *Metrics) Observer() pool.Observer {
+	return pool.Observer{
+		ConnCreated: m.connCreated,
+		ConnUsed:    m.connUsed,
+		Timeout:     m.timeout,
+	}
+}
+
+// connCreated records a connection made; a failed connect created none
+// (see the package doc).
+func (m *Metrics) connCreated(d time.Duration, err error) {
+	if err == nil {
+		m.created.Record(context.Background(), d.Seconds(), m.recordOpts...)
+	}
+}
+
+func (m *Metrics) connUsed(d time.Duration) {
+	m.used.Record(context.Background(), d.Seconds(), m.recordOpts...)
+}
+
+func (m *Metrics) timeout(k pool.TimeoutKind) {
+	opts, ok := m.timeoutOpts[k]
+	if !ok { // a kind added to the pool later
+		opts = []metric.AddOption{m.attrs, metric.WithAttributes(TimeoutKindKey.String(k.String()))}
+	}
+	m.timeouts.Add(context.Background(), 1, opts...)
 }
 
 // OnEvent counts ev under its kind. Set it as (or call it from) the pool's

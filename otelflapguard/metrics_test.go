@@ -8,7 +8,9 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,26 +24,65 @@ import (
 )
 
 // A small database/sql driver: every statement succeeds, except "lose",
-// which fails as a read on a reset TCP connection does.
-type fakeConnector struct{}
-type fakeConn struct{}
+// which fails as a read on a reset TCP connection does. With a fakeNet the
+// path to it can fail.
+type fakeConnector struct{ net *fakeNet } // nil net: the path always works
+type fakeConn struct{ net *fakeNet }
 type fakeRows struct{ done bool }
 
-var errReset = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+// fakeNet is the path to the fake server. dead: connects fail as into a
+// dead tunnel, pings and statements hang until their deadline. hangNext:
+// the next connect hangs until its context ends. A connect takes 1ms.
+type fakeNet struct {
+	dead, hangNext atomic.Bool
+}
 
-func (fakeConnector) Connect(context.Context) (driver.Conn, error) { return fakeConn{}, nil }
-func (fakeConnector) Driver() driver.Driver                        { return nil }
-func (fakeConn) Prepare(string) (driver.Stmt, error)               { return nil, errors.New("fake: no Prepare") }
-func (fakeConn) Close() error                                      { return nil }
-func (fakeConn) Begin() (driver.Tx, error)                         { return nil, errors.New("fake: no Begin") }
-func (fakeConn) Ping(context.Context) error                        { return nil }
-func (fakeConn) ExecContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+var (
+	errReset    = &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	errDeadPath = errors.New("dial tcp 10.0.0.1:5432: connect: connection timed out")
+)
+
+func (c fakeConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	if n := c.net; n != nil {
+		if n.hangNext.CompareAndSwap(true, false) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		if n.dead.Load() {
+			return nil, errDeadPath
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fakeConn(c), nil
+}
+func (fakeConnector) Driver() driver.Driver          { return nil }
+func (fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fake: no Prepare") }
+func (fakeConn) Close() error                        { return nil }
+func (fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fake: no Begin") }
+
+// down waits out ctx if the path is dead.
+func (c fakeConn) down(ctx context.Context) error {
+	if c.net != nil && c.net.dead.Load() {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+func (c fakeConn) Ping(ctx context.Context) error { return c.down(ctx) }
+func (c fakeConn) ExecContext(ctx context.Context, q string, _ []driver.NamedValue) (driver.Result, error) {
+	if err := c.down(ctx); err != nil {
+		return nil, err
+	}
 	if q == "lose" {
 		return nil, errReset
 	}
 	return driver.RowsAffected(0), nil
 }
-func (fakeConn) QueryContext(_ context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+func (c fakeConn) QueryContext(ctx context.Context, q string, _ []driver.NamedValue) (driver.Rows, error) {
+	if err := c.down(ctx); err != nil {
+		return nil, err
+	}
 	if q == "lose" {
 		return nil, errReset
 	}
@@ -157,6 +198,89 @@ func waitHist(t *testing.T, c collected) (uint64, float64) {
 	return h.DataPoints[0].Count, h.DataPoints[0].Sum
 }
 
+// hist returns the histogram name's data point for the pool "orders":
+// count, sum and bucket boundaries (found false when it has none).
+func (c collected) hist(t *testing.T, name string) (count uint64, sum float64, bounds []float64, found bool) {
+	t.Helper()
+	m, ok := c[name]
+	if !ok {
+		return 0, 0, nil, false
+	}
+	h, ok := m.Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("%s: data %T, want a float64 histogram", name, m.Data)
+	}
+	want := attribute.NewSet(PoolNameKey.String("orders"))
+	for _, dp := range h.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			return dp.Count, dp.Sum, dp.Bounds, true
+		}
+	}
+	t.Fatalf("%s: no point with exactly the pool name: %+v", name, h.DataPoints)
+	return 0, 0, nil, false
+}
+
+func (c collected) histSum(t *testing.T, name string) float64 {
+	t.Helper()
+	_, sum, _, _ := c.hist(t, name)
+	return sum
+}
+
+// hooks stands beside Metrics' Observer and keeps what the pool reported.
+type hooks struct {
+	mu             sync.Mutex
+	created, used  []time.Duration // connects that made a connection; uses
+	failed         int             // connects that failed
+	gate, connects int             // timeouts by kind
+}
+
+func (h *hooks) tee(o pool.Observer) pool.Observer {
+	return pool.Observer{
+		ConnCreated: func(d time.Duration, err error) {
+			o.ConnCreated(d, err)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if err != nil {
+				h.failed++
+			} else {
+				h.created = append(h.created, d)
+			}
+		},
+		ConnUsed: func(d time.Duration) {
+			o.ConnUsed(d)
+			h.mu.Lock()
+			h.used = append(h.used, d)
+			h.mu.Unlock()
+		},
+		Timeout: func(k pool.TimeoutKind) {
+			o.Timeout(k)
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			switch k {
+			case pool.TimeoutGate:
+				h.gate++
+			case pool.TimeoutConnect:
+				h.connects++
+			}
+		},
+	}
+}
+
+// totals returns how many durations ds has, and their sum in seconds.
+func totals(ds []time.Duration) (uint64, float64) {
+	sum := 0.0
+	for _, d := range ds {
+		sum += d.Seconds()
+	}
+	return uint64(len(ds)), sum
+}
+
+func (h *hooks) get() (created, used []time.Duration, failed, gate, connects int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]time.Duration(nil), h.created...), append([]time.Duration(nil), h.used...), h.failed, h.gate, h.connects
+}
+
 func pendingValue(t *testing.T, c collected) float64 {
 	t.Helper()
 	pr, ok := c["db.client.connection.pending_requests"].Data.(metricdata.Sum[float64])
@@ -212,9 +336,14 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	advance := func(d time.Duration) { clockMu.Lock(); clock = clock.Add(d); clockMu.Unlock() }
 
 	seen := &tally{n: map[string]int64{}}
-	p := pool.OpenDB(fakeConnector{}, pool.Config{
+	hk := &hooks{}
+	path := &fakeNet{}
+	start := time.Now()
+	p := pool.OpenDB(fakeConnector{path}, pool.Config{
 		ProbeInterval: -1, // no background probes: the script alone moves the pool
+		DownWait:      100 * time.Millisecond,
 		OnEvent:       func(ev pool.Event) { m.OnEvent(ev); seen.add(ev) },
+		Observer:      hk.tee(m.Observer()),
 	})
 	defer p.Close()
 	db := p.DB()
@@ -229,9 +358,17 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	// Script: a query, a Reset, a tunnel going down and up, a lost
-	// connection, and one request that waits for a connection while all
-	// three are held.
+	// Script: a request whose connect hangs past its deadline, a query, a
+	// Reset, a tunnel going down and up, a lost connection, the path dying
+	// under a DOWN (two requests refused at the gate) and coming back with
+	// an UP, and one request that waits for a connection while all three
+	// are held.
+	path.hangNext.Store(true)
+	short, cancelShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	if _, err := db.ExecContext(short, "ok"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a connect hung past the request's deadline: %v", err)
+	}
+	cancelShort()
 	if _, err := db.ExecContext(ctx, "ok"); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +384,36 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+	// The pool handles tunnel events on its own goroutine: wait for both,
+	// then for the pool to settle.
+	for s := p.Stats(); s.Events+s.EventsIgnored < 2; s = p.Stats() {
+		if ctx.Err() != nil {
+			t.Fatal("the tunnel events were never handled")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	quietStats(t, p)
+
+	// The path dies; a DOWN's check finds it dead and shuts the gate. A
+	// request without a deadline is refused after DownWait, one with a
+	// shorter deadline when it ends: two timeouts at the gate.
+	path.dead.Store(true)
+	if v, err := p.NotifyWait(ctx, detect.Event{Tunnel: "aws-1", State: detect.Down, Source: "test"}); err != nil || v.PathOK || !p.Stats().TunnelDown {
+		t.Fatalf("DOWN on a dead path: %+v, %v; want the gate shut", v, err)
+	}
+	if _, err := db.ExecContext(ctx, "ok"); !errors.Is(err, pool.ErrTunnelDown) {
+		t.Fatalf("request at the shut gate: %v, want ErrTunnelDown", err)
+	}
+	short, cancelShort = context.WithTimeout(ctx, 30*time.Millisecond)
+	if _, err := db.ExecContext(short, "ok"); !errors.Is(err, pool.ErrTunnelDown) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request with a deadline at the shut gate: %v, want ErrTunnelDown and its deadline", err)
+	}
+	cancelShort()
+	path.dead.Store(false)
+	if v, err := p.NotifyWait(ctx, detect.Event{Tunnel: "aws-1", State: detect.Up, Source: "test"}); err != nil || !v.PathOK || p.Stats().TunnelDown {
+		t.Fatalf("UP on a path back: %+v, %v; want the gate open", v, err)
+	}
+	quietStats(t, p)
 
 	held := make([]interface{ Close() error }, 0, 3)
 	hold := func() {
@@ -258,15 +425,6 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	}
 	hold()
 	hold()
-
-	// The pool handles tunnel events on its own goroutine: wait for both,
-	// then for the pool to settle.
-	for s := p.Stats(); s.Events+s.EventsIgnored < 2; s = p.Stats() {
-		if ctx.Err() != nil {
-			t.Fatal("the tunnel events were never handled")
-		}
-		time.Sleep(time.Millisecond)
-	}
 	quietStats(t, p)
 
 	// Two conns still held: count{used} is 2.
@@ -305,17 +463,17 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 		}
 	}
 	// What the script guarantees, whatever the pool decides on the way:
-	// Reset made a new generation, the lost connection was counted, both
-	// tunnel events were received (applied or ignored), a connection was
-	// made, and the prober never ran.
+	// Reset made a new generation, the lost connection was counted, the
+	// four tunnel events were received (applied or ignored), connections
+	// were made.
 	if st.Resets < 1 || st.Generation < 2 {
 		t.Errorf("after Reset: resets %d, generation %d", st.Resets, st.Generation)
 	}
 	if st.ConnsLost < 1 {
 		t.Errorf("after the lost connection: ConnsLost = %d", st.ConnsLost)
 	}
-	if st.Events+st.EventsIgnored != 2 {
-		t.Errorf("tunnel events applied %d + ignored %d, want the 2 notified", st.Events, st.EventsIgnored)
+	if st.Events+st.EventsIgnored != 4 {
+		t.Errorf("tunnel events applied %d + ignored %d, want the 4 notified", st.Events, st.EventsIgnored)
 	}
 	if st.Connects < 2 {
 		t.Errorf("connects %d, want ≥ 2", st.Connects)
@@ -348,8 +506,8 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 			t.Errorf("no %s event in %v", k, kinds)
 		}
 	}
-	if kinds["tunnel"]+kinds["tunnel-ignored"] != 2 {
-		t.Errorf("tunnel events %v; want the 2 notified", kinds)
+	if kinds["tunnel"]+kinds["tunnel-ignored"] != 4 {
+		t.Errorf("tunnel events %v; want the 4 notified", kinds)
 	}
 	for k, n := range kinds {
 		if got := c.int(t, "flapguard.pool.events", EventKindKey.String(k)); got != n {
@@ -359,6 +517,64 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	if sum, ok := c["flapguard.pool.events"].Data.(metricdata.Sum[int64]); !ok || len(sum.DataPoints) != len(kinds) {
 		t.Errorf("events data %+v; want one point per kind of %v", c["flapguard.pool.events"].Data, kinds)
 	}
+
+	// The instruments fed by Observer.
+	elapsed := time.Since(start).Seconds()
+	created, used, failed, gate, connect := hk.get()
+	// Timeouts, exactly the script's: one connect past its request's
+	// deadline, two requests refused at the shut gate.
+	if got := c.int(t, "db.client.connection.timeouts", TimeoutKindKey.String("connect")); got != 1 || connect != 1 {
+		t.Errorf("timeouts{connect} = %d (hook %d), want 1", got, connect)
+	}
+	if got := c.int(t, "db.client.connection.timeouts", TimeoutKindKey.String("gate")); got != 2 || gate != 2 {
+		t.Errorf("timeouts{gate} = %d (hook %d), want 2", got, gate)
+	}
+	if d, ok := c["db.client.connection.timeouts"].Data.(metricdata.Sum[int64]); !ok || len(d.DataPoints) != 2 || !d.IsMonotonic {
+		t.Errorf("timeouts data %+v; want a monotonic sum, one point per kind", c["db.client.connection.timeouts"].Data)
+	}
+	if u := c["db.client.connection.timeouts"].Unit; u != "{timeout}" {
+		t.Errorf("timeouts unit %q", u)
+	}
+	// create_time: one point per connection made, as many as
+	// Stats.Connects (the request's connect that timed out and the
+	// check's connects into the dead path made none); each took the fake
+	// driver's 1ms at least.
+	n, sum, bounds, ok := c.hist(t, "db.client.connection.create_time")
+	hn, hsum := totals(created)
+	if !ok || n != st.Connects || n != hn || math.Abs(sum-hsum) > 1e-9 {
+		t.Errorf("create_time: %d connections, %vs; want Stats.Connects %d, the hook's %d, %vs", n, sum, st.Connects, hn, hsum)
+	}
+	if sum < float64(n)*0.001 || sum > float64(n)*elapsed {
+		t.Errorf("create_time sum %vs for %d connects in %.3fs; want ≥ 1ms each, ≤ the run", sum, n, elapsed)
+	}
+	if failed < 2 {
+		t.Errorf("%d failed connects reported; want the hung one and the DOWN's check's at least, none recorded in create_time", failed)
+	}
+	if !slices.Equal(bounds, durationBounds) {
+		t.Errorf("create_time bounds %v, want %v", bounds, durationBounds)
+	}
+	// use_time: one point per borrow returned: the query's and the lost
+	// connection's at least (and any of the pool's rebuild after the UP);
+	// none for the two still held, nor for the requests refused at the
+	// gate, which never got a conn.
+	n, sum, bounds, ok = c.hist(t, "db.client.connection.use_time")
+	hn, hsum = totals(used)
+	if !ok || n != hn || math.Abs(sum-hsum) > 1e-9 || n < 2 {
+		t.Errorf("use_time: %d uses, %vs; want the hook's %d, %vs, and ≥ 2", n, sum, hn, hsum)
+	}
+	if sum < 0 || sum > float64(n)*elapsed {
+		t.Errorf("use_time sum %vs for %d uses in %.3fs", sum, n, elapsed)
+	}
+	if !slices.Equal(bounds, durationBounds) {
+		t.Errorf("use_time bounds %v, want %v", bounds, durationBounds)
+	}
+	for _, name := range []string{"db.client.connection.create_time", "db.client.connection.use_time"} {
+		if u := c[name].Unit; u != "s" {
+			t.Errorf("%s unit %q", name, u)
+		}
+	}
+	useCount, useSum := n, sum
+	t.Logf("after the script: %d connects made (Stats.Connects %d) in %.4fs, %d failed; %d uses in %.4fs; timeouts gate %d connect %d", len(created), st.Connects, c.histSum(t, "db.client.connection.create_time"), failed, useCount, useSum, gate, connect)
 
 	// A request waits for a connection while all three are held; the
 	// clock moves 10 s by the next collection. The histogram gains the
@@ -400,11 +616,20 @@ func TestInstrumentsAfterResetNotifyAndLostConnection(t *testing.T) {
 	if got, want := pendingValue(t, c), waitedFor.Seconds()/10; math.Abs(got-want) > 1e-12 {
 		t.Errorf("pending_requests = %v, want %v (waited %v over 10s)", got, want, waitedFor)
 	}
-	// Not exported: nothing measures them.
-	for _, name := range []string{"db.client.connection.timeouts", "db.client.connection.create_time", "db.client.connection.use_time"} {
-		if _, ok := c[name]; ok {
-			t.Errorf("%s exported", name)
-		}
+	// use_time gained the two borrows returned: the held conn, after its
+	// ≥ 20ms while the request waited, and the waiter's, each measured
+	// since the collection above at most.
+	n, sum, _, _ = c.hist(t, "db.client.connection.use_time")
+	_, used, _, _, _ = hk.get()
+	hn, hsum = totals(used)
+	if n != hn || math.Abs(sum-hsum) > 1e-9 || n-useCount != 2 {
+		t.Errorf("use_time after the wait: %d uses, %vs; want the hook's %d, %vs, 2 more than %d", n, sum, hn, hsum, useCount)
+	}
+	if gain := sum - useSum; gain < 0.020 || gain > 2*time.Since(start).Seconds() {
+		t.Errorf("use_time gained %vs for the held conn and the waiter's; want ≥ 20ms", gain)
+	}
+	if got := c.int(t, "db.client.connection.timeouts", TimeoutKindKey.String("gate")); got != 2 {
+		t.Errorf("timeouts{gate} after the wait = %d, want still 2 (database/sql's wait is not flapguard's to count)", got)
 	}
 
 	// A second collection with no new wait: the histogram keeps its one
@@ -561,4 +786,57 @@ func TestWaitTimeCarriedAcrossCollections(t *testing.T) {
 		t.Errorf("after the second wait: count %d sum %vs; DBStats %d waits, %v (first %v)", count, sum, st.WaitCount, st.WaitDuration, d1)
 	}
 	held.Close()
+}
+
+// The hooks record on the pool's request path: they allocate nothing.
+func TestObserverAllocatesNothing(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	m, err := New(Options{MeterProvider: mp, PoolName: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := m.Observer()
+	o.ConnUsed(time.Millisecond) // the first record of a series allocates it
+	o.ConnCreated(time.Millisecond, nil)
+	o.Timeout(pool.TimeoutGate)
+	if n := testing.AllocsPerRun(1000, func() { o.ConnUsed(time.Millisecond) }); n != 0 {
+		t.Errorf("ConnUsed: %v allocations per call", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { o.ConnCreated(time.Millisecond, nil) }); n != 0 {
+		t.Errorf("ConnCreated: %v allocations per call", n)
+	}
+	if n := testing.AllocsPerRun(1000, func() { o.Timeout(pool.TimeoutGate) }); n != 0 {
+		t.Errorf("Timeout: %v allocations per call", n)
+	}
+	c := collect(t, reader)
+	// One before, and AllocsPerRun's warm-up run and its 1000.
+	if n, _, _, _ := c.hist(t, "db.client.connection.use_time"); n != 1002 {
+		t.Errorf("use_time count %d, want 1002", n)
+	}
+	if got := c.int(t, "db.client.connection.timeouts", TimeoutKindKey.String("gate")); got != 1002 {
+		t.Errorf("timeouts{gate} = %d, want 1002", got)
+	}
+	if _, ok := c.value(t, "db.client.connection.timeouts", TimeoutKindKey.String("connect")); ok {
+		t.Error("timeouts{connect} reported with none")
+	}
+}
+
+// BenchmarkObserver is what ConnUsed adds to each query, the SDK recording
+// into a ManualReader, from every CPU at once.
+func BenchmarkObserver(b *testing.B) {
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	defer mp.Shutdown(context.Background())
+	m, err := New(Options{MeterProvider: mp, PoolName: "orders"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := m.Observer()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			o.ConnUsed(time.Millisecond)
+		}
+	})
 }

@@ -163,6 +163,11 @@ type Config struct {
 	// when they return.
 	OnEvent func(Event)
 
+	// Observer, for metrics: each connect's duration, each borrow's use of
+	// a connection, each timeout obtaining one (see Observer). Zero: none,
+	// at no cost.
+	Observer Observer
+
 	// now is injected by tests.
 	now           func() time.Time
 	clockInjected bool

@@ -54,6 +54,9 @@ type conn struct {
 	// conn alive (probeIdle).
 	probedAt atomic.Int64
 	ops      atomic.Uint64
+	// lentAt is monoNow when database/sql lent the conn, 0 when it has it
+	// back; kept only for Config.Observer.ConnUsed (observe.go).
+	lentAt atomic.Int64
 
 	probeMu   sync.Mutex    // protects probeDone
 	probeDone chan struct{} // closed when a probe of this conn ends
@@ -75,7 +78,11 @@ var (
 func newConn(p *Pool, rc *rawConn) *conn {
 	c := &conn{p: p, id: p.nextID.Add(1)}
 	c.link.Store(rc)
-	c.usedAt.Store(p.monoNow())
+	now := p.monoNow()
+	c.usedAt.Store(now)
+	if p.cfg.Observer.ConnUsed != nil {
+		c.lentAt.Store(now) // observe.go: lent as it is made, without ResetSession
+	}
 	return c
 }
 
@@ -111,6 +118,9 @@ func (c *conn) retire(sever bool) int {
 func (c *conn) renew(ctx context.Context) error {
 	rc, err := c.p.conn.dialGated(ctx)
 	if err != nil {
+		if c.p.cfg.Observer.Timeout != nil {
+			c.p.connectTimedOut(ctx, err) // observe.go
+		}
 		c.state.Store(stateRetired)
 		if errors.Is(err, ErrTunnelDown) && ctx.Err() != nil {
 			// The caller's deadline ended at the gate: say so. database/sql
@@ -148,6 +158,7 @@ func (c *conn) enter(ctx context.Context) error {
 				if err == nil {
 					err = c.borrowCheck(ctx) // borrowcheck.go
 				}
+				c.entered(ctx, err) // observe.go: lent without ResetSession
 				return err
 			}
 		}
@@ -359,6 +370,9 @@ func (c *conn) CheckNamedValue(nv *driver.NamedValue) error {
 // IsValid runs when database/sql returns the conn to its pool. A conn of an
 // old generation, or one that was lost, is discarded.
 func (c *conn) IsValid() bool {
+	if c.p.cfg.Observer.ConnUsed != nil {
+		c.returned() // observe.go
+	}
 	if c.stale() {
 		return false
 	}
@@ -378,6 +392,14 @@ func (c *conn) IsValid() bool {
 // the caller's has been sent yet, so a stale, retired or dead driver conn
 // is replaced here with a new one, invisibly.
 func (c *conn) ResetSession(ctx context.Context) error {
+	err := c.resetSession(ctx)
+	if c.p.cfg.Observer.ConnUsed != nil && !errors.Is(err, driver.ErrBadConn) {
+		c.lent() // observe.go: database/sql lends it unless ErrBadConn
+	}
+	return err
+}
+
+func (c *conn) resetSession(ctx context.Context) error {
 	var s int32
 	for {
 		s = c.state.Load()
@@ -504,6 +526,9 @@ func (c *conn) Close() error {
 	prev := c.state.Swap(stateClosed)
 	if prev == stateClosed {
 		return nil
+	}
+	if c.p.cfg.Observer.ConnUsed != nil {
+		c.closed(prev) // observe.go
 	}
 	var err error
 	// A conn the supervisor is pinging (DB.Close closes idle conns before

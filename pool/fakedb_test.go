@@ -34,6 +34,7 @@ type fakeDriver struct {
 	dead        atomic.Bool                  // the path is dead: pings hang until their deadline, connects fail
 	connectHang atomic.Bool                  // the login hangs in a socket read (a dead path)
 	connectHook atomic.Pointer[func() error] // if set, called first by Connect (tests that hold a probe)
+	connectWait atomic.Bool                  // Connect waits for its context to end, and returns its error
 
 	// execErrs and commitErrs, when they hold an error, make the next Exec
 	// or Commit fail with it.
@@ -44,6 +45,9 @@ type fakeDriver struct {
 	// resets counts ResetSession calls; vouched those where the pool
 	// vouched for the conn (Pinged), so a pgx-like driver would not ping.
 	resets, vouched atomic.Int64
+	// resetErrs, when it holds an error, makes the next ResetSession fail
+	// with it.
+	resetErrs chan error
 }
 
 func (d *fakeDriver) nextErr(ch chan error) error {
@@ -67,7 +71,7 @@ func (c *fakeConn) ResetSession(ctx context.Context) error {
 	if Pinged(ctx) {
 		c.d.vouched.Add(1)
 	}
-	return nil
+	return c.d.nextErr(c.d.resetErrs)
 }
 
 type fakeConn struct {
@@ -93,6 +97,10 @@ func (d *fakeDriver) Connect(ctx context.Context) (driver.Conn, error) {
 	}
 	if d.dead.Load() {
 		return nil, errDeadPath
+	}
+	if d.connectWait.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
 	}
 	c := &fakeConn{d: d, gone: make(chan struct{})}
 	if d.dial != nil {

@@ -171,8 +171,8 @@ func newPool(cfg Config, d Driver, secrets []string) *Pool {
 }
 
 func (p *Pool) start(inner driver.Connector) *Pool {
-	p.conn = &connector{p: p, inner: inner}
-	p.db = sql.OpenDB(p.conn)
+	p.conn = &connector{p: p, inner: p.timeConnects(inner)} // observe.go
+	p.db = sql.OpenDB(p.watchConnects(p.conn))
 	p.sup.start()
 	return p
 }

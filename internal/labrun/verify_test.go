@@ -287,6 +287,9 @@ func TestVerifyThenAct(t *testing.T) {
 					if f.FirstOK < 0 || f.FirstOK > 100*time.Millisecond {
 						t.Errorf("flapguard's first success %v after the path was back; goal ≤ 100ms", f.FirstOK)
 					}
+					if n := lostByFlapguard(r, Open); n > 0 {
+						t.Logf("V5: flapguard failed %d requests plain completed:%s", n, lostDetail(r, 5))
+					}
 				})
 			}
 		})
@@ -390,6 +393,9 @@ func TestVerifyThenAct(t *testing.T) {
 						if f.FirstOK < 0 || f.FirstOK > 100*time.Millisecond {
 							t.Errorf("flapguard's first success %v after UP; goal ≤ 100ms", f.FirstOK)
 						}
+						if n := lostByFlapguard(r, lp); n > 0 && lp == Open {
+							t.Logf("V7: flapguard failed %d requests plain completed:%s", n, lostDetail(r, 5))
+						}
 					})
 				}
 			})
@@ -462,6 +468,26 @@ func lostByFlapguard(r *Result, lp Loop) int {
 		}
 	}
 	return n
+}
+
+// lostDetail describes up to k requests flapguard failed that plain
+// completed (open loop: the same arrivals): when each arrived, relative to
+// back, how long it took and its error.
+func lostDetail(r *Result, k int) string {
+	ok := make(map[time.Duration]bool)
+	for _, x := range r.Side("plain").Samples {
+		if x.Done && x.Err == "" {
+			ok[x.Start] = true
+		}
+	}
+	out := ""
+	for _, x := range r.Side("flapguard").Samples {
+		if x.Err != "" && ok[x.Start] && k > 0 {
+			k--
+			out += fmt.Sprintf("\n  arrived %v after back, failed after %v: %s", (x.Start - r.Back).Round(time.Millisecond), x.Latency.Round(time.Millisecond), x.Err)
+		}
+	}
+	return out
 }
 
 func verifyRuns(t *testing.T) int {

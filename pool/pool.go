@@ -30,6 +30,7 @@ type Pool struct {
 	gen         atomic.Uint64
 	closed      atomic.Bool
 	healthNow   atomic.Int32  // a copy of the supervisor's Health
+	downSince   atomic.Int64  // monoNow when health became Unreachable (0: it is not)
 	waiting     atomic.Bool   // a request waits at the gate: probe now
 	pingEWMA    atomic.Int64  // nanoseconds
 	connectEWMA atomic.Int64  // nanoseconds

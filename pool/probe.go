@@ -186,15 +186,24 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 		fctx, cancel := context.WithCancel(ctx)
 		heard, probed := make(chan bool, 1), make(chan error, 1)
 		go func() { heard <- p.heardSince(fctx, started) }()
-		go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor()) }()
+		window := downWindow
+		if at := p.downSince.Load(); at != 0 && time.Duration(p.monoNow()-at) > downFastFor {
+			window = 0 // a long outage: one connect per check
+		}
+		stagger := func() {
+			go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor(), window) }()
+		}
+		stagger()
 		// The rebuild's connects (n-1 now, and what an UP that comes while
 		// this check runs asks for on more): not under fctx, they go on
 		// after the verdict, into spares the rebuild waits for
 		// (connector.connect); the first to succeed while the check runs
 		// answers for the path.
 		spared := make(chan error, 2*maxSpares)
+		inFlight := 0
 		connect := func(k int) {
 			for range min(k, maxSpares) {
+				inFlight++
 				v.more.Add(1)
 				p.sparesPending.Add(1)
 				go func() {
@@ -210,6 +219,16 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 		for {
 			select {
 			case err = <-probed:
+				if err != nil && inFlight > 0 && fctx.Err() == nil {
+					// The rebuild's connects, made after the UP, still
+					// run: they answer for the path, not this window's
+					// connects, which went out before it (the lab's V8:
+					// the verdict "down" came 80ms after UP, and the path
+					// was found only by the next check). Another window
+					// runs beside them.
+					stagger()
+					continue
+				}
 				probed = nil
 				break wait
 			case ok := <-heard:
@@ -219,6 +238,7 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 					break wait
 				}
 			case e := <-spared:
+				inFlight--
 				if e == nil {
 					err = nil
 					break wait
@@ -516,48 +536,67 @@ func (p *Pool) cut(ids []uint64) int {
 
 // staggeredProbe is freshProbe for a path checked down: a connect whose
 // SYN went into the void waits a second for its retransmission, so a new
-// attempt starts every downEvery while the earlier ones wait, each with
-// deadline d; the first to succeed is kept as a spare and ends the rest.
-func (p *Pool) staggeredProbe(ctx context.Context, d time.Duration) error {
+// attempt starts every downSpacing for window (at least one, for d), each
+// with deadline d; the first to succeed is kept as a spare and ends the
+// rest. At the window's end the attempts still waiting are cut (their SYNs
+// went into the void) and the check fails at once, so the next check's
+// attempts follow without waiting out the last one's deadline: a path that
+// comes back is found within about downSpacing and a connect.
+func (p *Pool) staggeredProbe(ctx context.Context, d, window time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make(chan error, 16)
+	window = max(window, d)
+	results := make(chan error, int(window/downSpacing)+2)
 	started, finished := 0, 0
+	drain := func() {
+		cancel()
+		for ; finished < started; finished++ {
+			<-results
+		}
+	}
 	var last error
 	t := time.NewTimer(0)
 	defer t.Stop()
-	until := time.Now().Add(d)
+	end := time.NewTimer(window)
+	defer end.Stop()
 	for {
 		select {
 		case <-t.C:
-			if time.Now().Before(until) && started < cap(results) {
+			if started < cap(results) {
 				started++
 				go func() { results <- p.freshProbe(ctx, d, true) }()
-				t.Reset(downEvery)
-			} else if finished == started {
-				return last
+				t.Reset(downSpacing)
 			}
 		case err := <-results:
 			finished++
 			if err == nil {
-				cancel()
-				for ; finished < started; finished++ {
-					<-results
-				}
+				drain()
 				return nil
 			}
 			last = err
-			if finished == started && !time.Now().Before(until) {
+			if started == cap(results) && finished == started {
 				return last
 			}
-		case <-ctx.Done():
-			for ; finished < started; finished++ {
-				<-results
+		case <-end.C:
+			drain()
+			if last == nil {
+				last = fmt.Errorf("no connection answered within %v", window.Round(time.Millisecond))
 			}
+			return last
+		case <-ctx.Done():
+			drain()
 			return ctx.Err()
 		}
 	}
 }
+
+// downSpacing is how often a check of a path found down starts a new
+// connect, for downWindow, during the first downFastFor of an outage (then
+// one connect per check, every Config.ProbeInterval).
+const (
+	downSpacing = 25 * time.Millisecond
+	downWindow  = 500 * time.Millisecond
+)
 
 // verdictTimeout bounds the fresh connection that decides a working path is
 // down: four measured connect times, at least twice LivenessTimeoutMin, at

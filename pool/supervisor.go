@@ -288,6 +288,11 @@ func (s *supervisor) perform(a action) {
 		s.reap()
 	case actHealth:
 		from := Health(p.healthNow.Swap(int32(a.health)))
+		if a.health == Unreachable {
+			p.downSince.Store(p.monoNow())
+		} else {
+			p.downSince.Store(0)
+		}
 		p.emit(Event{Kind: EventHealthChange, From: from, To: a.health, Reason: a.reason})
 	case actIgnored:
 		p.logLimited("ignored", "flapguard: input dropped", "reason", a.reason)

@@ -77,8 +77,8 @@ type Config struct {
 
 	// ProbeInterval: how often the supervisor looks at an idle pool when no
 	// traffic proves the path (one idle connection's ping), and how often a
-	// path found down is checked again after its first 30s (before that,
-	// every 50ms). Default 1s (with ±20% jitter). Negative: no timed checks
+	// path found down is checked again after its first 30s (before that, a
+	// new connect every 25ms). Default 1s (with ±20% jitter). Negative: no timed checks
 	// at all; hints (tunnel events, failures, a request waiting at the
 	// gate) still start checks, so a dead path is found again only when
 	// something asks.

@@ -397,6 +397,16 @@ func TestResetStormIsRaceFree(t *testing.T) {
 	}
 }
 
+// waitPending waits until n connects are in progress.
+func waitPending(t testing.TB, p *Pool, n int) {
+	t.Helper()
+	waitFor(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.pending) == n
+	})
+}
+
 func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	waitfor.True(t, "the condition", 5*time.Second, cond)
@@ -410,11 +420,7 @@ func TestPendingConnectIsRetriedWhenThePathComesBack(t *testing.T) {
 	d.connectHang.Store(true)
 	errc := make(chan error, 1)
 	go func() { errc <- p.DB().PingContext(context.Background()) }()
-	waitFor(t, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.pending) == 1
-	})
+	waitPending(t, p, 1)
 	d.connectHang.Store(false)
 	p.reset("path back", false)
 	if n := p.abandonPending(p.gen.Load(), time.Now().Add(time.Hour)); n != 1 {
@@ -673,11 +679,7 @@ func TestPendingDialIsCancelledWhenThePathComesBack(t *testing.T) {
 	p, _ := openFake(t, cfg, true)
 	errc := make(chan error, 1)
 	go func() { errc <- p.DB().PingContext(context.Background()) }()
-	waitFor(t, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		return len(p.pending) == 1
-	})
+	waitPending(t, p, 1)
 	lost.Store(false)
 	p.reset("path back", false)
 	p.abandonPending(p.gen.Load(), time.Now().Add(time.Hour))

@@ -363,3 +363,26 @@ func TestUpWhileDownCheckRunsConnectsNow(t *testing.T) {
 		}
 	}
 }
+
+// A check started while a hint waits (spaced) answers that hint too: a
+// routine look at the path, started while a lost conn's flows check was
+// pending, looks at the flows, so the pool does not stay Suspect.
+func TestStartedCheckAnswersThePendingHint(t *testing.T) {
+	m := testMachine(nil)
+	m.next(input{kind: inConnLost}, t0)
+	m.next(done(m, true, "ping"), t0) // a hinted check that found the path working: the next hint is spaced
+	m.next(input{kind: inFlowsDone}, t0)
+	m.next(input{kind: inConnLost}, t0.Add(time.Millisecond))
+	if m.running || m.pending != checkFlows {
+		t.Fatalf("running %v pending %v; want the second hint spaced (pending)", m.running, m.pending)
+	}
+	var k checkKind
+	for _, a := range m.next(input{kind: inTimer, timer: timerRoutine}, t0.Add(2*time.Millisecond)) {
+		if a.kind == actCheck {
+			k = a.check
+		}
+	}
+	if k != checkFlows || m.pending != 0 {
+		t.Fatalf("the routine check is kind %v (pending left %v); want checkFlows, nothing pending", k, m.pending)
+	}
+}

@@ -73,12 +73,16 @@ func tick(t testing.TB, p *Pool, progress bool) {
 	settle(t, p)
 }
 
-// settle waits until the supervisor runs no probe and has none to run.
+// settle waits until the supervisor runs no probe, has none to run and no
+// evidence waits for it (a suspectConn whose wake-up the loop has not
+// handled yet).
 func settle(t testing.TB, p *Pool) {
 	t.Helper()
 	waitFor(t, func() bool {
-		busy := false
-		p.sup.sync(func() { busy = p.sup.m.running || p.sup.m.pending != 0 || p.sup.checks > 0 })
+		p.evidence.mu.Lock()
+		busy := len(p.evidence.conns) > 0
+		p.evidence.mu.Unlock()
+		p.sup.sync(func() { busy = busy || p.sup.m.running || p.sup.m.pending != 0 || p.sup.checks > 0 })
 		return !busy
 	})
 }

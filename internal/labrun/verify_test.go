@@ -3,6 +3,7 @@
 package labrun
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -443,6 +444,48 @@ func TestVerifyThenAct(t *testing.T) {
 				}
 			})
 		})
+	}
+
+	// V9: Close returns within 100ms during any check, for every adapter
+	// (go-mssqldb included, whose PRELOGIN ignores the context): the path
+	// is blackholed and a DOWN starts a check; Close comes while the
+	// check's fresh connection hangs in the void ("verdict"), or while the
+	// checks of the path found down run ("down").
+	for _, tg := range targets {
+		for _, when := range []string{"verdict", "down"} {
+			t.Run("V9-close-during-check-"+when+"-"+tg.Server, func(t *testing.T) {
+				defer heal(t)
+				_, fg := tg.Build(t, vpn, 4)
+				if err := fg.DB.PingContext(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Blackhole(); err != nil {
+					t.Fatal(err)
+				}
+				probes := fg.Pool.Stats().Probes
+				notify(fg.Pool, detect.Down)
+				until := time.Now().Add(10 * time.Second)
+				for time.Now().Before(until) {
+					st := fg.Pool.Stats()
+					if when == "verdict" && st.Probes > probes || when == "down" && st.Health == pool.Unreachable {
+						break
+					}
+					time.Sleep(time.Millisecond)
+				}
+				Sleep(60 * time.Millisecond) // inside the fresh connection, or inside a window of the down path's checks
+				st := fg.Pool.Stats()
+				start := time.Now()
+				fg.Pool.Close()
+				took := time.Since(start)
+				t.Logf("V9 %s (%s): Close took %v (goal ≤ 100ms); at Close: probes %d, health %v", tg.Server, when, took, st.Probes-probes, st.Health)
+				if when == "verdict" && st.Probes == probes || when == "down" && st.Health != pool.Unreachable {
+					t.Fatalf("the check did not get where this case closes: %+v", st)
+				}
+				if took > 100*time.Millisecond {
+					t.Errorf("Close took %v during a check; goal ≤ 100ms", took)
+				}
+			})
+		}
 	}
 }
 

@@ -202,9 +202,13 @@ func newMachine(cfg *Config) machine {
 }
 
 // gateShut is the gate as the state says: shut while the path is checked
-// down, and while a check that a DOWN started runs.
+// down, and while a check that a DOWN started runs and the tunnels still
+// report the path down (an UP during that check reopens it: the DOWN's
+// caution ends with it, and the check goes on to its verdict; H5's storm
+// held the gate through 300ms of a working path, from a DOWN's check that
+// was still running when the UP came).
 func (m *machine) gateShut() bool {
-	return !m.closed && (m.path == pathDown || m.running && m.holding)
+	return !m.closed && (m.path == pathDown || m.running && m.holding && m.tunnels.down())
 }
 
 // next applies one input at now and returns the actions to take, in order.

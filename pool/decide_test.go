@@ -95,6 +95,8 @@ func TestNextTable(t *testing.T) {
 		{"a DOWN's check finds it dead: gate stays, idle conns retired", []step{in(ev(detect.Down)), fail}, "health:unreachable reset arm1", true},
 		{"while down, a recheck", []step{in(ev(detect.Down)), fail, in(input{kind: inTimer, timer: timerCheck})}, "check", true},
 		{"the path answers again: open, rebuild, reap", []step{in(ev(detect.Down)), fail, in(ev(detect.Up)), ok}, "open health:recovering rebuild3 reap", false},
+		{"an UP while a DOWN's check runs reopens the gate; the check goes on", []step{in(ev(detect.Down)), in(ev(detect.Up))}, "open", false},
+		{"... and a DOWN after it shuts it again", []step{in(ev(detect.Down)), in(ev(detect.Up)), in(ev(detect.Down))}, "shut", true},
 		{"an UP is a hint: a check, no hold", []step{in(ev(detect.Up))}, "check", false},
 		{"a rekey is a hint: a check, no hold", []step{in(ev(detect.Rekey))}, "check", false},
 		{"a result of another check is dropped", []step{in(ev(detect.Down)), stale}, "ignored", true},

@@ -34,6 +34,7 @@ type Pool struct {
 	waiting     atomic.Bool   // a request waits at the gate: probe now
 	pingEWMA    atomic.Int64  // nanoseconds
 	connectEWMA atomic.Int64  // nanoseconds
+	lossyAt     atomic.Int64  // monoNow when a socket last showed a lossy path (0: never)
 	demand      atomic.Uint64 // connects asked for by requests (passGate)
 	// connectFailed: a connect for a request failed since the supervisor
 	// last looked (a hint: it starts a check).

@@ -692,3 +692,31 @@ func TestPendingDialIsCancelledWhenThePathComesBack(t *testing.T) {
 		t.Fatal("request still hanging in its first dial")
 	}
 }
+
+// A check's connect whose SYN was lost (the path came back just after it)
+// does not decide the verdict: a later attempt, made while it waits for the
+// kernel's retransmission, answers (H5's storm: a working path was checked
+// down by a connect sent 70ms before a blackhole ended). Once one attempt's
+// handshake completed no more start.
+func TestStaggeredProbeOutlivesALostSYN(t *testing.T) {
+	var dials atomic.Int32
+	cfg := quietConfig()
+	cfg.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if dials.Add(1) == 1 {
+			<-ctx.Done() // the first SYN is lost in the void
+			return nil, ctx.Err()
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	p, _ := openFake(t, cfg, true)
+	start := time.Now()
+	if err := p.staggeredProbe(context.Background(), 5*time.Second, 5*time.Second, false); err != nil {
+		t.Fatalf("staggeredProbe: %v; want the second attempt to answer", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("verdict after %v; want it from the attempt after the lost one (~%v)", took, downSpacing)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Fatalf("%d dials; want 2 (the lost SYN, then one that completed its handshake)", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flapguard/flapguard/internal/sockopt"
@@ -191,7 +192,7 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 			window = 0 // a long outage: one connect per check
 		}
 		stagger := func() {
-			go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor(), window) }()
+			go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor(), window, true) }()
 		}
 		stagger()
 		// The rebuild's connects (n-1 now, and what an UP that comes while
@@ -257,8 +258,19 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 		}
 	} else {
 		// Deciding that a path that worked is down: a generous deadline
-		// (a slow connect on a starved or lossy path is no outage).
-		err = p.freshProbe(ctx, p.verdictTimeout(), down)
+		// (a slow connect on a starved or lossy path is no outage), and
+		// attempts staggered like a down path's, so a path that comes back
+		// while the verdict runs is found by a later SYN rather than judged
+		// by one lost in the outage (H5's storm: a connect sent 70ms before
+		// a 300ms blackhole ended waited out its 450ms deadline for the
+		// kernel's 1s retransmission, and a working path was checked down).
+		// (Without socket control a check cannot tell a handshake from a
+		// login: one connect.)
+		if vt := p.verdictTimeout(); p.dialer != nil {
+			err = p.staggeredProbe(ctx, vt, vt, down)
+		} else {
+			err = p.freshProbe(ctx, vt, down)
+		}
 	}
 	if err == nil && v.how != "" {
 		v.pathOK = true
@@ -542,9 +554,16 @@ func (p *Pool) cut(ids []uint64) int {
 // went into the void) and the check fails at once, so the next check's
 // attempts follow without waiting out the last one's deadline: a path that
 // comes back is found within about downSpacing and a connect.
-func (p *Pool) staggeredProbe(ctx context.Context, d, window time.Duration) error {
+//
+// Once one attempt's TCP handshake completed, no more start: the path
+// carries packets, and that attempt's login decides (a slow server or a
+// starved client is not made slower by more logins). keep: the connection
+// that succeeds is kept as a spare for the rebuild; otherwise it is closed.
+func (p *Pool) staggeredProbe(ctx context.Context, d, window time.Duration, keep bool) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var shook atomic.Bool
+	ctx = context.WithValue(ctx, handshakeKey{}, func() { shook.Store(true) })
 	window = max(window, d)
 	results := make(chan error, int(window/downSpacing)+2)
 	started, finished := 0, 0
@@ -562,9 +581,9 @@ func (p *Pool) staggeredProbe(ctx context.Context, d, window time.Duration) erro
 	for {
 		select {
 		case <-t.C:
-			if started < cap(results) {
+			if started < cap(results) && !shook.Load() {
 				started++
-				go func() { results <- p.freshProbe(ctx, d, true) }()
+				go func() { results <- p.freshProbe(ctx, d, keep) }()
 				t.Reset(downSpacing)
 			}
 		case err := <-results:
@@ -574,7 +593,7 @@ func (p *Pool) staggeredProbe(ctx context.Context, d, window time.Duration) erro
 				return nil
 			}
 			last = err
-			if started == cap(results) && finished == started {
+			if finished == started && (started == cap(results) || shook.Load()) {
 				return last
 			}
 		case <-end.C:

@@ -55,7 +55,10 @@ type Config struct {
 	// LivenessIdle: a pooled connection idle for longer than this is pinged
 	// when it is borrowed, with a deadline the pool chooses (see
 	// LivenessTimeoutMin/Max), never the caller's whole deadline. Default 1s.
-	// Negative: no liveness check at borrow.
+	// Negative: no liveness check at borrow. Idle time is read from a coarse
+	// clock the pool ticks every LivenessIdle/20 (1ms to 50ms), so a borrow
+	// reads no clock: a connection idle within a tick of LivenessIdle may be
+	// pinged or not.
 	LivenessIdle time.Duration
 
 	// LivenessTimeoutMin and LivenessTimeoutMax bound the deadline of a

@@ -45,7 +45,8 @@ type conn struct {
 	link atomic.Pointer[rawConn]
 
 	state atomic.Int32
-	// usedAt is monoNow when the conn was last lent out. The idle time at
+	// usedAt is borrowNow when the conn was last lent out (monoNow when it
+	// was made). The idle time at
 	// the next borrow is measured from it, so it includes the time the conn
 	// was busy: an overestimate that can only cause an extra liveness ping,
 	// never a missed one, and saves a clock read per query.
@@ -154,7 +155,7 @@ func (c *conn) enter(ctx context.Context) error {
 			c.awaitProbe()
 		default: // fresh, retired, or idle without a ResetSession
 			if c.state.CompareAndSwap(s, stateBusy) {
-				_, err := c.ready(ctx, s, c.p.monoNow())
+				_, err := c.ready(ctx, s, c.p.borrowNow())
 				if err == nil {
 					err = c.borrowCheck(ctx) // borrowcheck.go
 				}
@@ -414,7 +415,7 @@ func (c *conn) resetSession(ctx context.Context) error {
 			break
 		}
 	}
-	now := c.p.monoNow()          // one clock read for the borrow (a vDSO call: ~25ns)
+	now := c.p.borrowNow()        // the coarse clock: no clock read on the hot path
 	dead, blind := c.look(s, now) // borrowcheck.go: the free check
 	if dead {
 		return driver.ErrBadConn // discarded, as plain does

@@ -35,6 +35,7 @@ type Pool struct {
 	pingEWMA    atomic.Int64  // nanoseconds
 	connectEWMA atomic.Int64  // nanoseconds
 	lossyAt     atomic.Int64  // monoNow when a socket last showed a lossy path (0: never)
+	coarse      atomic.Int64  // monoNow as of the supervisor's last clock tick (borrowNow)
 	demand      atomic.Uint64 // connects asked for by requests (passGate)
 	// connectFailed: a connect for a request failed since the supervisor
 	// last looked (a hint: it starts a check).
@@ -161,6 +162,7 @@ func newPool(cfg Config, d Driver, secrets []string) *Pool {
 		pending: make(map[*socketSet]pendingConnect),
 	}
 	p.gen.Store(1)
+	p.coarse.Store(p.monoNow())
 	p.gate.onWait = func() {
 		p.waiting.Store(true)
 		p.sup.kick()

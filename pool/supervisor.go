@@ -149,6 +149,12 @@ func (s *supervisor) loop() {
 	}
 	stall := time.NewTicker(stallWatch)
 	defer stall.Stop()
+	var clock <-chan time.Time // the coarse clock (borrowNow)
+	if d := clockTick(s.p.cfg.LivenessIdle); d > 0 && !s.p.cfg.clockInjected {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		clock = t.C
+	}
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -172,6 +178,8 @@ func (s *supervisor) loop() {
 			s.apply(input{kind: inTimer, timer: t})
 		case <-stall.C:
 			s.watchStalls()
+		case <-clock:
+			s.p.coarse.Store(nanotime())
 		}
 	}
 }

@@ -137,7 +137,7 @@ type actionKind uint8
 
 const (
 	actGate    actionKind = iota + 1 // shut or open the gate (shut)
-	actCheck                         // start a check (epoch, check; hold: a DOWN shut the gate for it; n: fresh connects while down)
+	actCheck                         // start a check (epoch, check; hold: a DOWN shut the gate for it; n: fresh connects while down; window: how long a check of a down path staggers its connects)
 	actReset                         // a new generation: retire idle conns, discard busy ones on return (reason); sever: close the old sockets too
 	actCut                           // close the sockets of the conns in ids: their flows were checked dead
 	actRebuild                       // reopen the conns a reset retired (n)
@@ -160,6 +160,7 @@ type action struct {
 	n      int
 	timer  timerName
 	d      time.Duration
+	window time.Duration
 	health Health
 }
 
@@ -362,7 +363,14 @@ func (d *decision) start(k checkKind, hold, hinted bool) {
 		n = max(m.rebuild, 1)
 	}
 	m.upHint = false
-	d.do(action{kind: actCheck, epoch: m.epoch, check: k, hold: hold, n: n})
+	// A check of a down path staggers its connects for downWindow in the
+	// first downFastFor of the outage (a VPN flap is usually over by then);
+	// later, one connect per check.
+	var window time.Duration
+	if m.path == pathDown && d.now.Sub(m.downAt) < downFastFor {
+		window = downWindow
+	}
+	d.do(action{kind: actCheck, epoch: m.epoch, check: k, hold: hold, n: n, window: window})
 }
 
 func (d *decision) timer(t timerName) {

@@ -388,3 +388,29 @@ func TestStartedCheckAnswersThePendingHint(t *testing.T) {
 		t.Fatalf("the routine check is kind %v (pending left %v); want checkFlows, nothing pending", k, m.pending)
 	}
 }
+
+// A check of a down path staggers its connects for downWindow during the
+// first downFastFor of the outage; later, one connect per check; a check
+// of a working path has no window (its verdict staggers on its own).
+func TestDownPathWindowEndsAfterDownFastFor(t *testing.T) {
+	m := testMachine(nil)
+	windowOf := func(acts []action) (time.Duration, bool) {
+		for _, a := range acts {
+			if a.kind == actCheck {
+				return a.window, true
+			}
+		}
+		return 0, false
+	}
+	if w, ok := windowOf(m.next(ev(detect.Down), t0)); !ok || w != 0 {
+		t.Fatalf("a DOWN's check on a working path: window %v (started %v); want 0", w, ok)
+	}
+	m.next(done(m, false, "connect"), t0.Add(10*time.Millisecond))
+	if w, ok := windowOf(m.next(input{kind: inTimer, timer: timerCheck}, t0.Add(time.Second))); !ok || w != downWindow {
+		t.Fatalf("a recheck 1s into the outage: window %v (started %v); want %v", w, ok, downWindow)
+	}
+	m.next(done(m, false, "connect"), t0.Add(time.Second+10*time.Millisecond))
+	if w, ok := windowOf(m.next(input{kind: inTimer, timer: timerCheck}, t0.Add(downFastFor+time.Second))); !ok || w != 0 {
+		t.Fatalf("a recheck past downFastFor: window %v (started %v); want 0 (one connect)", w, ok)
+	}
+}

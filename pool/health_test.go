@@ -82,6 +82,8 @@ func settle(t testing.TB, p *Pool) {
 		p.evidence.mu.Lock()
 		busy := len(p.evidence.conns) > 0
 		p.evidence.mu.Unlock()
+		// A failed connect the loop has not taken yet (it starts a check).
+		busy = busy || p.connectFailed.Load()
 		p.sup.sync(func() { busy = busy || p.sup.m.running || p.sup.m.pending != 0 || p.sup.checks > 0 })
 		return !busy
 	})

@@ -29,14 +29,16 @@ type Pool struct {
 
 	gen         atomic.Uint64
 	closed      atomic.Bool
-	healthNow   atomic.Int32  // a copy of the supervisor's Health
-	downSince   atomic.Int64  // monoNow when health became Unreachable (0: it is not)
-	waiting     atomic.Bool   // a request waits at the gate: probe now
-	pingEWMA    atomic.Int64  // nanoseconds
-	connectEWMA atomic.Int64  // nanoseconds
-	lossyAt     atomic.Int64  // monoNow when a socket last showed a lossy path (0: never)
-	coarse      atomic.Int64  // monoNow as of the supervisor's last clock tick (borrowNow)
-	demand      atomic.Uint64 // connects asked for by requests (passGate)
+	healthNow   atomic.Int32 // a copy of the supervisor's Health
+	waiting     atomic.Bool  // a request waits at the gate: probe now
+	pingEWMA    atomic.Int64 // nanoseconds
+	connectEWMA atomic.Int64 // nanoseconds
+	lossyAt     atomic.Int64 // monoNow when a socket last showed a lossy path (0: never)
+	coarse      atomic.Int64 // monoNow as of the supervisor's last clock tick (borrowNow)
+
+	sentinel        *rawConn      // sentinel.go; protected by mu
+	sentinelDialing atomic.Bool   // a sentinel connect runs
+	demand          atomic.Uint64 // connects asked for by requests (passGate)
 	// connectFailed: a connect for a request failed since the supervisor
 	// last looked (a hint: it starts a check).
 	connectFailed atomic.Bool
@@ -276,6 +278,7 @@ func (p *Pool) shutdown() {
 		for _, rc := range spares {
 			rc.close()
 		}
+		p.closeSentinel()
 	})
 }
 

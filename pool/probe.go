@@ -46,10 +46,10 @@ const stallDead = 3
 // check runs one check and reports its verdicts through report: the path's
 // first (inCheckDone), then for checkFlows with a path that answered, the
 // flows' (inFlowsDone).
-func (p *Pool) check(ctx context.Context, kind checkKind, n int, more <-chan int, report func(input)) {
-	started := time.Now()
+func (p *Pool) check(ctx context.Context, kind checkKind, n int, window time.Duration, more <-chan int, report func(input)) {
+	started, since := time.Now(), p.cfg.now()
 	idle := p.idleCount() // before the check retires any
-	res := p.checkPath(ctx, started, n, more)
+	res := p.checkPath(ctx, started, n, window, more)
 	if res.more != nil {
 		defer res.more.Wait() // the other connects of an UP's check (kept as spares)
 	}
@@ -73,7 +73,7 @@ func (p *Pool) check(ctx context.Context, kind checkKind, n int, more <-chan int
 	if !res.pathOK || kind != checkFlows && res.pingFailed == nil {
 		return // an idle conn that missed its ping makes any check look at the flows
 	}
-	fr := p.checkFlows(ctx, started, res.pinged)
+	fr := p.checkFlows(ctx, started, since, res.pinged)
 	if c := res.pingFailed; c != nil {
 		fr.sampled++
 		fr.dead = append(fr.dead, c.id)
@@ -113,7 +113,7 @@ func (v pathVerdict) err() error {
 // as a spare for the rebuild; the first to succeed is the verdict. A number
 // received on more (an UP that came while this check of a down path ran) is
 // as many connects more, made at once the same way.
-func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-chan int) pathVerdict {
+func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, window time.Duration, more <-chan int) pathVerdict {
 	v := pathVerdict{more: new(sync.WaitGroup)}
 	if Health(p.healthNow.Load()) != Unreachable {
 		// The watch for traffic has the liveness deadline, the ping its
@@ -187,10 +187,6 @@ func (p *Pool) checkPath(ctx context.Context, started time.Time, n int, more <-c
 		fctx, cancel := context.WithCancel(ctx)
 		heard, probed := make(chan bool, 1), make(chan error, 1)
 		go func() { heard <- p.heardSince(fctx, started) }()
-		window := downWindow
-		if at := p.downSince.Load(); at != 0 && time.Duration(p.monoNow()-at) > downFastFor {
-			window = 0 // a long outage: one connect per check
-		}
 		stagger := func() {
 			go func() { probed <- p.staggeredProbe(fctx, p.connectTimeoutFor(), window, true) }()
 		}
@@ -348,12 +344,18 @@ func lastHeard(sock net.Conn, dataOnly bool) (time.Time, bool) {
 
 // checkFlows checks the flows (the path answers): the current
 // generation's idle conns, and every conn lent out, whatever its
-// generation.
-func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) checkResult {
+// generation. When conns are lent out, the sentinel is asked too
+// (sentinel.go); found dead, it condemns every flow made before the check
+// began (since, the pool's clock), and the other probes stop.
+func (p *Pool) checkFlows(ctx context.Context, started, since time.Time, pinged *conn) checkResult {
 	var r checkResult
 	if pinged != nil {
 		r.sampled++
 	}
+	// The busy flows' probes stop when the sentinel condemns them (bctx).
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var condemned bool
 	gen := p.gen.Load()
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -366,6 +368,7 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 		}
 	}
 	idle, busy := 0, 0
+	var old []*conn // lent out, with flows made before the check began
 	for _, c := range p.snapshot() {
 		l := c.l()
 		if c == pinged {
@@ -402,6 +405,9 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			}()
 		case stateBusy:
 			sock := l.socks.current()
+			if sock != nil && l.connectedAt.Before(since) {
+				old = append(old, c)
+			}
 			if sock == nil || busy >= maxFlowSample {
 				continue
 			}
@@ -409,13 +415,42 @@ func (p *Pool) checkFlows(ctx context.Context, started time.Time, pinged *conn) 
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if alive, known := p.probeFlow(ctx, sock, started); known {
+				if alive, known := p.probeFlow(bctx, sock, started); known {
 					note(c, !alive)
 				}
 			}()
 		}
 	}
+	if len(old) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if dead, known := p.probeSentinel(ctx, since); known && dead {
+				mu.Lock()
+				condemned = true
+				mu.Unlock()
+				cancel() // the verdict is in: the other probes stop
+			}
+		}()
+	}
 	wg.Wait()
+	if condemned && r.sampled == len(r.dead) {
+		// The sentinel's flow died while the path answered, and no flow
+		// checked answered: every flow made before the check began died
+		// with it. (A flow that answered makes the answers mixed: facts
+		// about those conns only.)
+		seen := make(map[uint64]bool, len(r.dead))
+		for _, id := range r.dead {
+			seen[id] = true
+		}
+		for _, c := range old {
+			if !seen[c.id] {
+				r.dead = append(r.dead, c.id)
+			}
+		}
+		r.sampled = max(r.sampled, len(r.dead)) + 1 // the sentinel
+		r.dead = append(r.dead, 0)                  // ... dead (id 0 names no conn)
+	}
 	return r
 }
 

@@ -21,7 +21,7 @@ type Stats struct {
 	ConnsLost        uint64 // operations that failed with a lost connection
 	LivenessChecks   uint64 // pings at borrow
 	LivenessFailures uint64 // pings at borrow that failed
-	Probes           uint64 // fresh-connection probes
+	Probes           uint64 // fresh-connection probes, and the sentinel sessions (sentinel.go) the checks keep
 	ProbeFailures    uint64
 	Events           uint64 // tunnel events applied
 	EventsIgnored    uint64 // tunnel events ignored (other tunnel, invalid, too old, too many tunnels)

@@ -178,6 +178,7 @@ func (s *supervisor) loop() {
 			s.apply(input{kind: inTimer, timer: t})
 		case <-stall.C:
 			s.watchStalls()
+			s.ensureSentinel()
 		case <-clock:
 			s.p.coarse.Store(nanotime())
 		}
@@ -296,11 +297,6 @@ func (s *supervisor) perform(a action) {
 		s.reap()
 	case actHealth:
 		from := Health(p.healthNow.Swap(int32(a.health)))
-		if a.health == Unreachable {
-			p.downSince.Store(p.monoNow())
-		} else {
-			p.downSince.Store(0)
-		}
 		p.emit(Event{Kind: EventHealthChange, From: from, To: a.health, Reason: a.reason})
 	case actIgnored:
 		p.logLimited("ignored", "flapguard: input dropped", "reason", a.reason)
@@ -322,7 +318,7 @@ func (s *supervisor) startCheck(a action) {
 	s.more, s.moreFor = more, a.epoch
 	go func() {
 		defer s.wg.Done()
-		p.check(s.ctx, a.check, a.n, more, func(in input) {
+		p.check(s.ctx, a.check, a.n, a.window, more, func(in input) {
 			in.epoch = a.epoch
 			send(in)
 		})

@@ -16,7 +16,7 @@ import (
 // is a bug, and the report says so.
 var tradeoffs = map[string]string{
 	"S3":         "A 3s blackhole during steady traffic: with a 2s deadline both sides lose the requests caught by it. Requests in flight keep their own deadlines on both sides; flapguard's new requests wait at the gate while the path is checked down, and fail at their deadline if the outage outlasts it, where plain's start on a dead connection and fail at the same deadline.",
-	"S4":         "An RST storm (every packet answered with a reset) for 2s: plain's requests fail at once, again and again (hundreds); flapguard's checks find no path (every connect is refused), so new requests wait at the gate and succeed when the storm ends: about a tenth of plain's failures, at the cost of waiting up to the storm's length (1.7s) instead of failing in 1ms. A trade-off: a caller who prefers failing fast sets DownWait below its deadline.",
+	"S4":         "An RST storm (every packet answered with a reset) for 2s: plain's requests fail at once, again and again (hundreds); flapguard's checks find no path (every connect is refused), so new requests wait at the gate and succeed when the storm ends: a fraction of plain's failures (the row), at the cost of waiting up to the storm's length (1.7s) instead of failing in 1ms. A trade-off: a caller who prefers failing fast sets DownWait below its deadline.",
 	"S5":         "A server restart: every session ends and both sides lose what is in flight; the closed loop gives the side that fails fast more requests to fail (the open loop, same arrivals, shows the two sides equal). On PostgreSQL flapguard also does not trust pgx's \"safe to retry\" after a statement was sent (pgx v5.12 duplicates writes otherwise: TestSafeToRetryAfterSend), so a statement cut by the restart is reported as outcome unknown where plain retries it on a new connection.",
 	"S9-1%":      s9Chance,
 	"S9-3%":      s9Chance,
@@ -31,14 +31,14 @@ const s9Chance = "No fault: the two sides meet independent packet losses. A requ
 // of issue 24 showed. A worse row without an entry says so.
 var openTradeoffs = map[string]string{
 	"S1":         "No request failed and the worst is ~300ms against plain's 2s or 7s; the p99 rule trips on a 1ms difference (1ms against 2ms) between two runs whose p99 is a LAN round trip: the liveness ping a conn idle for over 1s gets before use is one round trip more than plain's first request on it. Not harm; the 1.25× rule is not meant for sub-millisecond percentiles.",
-	"S3":         "Requests whose deadline ends within a few tens of ms after the path is back: plain's own connects, stuck in SYN retransmission, sometimes land just then and serve them; flapguard's gate opens one check (a connect every 25ms) and one connect after the return. 9 of ~1700 in this run; V5 (the same outage at a fixed rate) measured 211-214 against 211-214 over six runs.",
-	"S4":         "As in the closed loop: an RST storm; flapguard fails about a tenth of plain's requests (47 against 398) because new requests wait at the gate until the storm ends, so their latency is up to the storm's length (1.7s) where plain's fail in 1ms. A trade-off; DownWait below the deadline fails fast instead.",
-	"S8-notify":  "As S3: the requests whose deadline ends just after the path is back (the gate opens one check and one connect after the return; plain's pending connects sometimes land first). 7 of ~1700.",
-	"S8-syslog":  "As S8-notify, and in this run more (52 of ~1700); two reruns right after (TestScenarios/S8-syslog, open loop) gave 227 against 227 and 226 against 222, like S8-notify: the outlier is not explained.",
-	"S8-webhook": "As S8-notify (8 of ~1700).",
+	"S3":         "Requests whose deadline ends within a few tens of ms after the path is back: plain's own connects, stuck in SYN retransmission, sometimes land just then and serve them; flapguard's gate opens one check (a connect every 25ms) and one connect after the return: a handful of ~1700; V5 (the same outage at a fixed rate) measured 211-214 against 211-214 over six runs.",
+	"S4":         "As in the closed loop: an RST storm; flapguard fails a fraction of plain's requests (the row) because new requests wait at the gate until the storm ends, so their latency is up to the storm's length (1.7s) where plain's fail in 1ms. A trade-off; DownWait below the deadline fails fast instead.",
+	"S8-notify":  "As S3: the requests whose deadline ends just after the path is back (the gate opens one check and one connect after the return; plain's pending connects sometimes land first); a handful of ~1700.",
+	"S8-syslog":  "As S8-notify. Once (commit 80d54ff) 52 of ~1700 more; two reruns right after gave 227 against 227 and 226 against 222: that outlier is not explained.",
+	"S8-webhook": "As S8-notify.",
 	"S9-3%":      s9Chance + " In this open-loop run 9 of 666 flapguard requests were slower than plain's p99 (about 7 expected by chance), and p99 falls between the one-loss and two-loss modes, so it jumps with one request.",
-	"V5":         "As S3 (3 of ~1500 in this run); over six runs today flapguard failed 211-214 against plain's 211-214, in both directions.",
-	"V7":         "As S3: requests whose deadline ends within tens of ms after the path is back (9 of ~1700 here; in other runs today 0-5, and fewer than plain in some).",
+	"V5":         "As S3; over six runs on 2026-12-07 flapguard failed 211-214 against plain's 211-214, in both directions.",
+	"V7":         "As S3: requests whose deadline ends within tens of ms after the path is back (a handful of ~1700; in other runs 0-9, and fewer than plain in some).",
 }
 
 // harmMatrix renders one row per scenario run in loop lp: plain and

@@ -205,19 +205,14 @@ func TestHarm(t *testing.T) {
 					return nil
 				}}, plain, fg)
 			// Issue 25 asks for the first success ≤ 0.3s after the path is
-			// back. With verify-then-act the requests in flight across the
-			// storm's last flap (the rekey killed their flows) are checked once
-			// the path answers: a flow the server acknowledged gets keepalive
-			// probes (the first leaves when it has been silent a second: the
-			// kernel's smallest TCP_KEEPIDLE), a flow whose request was written
-			// into the outage is dead when a retransmission sent on the
-			// answering path goes unacknowledged. A version that also cut every
-			// flow of a generation two dead siblings condemned measured
-			// 0.65-0.71s in 5 of 7 runs (plain 1.65-1.68s), but the soak showed
-			// it cutting live flows, and it was withdrawn; without it the first
-			// success comes about when plain's does. The issue's 0.3s is not
-			// met; the bound asserted is the project's own: no later than
-			// plain's first success + 100ms.
+			// back; its own test is TestVerifyThenAct's V6 (the same script,
+			// V6's lighter load), which asserts it. Here, under H5's load, the
+			// sentinel (pool/sentinel.go) condemns the flows the rekey killed
+			// only when it has been silent a second by then (it is probed on
+			// the storm's checks too): in the lab report of 73df915 the closed
+			// loop's first success came 0.78s after back (plain's 0.78s; 8
+			// sockets cut), the open loop's 51ms. The bound asserted here is the
+			// project's own: no later than plain's first success + 100ms.
 			f, pl := r.Side("flapguard"), r.Side("plain")
 			bound := pl.FirstOK + 100*time.Millisecond
 			t.Logf("H5: flapguard first success %v after the path was back (issue's goal 300ms; bound asserted %v = plain's + 100ms); plain %v; %d sockets cut since the last UP",

@@ -2,5 +2,8 @@
 
 package labrun
 
-// defaultStarvedShare: see EnvStarvedShare.
-const defaultStarvedShare = 0.05
+// defaultStarvedShare and defaultStarvedShareLAN: see EnvStarvedShare.
+const (
+	defaultStarvedShare    = 0.05
+	defaultStarvedShareLAN = 0.05
+)

@@ -272,27 +272,10 @@ func (p *Pool) livenessTimeout(sock net.Conn) time.Duration {
 		rtt, rttvar, rto = ping, 0, 200*time.Millisecond
 	}
 	d := max(4*rtt+8*rttvar, rtt+rto+4*rttvar+livenessSlack, 3*ping)
-	if ok && p.lossy(sock) {
-		d = max(d, rtt+3*rto+4*rttvar)
+	if ok {
+		if loss, known := sockopt.Loss(sock); known && loss > lossyPath {
+			d = max(d, rtt+3*rto+4*rttvar)
+		}
 	}
 	return min(max(d, p.cfg.LivenessTimeoutMin), p.cfg.LivenessTimeoutMax)
 }
-
-// lossy says whether the path is lossy: sock has resent more than
-// lossyPath of its data, or any socket of the pool did within lossyMemory.
-// One socket's own count says little while it is young (a fresh conn has
-// sent a few segments, maybe none lost yet), and its siblings' losses are
-// the same path's. (S9 at 3% loss counted 2 false liveness failures of 161
-// with the per-socket rule alone; young sockets are the suspected reason.)
-func (p *Pool) lossy(sock net.Conn) bool {
-	now := p.monoNow()
-	if loss, known := sockopt.Loss(sock); known && loss > lossyPath {
-		p.lossyAt.Store(now)
-		return true
-	}
-	at := p.lossyAt.Load()
-	return at != 0 && time.Duration(now-at) < lossyMemory
-}
-
-// lossyMemory is how long a path once seen lossy is treated as lossy.
-const lossyMemory = time.Minute

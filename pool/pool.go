@@ -33,7 +33,6 @@ type Pool struct {
 	waiting     atomic.Bool  // a request waits at the gate: probe now
 	pingEWMA    atomic.Int64 // nanoseconds
 	connectEWMA atomic.Int64 // nanoseconds
-	lossyAt     atomic.Int64 // monoNow when a socket last showed a lossy path (0: never)
 	coarse      atomic.Int64 // monoNow as of the supervisor's last clock tick (borrowNow)
 
 	sentinel        *rawConn      // sentinel.go; protected by mu

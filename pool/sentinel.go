@@ -62,6 +62,9 @@ func (s *supervisor) ensureSentinel() {
 	}
 	p.mu.Unlock()
 	if old != nil && !have {
+		// Replaced after a reset, its flow may be dead with the others:
+		// closed as lost, so its server session is reaped if still there.
+		old.bad.Store(true)
 		old.close()
 	}
 	if have || !used || !p.sentinelDialing.CompareAndSwap(false, true) {
